@@ -1,0 +1,41 @@
+"""zoo: classifiers paired with the loss policies they need, exported to verified ONNX.
+
+The public API is small and import-light (no torch at import)::
+
+    import zoo
+    zoo.list_models("multi*")            # names, fnmatch patterns
+    model = zoo.get_model("multiclass", input_size=64, num_classes=10)
+    zoo.get_policy("softmax-cross-entropy")
+
+Plugins implement the hooks in :mod:`zoo.hookspecs` with :data:`zoo.hookimpl`.
+"""
+
+from zoo.hookspecs import hookimpl
+from zoo.registry import (
+    get_dataset,
+    get_model,
+    get_model_spec,
+    get_policy,
+    list_datasets,
+    list_models,
+    list_policies,
+)
+from zoo.specs import DatasetSpec, ModelSpec
+from zoo.policies import LossPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DatasetSpec",
+    "LossPolicy",
+    "ModelSpec",
+    "__version__",
+    "get_dataset",
+    "get_model",
+    "get_model_spec",
+    "get_policy",
+    "hookimpl",
+    "list_datasets",
+    "list_models",
+    "list_policies",
+]

@@ -1,0 +1,256 @@
+"""The ``zoo`` command line. Core commands live here; others join through ``register_commands``.
+
+Importing this module does no work: plugin commands are added the first time
+click asks the group for its commands, and torch, onnx, onnxruntime and
+scikit-learn are imported only inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+import zoo
+from zoo.errors import ZooError
+from zoo.training import TrainConfig
+
+DEFAULTS = TrainConfig()
+
+
+class ZooGroup(click.Group):
+    """A click group that loads plugin commands lazily and reports errors in one line."""
+
+    _plugins_loaded = False
+
+    def _load_plugin_commands(self) -> None:
+        if not self._plugins_loaded:
+            self._plugins_loaded = True
+            from zoo.manager import default_plugin_manager
+
+            default_plugin_manager().hook.register_commands(cli=self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str):
+        self._load_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            fail(f"{exc.format_message()}{hint}", exc.exit_code)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except ZooError as exc:
+            fail(str(exc), 1)
+        except (click.Abort, KeyboardInterrupt):
+            fail("interrupted; nothing was written", 130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(zoo.__version__, "--version", prog_name="zoo")
+def cli() -> None:
+    """zoo: classifiers paired with their loss policies, trained briefly on real
+    data, exported to ONNX and verified against onnxruntime.
+
+    \b
+    Start with:
+      zoo list                  what is registered
+      zoo export multiclass     train, export, check parity, write a bundle
+    """
+
+
+def main() -> None:
+    cli.main(prog_name="zoo")
+
+
+# -- list / info -----------------------------------------------------------------------------
+
+
+@cli.command(name="list")
+@click.argument("patterns", nargs=-1)
+@click.option("--exclude", "-x", multiple=True, metavar="PATTERN", help="Leave out models matching PATTERN.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(patterns: tuple[str, ...], exclude: tuple[str, ...], as_json: bool) -> None:
+    """List models (filtered by fnmatch PATTERNS), loss policies and datasets."""
+    from zoo.registry import default_registry
+
+    registry = default_registry()
+    models = [registry.get("model", n) for n in registry.names("model", patterns or None, exclude or None)]
+    policies = [registry.get("policy", n) for n in registry.names("policy")]
+    datasets = [registry.get("dataset", n) for n in registry.names("dataset")]
+    if as_json:
+        echo_json({
+            "models": [{"name": m.name, "summary": m.summary, "policy": m.policy, "dataset": m.dataset,
+                        "task": m.task, "emits": m.emits} for m in models],
+            "policies": [p.describe() for p in policies],
+            "datasets": [{"name": d.name, "task": d.task, "summary": d.summary} for d in datasets],
+        })
+        return
+    click.echo(_table("MODELS", ("name", "policy", "dataset", "summary"),
+                      [(m.name, m.policy, m.dataset, m.summary) for m in models]))
+    click.echo()
+    click.echo(_table("LOSS POLICIES", ("name", "expects", "head", "targets", "decision"),
+                      [(p.name, p.expects, p.head, p.targets, p.decision) for p in policies]))
+    click.echo()
+    click.echo(_table("DATASETS", ("name", "task", "summary"), [(d.name, d.task, d.summary) for d in datasets]))
+
+
+def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    if not rows:
+        return f"{title}\n  (none)"
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda r: "  " + "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([title, fmt(header), *map(fmt, rows)])
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(name: str, as_json: bool) -> None:
+    """Describe a model, a loss policy or a dataset."""
+    from zoo.errors import UnknownNameError
+    from zoo.registry import default_registry
+
+    registry = default_registry()
+    for kind in ("model", "policy", "dataset"):
+        if name in registry.names(kind):
+            break
+    else:
+        raise UnknownNameError("model", name, registry.names("model") + registry.names("policy")
+                               + registry.names("dataset"))
+    obj, owner = registry.get(kind, name), registry.owner(kind, name)
+    if kind == "model":
+        data = {"model": obj.name, "summary": obj.summary, "task": obj.task, "emits": obj.emits,
+                "builder": obj.builder if isinstance(obj.builder, str) else repr(obj.builder),
+                "hyperparameters": dict(obj.hyperparameters), "dataset": obj.dataset,
+                "registered by": owner, "policy": registry.get("policy", obj.policy).describe()}
+    elif kind == "policy":
+        data = {"policy": obj.name, **obj.describe(), "registered by": owner}
+        data.pop("name")
+    else:
+        data = {"dataset": obj.name, "summary": obj.summary, "task": obj.task, "registered by": owner}
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            click.echo(f"{key}:")
+            for k, v in value.items():
+                click.echo(f"  {k}: {v}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+# -- training --------------------------------------------------------------------------------
+
+
+def training_options(function):
+    """The options every command that trains takes (``train``, ``export``; plugins may reuse them)."""
+    options = [
+        click.option("--policy", metavar="NAME", help="Loss policy [default: the model's own]."),
+        click.option("--data", metavar="SOURCE",
+                     help="A dataset name, a .npz or .csv file, or synthetic:ROWSxFEATURES[xCLASSES] "
+                          "[default: the model's dataset]."),
+        click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True),
+        click.option("--hidden-size", type=click.IntRange(min=1), help="Hidden units [default: the model's]."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr,
+                     show_default=True, help="Adam learning rate."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True),
+        click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
+                     help="Seeds the split, the initial weights and the shuffling."),
+        click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     default=DEFAULTS.holdout, show_default=True, help="Fraction of each class held out."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device,
+                     show_default=True, help="Where to train; auto takes CUDA when torch sees a GPU."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def train_from_options(name: str, options: dict[str, Any], *, progress: bool = True):
+    """Run :func:`zoo.training.fit` from the values of :func:`training_options`."""
+    from zoo.training import fit
+
+    config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
+                         seed=options["seed"], holdout=options["holdout"], device=options["device"])
+    model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}
+    show = progress and sys.stderr.isatty()
+    if not show:
+        return fit(name, policy=options["policy"], data=options["data"], config=config, **model_config)
+    with click.progressbar(length=config.epochs, label=f"training {name}", file=sys.stderr,
+                           show_pos=True, item_show_func=lambda loss: loss) as bar:
+        def on_epoch(epoch: int, epochs: int, loss: float) -> None:
+            bar.update(1, f"loss {loss:.4f}")
+
+        return fit(name, policy=options["policy"], data=options["data"], config=config,
+                   on_epoch=on_epoch, **model_config)
+
+
+def describe_training(result) -> str:
+    m = result.metrics
+    return (f"trained {result.built.spec.name} with {result.policy.name} on {result.data} "
+            f"({m['train_rows']} rows, {result.config.epochs} epochs, {m['train_seconds']:.2f} s); "
+            f"held-out accuracy {m['holdout_accuracy']:.4f} on {m['holdout_rows']} rows")
+
+
+def check_output_file(path: Path, force: bool) -> None:
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ZooError(f"cannot write {path}: {parent} is a file, not a directory")
+            break
+    if path.is_dir():
+        raise ZooError(f"{path} is a directory; give a file path for the checkpoint")
+    if path.exists() and not force:
+        raise ZooError(f"{path} already exists: pass --force to replace it, or choose another -o")
+
+
+@cli.command()
+@click.argument("name")
+@training_options
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE",
+              help="Checkpoint to write [default: checkpoints/NAME.pt].")
+@click.option("--force", is_flag=True, help="Replace an existing checkpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def train(name: str, output: Path | None, force: bool, as_json: bool, **options: Any) -> None:
+    """Train model NAME briefly and save a weights-only checkpoint.
+
+    The checkpoint feeds `zoo export NAME --checkpoint FILE`.
+    """
+    from zoo import checkpoint
+    from zoo.registry import default_registry
+
+    default_registry().get("model", name)
+    output = output or Path("checkpoints") / f"{name}.pt"
+    check_output_file(output, force)
+    result = train_from_options(name, options, progress=not as_json)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.save(result, output)
+    if as_json:
+        echo_json({"model": name, "policy": result.policy.name, "data": result.data,
+                   "checkpoint": str(output), "metrics": result.metrics})
+        return
+    click.echo(describe_training(result))
+    click.echo(f"wrote {output}")

@@ -1,0 +1,61 @@
+"""Errors zoo raises on bad input. The CLI shows their message as one line."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ZooError(Exception):
+    """Base class: something the user can fix; the message says what and how."""
+
+
+class UnknownNameError(ZooError, LookupError):
+    """A model, policy or dataset name that nothing registered."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        self.kind, self.name = kind, name
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        if close:
+            hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
+        elif known:
+            hint = f"known {kind}s: {', '.join(known)}"
+        else:
+            hint = f"no {kind}s are registered"
+        super().__init__(f"unknown {kind} {name!r}: {hint}")
+
+    def __str__(self) -> str:  # LookupError subclasses would otherwise quote it
+        return self.args[0]
+
+
+class DuplicateNameError(ZooError):
+    """Two plugins registered the same name."""
+
+
+class SpecError(ZooError, TypeError):
+    """A plugin registered a spec that is not valid."""
+
+
+class PairingError(ZooError, ValueError):
+    """A model and a loss policy that must not be trained together."""
+
+
+class TargetError(ZooError, ValueError):
+    """Targets that do not fit the policy's encoding (one-hot for CE, labels out of range)."""
+
+
+class DataError(ZooError, ValueError):
+    """Training data that cannot be read or used."""
+
+
+class TrainingError(ZooError):
+    """Training that could not produce a usable model."""
+
+
+class ExportError(ZooError):
+    """The ONNX export or a file it needs failed."""
+
+
+class VerifyError(ZooError):
+    """A file given to ``zoo verify`` that cannot be checked."""

@@ -1,0 +1,155 @@
+"""Names to models, loss policies and datasets, filled by the plugins' register hooks.
+
+Lookups follow torchvision's shape (``list_models(include, exclude)`` with
+fnmatch patterns, ``get_model(name, **config)``). An unknown name raises a
+:class:`~zoo.errors.UnknownNameError` (a ``LookupError``) suggesting the close
+matches; a name registered twice raises, naming both owners.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from zoo.errors import DuplicateNameError, SpecError, UnknownNameError
+from zoo.policies import LossPolicy
+from zoo.specs import DatasetSpec, ModelSpec, resolve
+
+_KINDS = {"model": ModelSpec, "policy": LossPolicy, "dataset": DatasetSpec}
+_HOOKS = {"model": "register_models", "policy": "register_policies", "dataset": "register_datasets"}
+
+
+class Registry:
+    """Every registered model, policy and dataset, with the plugin that registered it."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, tuple[Any, str]]] = {kind: {} for kind in _KINDS}
+
+    @classmethod
+    def from_plugin_manager(cls, pm) -> Registry:
+        """Call every plugin's register hooks, one plugin at a time so each entry knows its owner."""
+        from zoo.manager import plugin_owner
+
+        registry = cls()
+        for kind, hook_name in _HOOKS.items():
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                owner = plugin_owner(pm, impl.plugin)
+                impl.function(register=partial(registry.add, kind, owner=owner))
+        registry.validate()
+        return registry
+
+    def add(self, kind: str, obj: Any, *, owner: str = "<direct>") -> None:
+        expected = _KINDS[kind]
+        if not isinstance(obj, expected):
+            raise SpecError(f"{owner} registered {obj!r} as a {kind}; expected a {expected.__name__}")
+        entries = self._entries[kind]
+        if obj.name in entries:
+            raise DuplicateNameError(
+                f"{kind} {obj.name!r} is registered twice: by {entries[obj.name][1]} and by {owner}; "
+                "uninstall one of them or ask its author to rename it"
+            )
+        entries[obj.name] = (obj, owner)
+
+    def validate(self) -> None:
+        """Each model's default policy and dataset must exist and suit it."""
+        from zoo.pairing import check_declared
+
+        for spec, owner in self._entries["model"].values():
+            for kind, name in (("policy", spec.policy), ("dataset", spec.dataset)):
+                if name not in self._entries[kind]:
+                    raise SpecError(
+                        f"model {spec.name!r} ({owner}) names {kind} {name!r}, which nothing registered"
+                    )
+            check_declared(spec, self.get("policy", spec.policy), spec.hyperparameters["num_classes"])
+
+    def get(self, kind: str, name: str) -> Any:
+        try:
+            return self._entries[kind][name][0]
+        except KeyError:
+            raise UnknownNameError(kind, name, self._entries[kind]) from None
+
+    def owner(self, kind: str, name: str) -> str:
+        self.get(kind, name)
+        return self._entries[kind][name][1]
+
+    def names(self, kind: str, include: str | Iterable[str] | None = None,
+              exclude: str | Iterable[str] | None = None) -> list[str]:
+        """Sorted names, filtered by fnmatch patterns."""
+        names = sorted(self._entries[kind])
+        if include is not None:
+            patterns = [include] if isinstance(include, str) else list(include)
+            names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        if exclude is not None:
+            patterns = [exclude] if isinstance(exclude, str) else list(exclude)
+            names = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        return names
+
+
+@dataclass(frozen=True)
+class Built:
+    """A model built for a policy, its pairing already checked."""
+
+    spec: ModelSpec
+    policy: LossPolicy
+    module: Any  # torch.nn.Module
+    config: dict[str, Any]
+
+
+def build(name: str, *, policy: str | None = None, registry: Registry | None = None,
+          **config: Any) -> Built:
+    """Build model ``name`` paired with ``policy`` (its default if None) and check the pairing."""
+    from zoo.pairing import check_declared, check_module
+
+    registry = registry or default_registry()
+    spec: ModelSpec = registry.get("model", name)
+    loss_policy: LossPolicy = registry.get("policy", policy or spec.policy)
+    config = spec.config(config)
+    check_declared(spec, loss_policy, config["num_classes"])
+    module = resolve(spec.builder)(**config)
+    check_module(module, spec, loss_policy, config["input_size"], config["num_classes"])
+    return Built(spec, loss_policy, module, config)
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The registry of the built-ins and installed plugins, built on first use."""
+    global _default
+    if _default is None:
+        from zoo.manager import default_plugin_manager
+
+        _default = Registry.from_plugin_manager(default_plugin_manager())
+    return _default
+
+
+def list_models(include=None, exclude=None, *, registry: Registry | None = None) -> list[str]:
+    return (registry or default_registry()).names("model", include, exclude)
+
+
+def list_policies(include=None, exclude=None, *, registry: Registry | None = None) -> list[str]:
+    return (registry or default_registry()).names("policy", include, exclude)
+
+
+def list_datasets(include=None, exclude=None, *, registry: Registry | None = None) -> list[str]:
+    return (registry or default_registry()).names("dataset", include, exclude)
+
+
+def get_model_spec(name: str, *, registry: Registry | None = None) -> ModelSpec:
+    return (registry or default_registry()).get("model", name)
+
+
+def get_policy(name: str, *, registry: Registry | None = None) -> LossPolicy:
+    return (registry or default_registry()).get("policy", name)
+
+
+def get_dataset(name: str, *, registry: Registry | None = None) -> DatasetSpec:
+    return (registry or default_registry()).get("dataset", name)
+
+
+def get_model(name: str, *, policy: str | None = None, registry: Registry | None = None, **config: Any):
+    """A ``torch.nn.Module`` for model ``name``, its pairing with ``policy`` checked."""
+    return build(name, policy=policy, registry=registry, **config).module

@@ -1,0 +1,116 @@
+"""What plugins register: plain, import-light descriptions of models and datasets."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from zoo.errors import SpecError
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+Task = Literal["binary", "multiclass"]
+
+
+def check_name(kind: str, name: object) -> None:
+    """Names are lower-case words joined by '-', '_' or '.', as used on the command line."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise SpecError(
+            f"invalid {kind} name {name!r}: use lower-case letters, digits, '-', '_' or '.'"
+        )
+
+
+def resolve(target: Callable | str) -> Callable:
+    """Return ``target`` itself, or import it from a ``"module:attr"`` string."""
+    if callable(target):
+        return target
+    module_name, _, attr = target.partition(":")
+    if not attr:
+        raise SpecError(f"builder {target!r} must look like 'package.module:attribute'")
+    module = importlib.import_module(module_name)
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise SpecError(f"{module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model.
+
+    ``builder`` is called as ``builder(input_size=..., num_classes=..., **hyperparameters)``
+    and returns a ``torch.nn.Module``. ``emits`` says what its forward returns:
+    ``"logits"`` (raw scores, the default and the right choice for nearly every
+    loss) or ``"probabilities"`` (an activation inside the model, as the seed's
+    binary net does). ``hyperparameters`` holds every option the builder takes
+    and its default; ``input_size`` and ``num_classes`` come from the data when
+    training.
+    """
+
+    name: str
+    summary: str
+    builder: Callable[..., Any] | str
+    policy: str
+    task: Task
+    dataset: str
+    emits: Literal["logits", "probabilities"] = "logits"
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_name("model", self.name)
+        for attr in ("summary", "policy", "dataset"):
+            if not isinstance(getattr(self, attr), str):
+                raise SpecError(f"model {self.name!r}: {attr} must be a string")
+        if not (callable(self.builder) or isinstance(self.builder, str)):
+            raise SpecError(f"model {self.name!r}: builder must be a callable or 'module:attr'")
+        if self.task not in ("binary", "multiclass"):
+            raise SpecError(f"model {self.name!r}: task must be 'binary' or 'multiclass'")
+        if self.emits not in ("logits", "probabilities"):
+            raise SpecError(f"model {self.name!r}: emits must be 'logits' or 'probabilities'")
+        defaults = {"input_size": 784, "num_classes": 2 if self.task == "binary" else 3}
+        defaults.update(self.hyperparameters)
+        object.__setattr__(self, "hyperparameters", MappingProxyType(defaults))
+
+    def config(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """The builder's keyword arguments: defaults updated with ``overrides``."""
+        unknown = sorted(set(overrides) - set(self.hyperparameters))
+        if unknown:
+            raise SpecError(
+                f"model {self.name!r} takes no option {', '.join(map(repr, unknown))}; "
+                f"it takes: {', '.join(sorted(self.hyperparameters))}"
+            )
+        config = {**self.hyperparameters, **overrides}
+        for key, value in config.items():
+            if key.endswith("_size") or key == "num_classes":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise SpecError(
+                        f"model {self.name!r}: {key} must be a positive integer, got {value!r}"
+                    )
+        return config
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset: ``loader()`` returns a :class:`zoo.data.Dataset` from local files."""
+
+    name: str
+    summary: str
+    task: Task
+    loader: Callable[[], Any] | str
+
+    def __post_init__(self) -> None:
+        check_name("dataset", self.name)
+        if self.task not in ("binary", "multiclass"):
+            raise SpecError(f"dataset {self.name!r}: task must be 'binary' or 'multiclass'")
+        if not (callable(self.loader) or isinstance(self.loader, str)):
+            raise SpecError(f"dataset {self.name!r}: loader must be a callable or 'module:attr'")
+
+    def load(self):
+        return resolve(self.loader)()

@@ -1,0 +1,201 @@
+"""Brief, deterministic training of a registered model with its loss policy.
+
+The loop slices in-memory tensors by a shuffled index (no DataLoader: for data
+that fits in memory it is the faster honest loop) and steps a small Adam
+written here: ``torch.optim`` imports ``torch._dynamo`` on first use, about 2 s
+of a 5 s export on a 2-core machine. The tests check it step for step against
+``torch.optim.Adam``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import TrainingError, ZooError
+from zoo.registry import Built, Registry, build, default_registry
+
+if TYPE_CHECKING:
+    from zoo.data import Dataset, Split
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how to train. The defaults reach >= 0.93 held-out accuracy in seconds."""
+
+    epochs: int = 30
+    lr: float = 1e-2
+    batch_size: int = 32
+    seed: int = 0
+    holdout: float = 0.2
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise TrainingError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise TrainingError(f"batch size must be at least 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise TrainingError(f"learning rate must be a positive number, got {self.lr}")
+
+
+@dataclass
+class TrainResult:
+    """A trained model with everything later steps need: data, statistics, metrics."""
+
+    built: Built
+    data: str  # the source it was trained on: a dataset name, a path or synthetic:...
+    class_labels: tuple[str, ...]
+    split: Split
+    config: TrainConfig
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def module(self):
+        return self.built.module
+
+    @property
+    def policy(self):
+        return self.built.policy
+
+
+class Adam:
+    """``torch.optim.Adam`` with its defaults (betas 0.9/0.999, eps 1e-8), single-tensor form."""
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        import torch
+
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.step_count = 0
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        import torch
+
+        beta1, beta2 = self.betas
+        self.step_count += 1
+        step_size = self.lr / (1 - beta1**self.step_count)
+        bias_correction2_sqrt = math.sqrt(1 - beta2**self.step_count)
+        with torch.no_grad():
+            for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+                if p.grad is None:
+                    continue
+                m.lerp_(p.grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
+                p.addcdiv_(m, denom, value=-step_size)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` picks CUDA when torch sees a GPU; ``cuda`` without one is an error."""
+    import torch
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise ZooError(f"unknown device {device!r}: use auto, cpu or cuda")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        why = "this torch build has no CUDA" if torch.version.cuda is None else "no GPU is visible"
+        raise ZooError(f"--device cuda: torch sees no CUDA device ({why}); use --device cpu")
+    return device
+
+
+def prepare(name: str, *, policy: str | None = None, data: str | None = None,
+            config: TrainConfig = TrainConfig(), registry: Registry | None = None,
+            **model_config: Any) -> tuple[Built, Dataset, Split]:
+    """Resolve, load, split and build, checking everything that can fail before training."""
+    import torch
+
+    from zoo.data import load_source, split
+
+    registry = registry or default_registry()
+    spec = registry.get("model", name)
+    registry.get("policy", policy or spec.policy)  # unknown policy: fail before loading data
+    dataset = load_source(data or spec.dataset, registry)
+    parts = split(dataset, config.holdout, config.seed)
+    torch.manual_seed(config.seed)
+    built = build(name, policy=policy, registry=registry, input_size=dataset.X.shape[1],
+                  num_classes=dataset.num_classes, **model_config)
+    for y in (parts.y_train, parts.y_test):
+        built.policy.encode_targets(y, dataset.num_classes)
+    return built, dataset, parts
+
+
+def fit(name: str, *, policy: str | None = None, data: str | None = None,
+        config: TrainConfig = TrainConfig(), registry: Registry | None = None,
+        on_epoch: Callable[[int, int, float], None] | None = None, **model_config: Any) -> TrainResult:
+    """Train model ``name`` on ``data`` (its default dataset if None) and score the held-out split."""
+    import torch
+
+    built, dataset, parts = prepare(name, policy=policy, data=data, config=config,
+                                    registry=registry, **model_config)
+    device = resolve_device(config.device)
+    module, loss_policy = built.module.to(device), built.policy
+    X = torch.from_numpy((parts.X_train - parts.mean) * parts.scale).to(device)
+    Y = torch.from_numpy(loss_policy.encode_targets(parts.y_train, dataset.num_classes)).to(device)
+    loss_fn = loss_policy.build_loss()
+    optimizer = Adam(module.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(config.seed)
+    n, history = len(X), []
+    started = time.perf_counter()
+    module.train()
+    for epoch in range(1, config.epochs + 1):
+        order = torch.randperm(n, generator=generator).to(device)
+        total = 0.0
+        for start in range(0, n, config.batch_size):
+            index = order[start:start + config.batch_size]
+            loss = loss_fn(module(X[index]), Y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(index)
+        epoch_loss = float(total) / n
+        if not math.isfinite(epoch_loss):
+            raise TrainingError(
+                f"the training loss became {epoch_loss} in epoch {epoch}: lower --lr "
+                "or check the data for extreme values"
+            )
+        history.append(epoch_loss)
+        if on_epoch:
+            on_epoch(epoch, config.epochs, epoch_loss)
+    seconds = time.perf_counter() - started
+    module.eval().cpu()
+    result = TrainResult(built, data or built.spec.dataset, dataset.labels, parts, config)
+    result.metrics = {
+        "train_loss": history[-1],
+        "loss_history": history,
+        "train_rows": n,
+        "train_seconds": round(seconds, 4),
+        "samples_per_second": round(n * config.epochs / seconds, 1) if seconds else None,
+        "device": device,
+        **evaluate(result),
+    }
+    return result
+
+
+def evaluate(result: TrainResult) -> dict[str, Any]:
+    """Held-out accuracy and loss of a trained model, on the CPU."""
+    import torch
+
+    parts, policy = result.split, result.policy
+    X = torch.from_numpy((parts.X_test - parts.mean) * parts.scale)
+    num_classes = len(result.class_labels)
+    Y = torch.from_numpy(policy.encode_targets(parts.y_test, num_classes))
+    with torch.inference_mode():
+        output = result.module(X)
+        loss = float(policy.build_loss()(output, Y))
+        labels = policy.decide(policy.probabilities(output)).numpy()
+    return {
+        "holdout_rows": len(parts.y_test),
+        "holdout_loss": loss,
+        "holdout_accuracy": float((labels == parts.y_test).mean()),
+    }
