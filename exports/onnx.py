@@ -96,7 +96,9 @@ def captured(verbose: bool):
     """
     log = io.StringIO()
     if verbose:
-        yield log
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            yield log
         return
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
     levels = [lg.level for lg in loggers]

@@ -47,7 +47,7 @@ def plugin_owner(pm: pluggy.PluginManager, plugin: object) -> str:
     name = pm.get_name(plugin) or repr(plugin)
     for candidate, dist in pm.list_plugin_distributions():
         if candidate is plugin:
-            return f"plugin {name!r} from {dist.project_name} {dist.version}"
+            return f"plugin {name!r} from {dist.metadata['Name']} {dist.version}"
     if name in DEFAULT_PLUGINS:
         return f"built-in {name}"
     return f"plugin {name!r}"

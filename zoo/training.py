@@ -121,12 +121,13 @@ def prepare(name: str, *, policy: str | None = None, data: str | None = None,
     spec = registry.get("model", name)
     registry.get("policy", policy or spec.policy)  # unknown policy: fail before loading data
     dataset = load_source(data or spec.dataset, registry)
-    parts = split(dataset, config.holdout, config.seed)
+    # A binary model has two classes whatever the labels say; labels outside 0..1 are errors.
+    num_classes = 2 if spec.task == "binary" else dataset.num_classes
     torch.manual_seed(config.seed)
     built = build(name, policy=policy, registry=registry, input_size=dataset.X.shape[1],
-                  num_classes=dataset.num_classes, **model_config)
-    for y in (parts.y_train, parts.y_test):
-        built.policy.encode_targets(y, dataset.num_classes)
+                  num_classes=num_classes, **model_config)
+    built.policy.encode_targets(dataset.y, num_classes)
+    parts = split(dataset, config.holdout, config.seed)
     return built, dataset, parts
 
 
@@ -141,7 +142,8 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
     device = resolve_device(config.device)
     module, loss_policy = built.module.to(device), built.policy
     X = torch.from_numpy((parts.X_train - parts.mean) * parts.scale).to(device)
-    Y = torch.from_numpy(loss_policy.encode_targets(parts.y_train, dataset.num_classes)).to(device)
+    num_classes = built.config["num_classes"]
+    Y = torch.from_numpy(loss_policy.encode_targets(parts.y_train, num_classes)).to(device)
     loss_fn = loss_policy.build_loss()
     optimizer = Adam(module.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
@@ -169,7 +171,7 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
             on_epoch(epoch, config.epochs, epoch_loss)
     seconds = time.perf_counter() - started
     module.eval().cpu()
-    result = TrainResult(built, data or built.spec.dataset, dataset.labels, parts, config)
+    result = TrainResult(built, data or built.spec.dataset, dataset.labels[:num_classes], parts, config)
     result.metrics = {
         "train_loss": history[-1],
         "loss_history": history,

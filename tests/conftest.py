@@ -1,0 +1,62 @@
+"""Shared fixtures. Nothing here mocks torch, onnx or onnxruntime: they run for real."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from zoo.manager import get_plugin_manager
+from zoo.registry import Registry
+
+HEAVY = ("torch", "onnx", "onnxruntime", "sklearn", "onnxscript")
+
+
+@pytest.fixture
+def pm():
+    """A fresh plugin manager with the built-ins only (no installed plugins)."""
+    return get_plugin_manager(entry_points=False)
+
+
+@pytest.fixture
+def registry(pm) -> Registry:
+    return Registry.from_plugin_manager(pm)
+
+
+@pytest.fixture
+def zoo_cli(tmp_path, monkeypatch):
+    """Run the CLI in a temporary working directory; returns click's Result (stdout/stderr apart)."""
+    from zoo.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, [str(a) for a in args], prog_name="zoo")
+
+    return run
+
+
+def assert_clean_error(result, *fragments: str, code: int | None = None) -> None:
+    """Bad input: exit != 0, one line on stderr naming the problem, no traceback."""
+    assert result.exit_code != 0, result.output
+    if code is not None:
+        assert result.exit_code == code, result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    """Every file below ``path`` with its bytes, to prove a directory was left untouched."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    return sys.executable

@@ -1,0 +1,245 @@
+"""The command line, as a user meets it: the main job, start-up cost, and every bad input."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from conftest import HEAVY, assert_clean_error, tree
+
+BLOCK_HEAVY = textwrap.dedent(f"""
+    import sys
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {HEAVY!r}:
+                raise ImportError("blocked: " + name)
+    sys.meta_path.insert(0, Block())
+    from zoo.cli import main
+    sys.argv = ["zoo", *sys.argv[1:]]
+    main()
+""")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "--json"], ["info", "multiclass"],
+                                  ["export", "--help"], ["--version"]])
+def test_help_and_list_import_no_heavy_library(python, args):
+    """torch, onnx, onnxruntime and scikit-learn are made unimportable; these commands still work."""
+    proc = subprocess.run([python, "-c", BLOCK_HEAVY, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+
+
+def test_list_and_info(zoo_cli):
+    result = zoo_cli("list")
+    assert result.exit_code == 0
+    for word in ("multiclass", "binary", "softmax-cross-entropy", "sigmoid-bce", "digits"):
+        assert word in result.stdout
+    data = json.loads(zoo_cli("list", "multi*", "--json").stdout)
+    assert [m["name"] for m in data["models"]] == ["multiclass"]
+    info = zoo_cli("info", "multiclass")
+    assert "CrossEntropyLoss" in info.stdout and "class-index" in info.stdout
+    assert json.loads(zoo_cli("info", "sigmoid-bce", "--json").stdout)["decision"] == "threshold"
+
+
+@pytest.mark.parametrize("name, dataset", [("multiclass", "digits"), ("binary", "breast-cancer")])
+def test_export_with_defaults_is_verified(zoo_cli, tmp_path, name, dataset):
+    result = zoo_cli("export", name)
+    assert result.exit_code == 0, result.output
+    accuracy = float(result.stdout.split("held-out accuracy ")[1].split()[0])
+    assert accuracy >= 0.93
+    assert f"on {dataset}" in result.stdout
+    cpu = next(line for line in result.stdout.splitlines() if line.startswith("cpu "))
+    cuda = next(line for line in result.stdout.splitlines() if line.startswith("cuda "))
+    assert cpu.endswith("PASSED")
+    if not torch.cuda.is_available():
+        assert "skipped: torch sees no CUDA device" in cuda
+    assert (tmp_path / "zoo-exports" / name / "model.onnx").stat().st_size > 0
+    assert result.stderr == ""  # no exporter noise
+
+
+def test_export_json_and_output_dir(zoo_cli, tmp_path):
+    result = zoo_cli("export", "multiclass", "--data", "iris", "--epochs", "3", "-o", "out/iris", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verified"] and report["data"] == "iris" and report["path"] == "out/iris"
+    assert report["parity"]["cells"][0]["status"] == "passed"
+
+
+def test_train_then_export_the_checkpoint(zoo_cli, tmp_path):
+    trained = zoo_cli("train", "binary", "--epochs", "3", "--hidden-size", "4")
+    assert trained.exit_code == 0, trained.output
+    assert "wrote checkpoints/binary.pt" in trained.stdout
+    exported = zoo_cli("export", "binary", "--checkpoint", "checkpoints/binary.pt", "--json")
+    assert exported.exit_code == 0, exported.output
+    report = json.loads(exported.stdout)
+    assert report["model_config"]["hidden_size"] == 4 and report["verified"]
+    again = zoo_cli("train", "binary", "--epochs", "1")
+    assert_clean_error(again, "already exists: pass --force")
+    wrong = zoo_cli("export", "multiclass", "--checkpoint", "checkpoints/binary.pt", "-o", "w")
+    assert_clean_error(wrong, "holds model 'binary', not 'multiclass'", code=2)
+    assert not (tmp_path / "w").exists()
+
+
+def test_verify_a_bundle_and_its_file(zoo_cli, tmp_path):
+    assert zoo_cli("export", "multiclass", "--epochs", "2", "-o", "b").exit_code == 0
+    result = zoo_cli("verify", "b")
+    assert result.exit_code == 0, result.output
+    assert "verified: b/model.onnx" in result.stdout and "PASSED" in result.stdout
+    assert json.loads(zoo_cli("verify", "b/model.onnx", "--json").stdout)["verified"] is True
+    failing = zoo_cli("verify", "b", "--atol", "0", "--rtol", "0")
+    assert failing.exit_code == 1 and "NOT verified" in failing.stdout
+
+
+def test_verify_catches_a_changed_weight(zoo_cli, tmp_path):
+    assert zoo_cli("export", "multiclass", "--epochs", "2", "-o", "b").exit_code == 0
+    model = onnx.load("b/model.onnx")
+    weight = next(t for t in model.graph.initializer if t.name.endswith("linear2.weight"))
+    array = onnx.numpy_helper.to_array(weight).copy()
+    array[0, 0] += 0.5
+    weight.CopyFrom(onnx.numpy_helper.from_array(array, weight.name))
+    onnx.save(model, "b/model.onnx")
+    result = zoo_cli("verify", "b")
+    assert result.exit_code == 1 and "FAILED" in result.stdout
+
+
+def write_foreign_onnx(path):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+
+
+@pytest.mark.parametrize("setup, fragment", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.write_bytes(b""), "is empty, not an ONNX model"),
+    (lambda p: p.write_bytes(b"this is not protobuf \xff\xfe"), "is not an ONNX model"),
+    (lambda p: p.write_text("hello"), "is not an ONNX model"),
+    (write_foreign_onnx, "carries no zoo metadata"),
+])
+def test_verify_bad_files(zoo_cli, tmp_path, setup, fragment):
+    setup(tmp_path / "m.onnx")
+    assert_clean_error(zoo_cli("verify", "m.onnx"), fragment, code=1)
+
+
+def test_verify_a_bare_file_without_checkpoint(zoo_cli, tmp_path):
+    assert zoo_cli("export", "binary", "--epochs", "1", "-o", "b").exit_code == 0
+    os.replace("b/model.onnx", "alone.onnx")
+    assert_clean_error(zoo_cli("verify", "alone.onnx"), "pass --checkpoint")
+    result = zoo_cli("verify", "alone.onnx", "--checkpoint", "b/checkpoint.pt")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_checkpoint_with_a_pickled_payload_is_refused(zoo_cli, tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > pwned.txt",))
+
+    torch.save({"format": "zoo-checkpoint/1", "evil": Payload()}, tmp_path / "evil.pt")
+    result = zoo_cli("export", "binary", "--checkpoint", "evil.pt", "-o", "x")
+    assert_clean_error(result, "cannot load checkpoint evil.pt", "weights only")
+    assert not (tmp_path / "pwned.txt").exists() and not (tmp_path / "x").exists()
+
+
+# -- bad input: one line, exit != 0, no traceback, nothing written --------------------------
+
+
+@pytest.mark.parametrize("args, fragment, code", [
+    (["export", "multiclas"], "unknown model 'multiclas': did you mean 'multiclass'?", 1),
+    (["export", "multiclass", "--policy", "softmax-crossentropy"], "did you mean 'softmax-cross-entropy'", 1),
+    (["info", "binar"], "did you mean 'binary'", 1),
+    (["export", "multiclass", "--hidden-size", "0"], "'--hidden-size': 0 is not in the range x>=1", 2),
+    (["export", "multiclass", "--hidden-size", "-3"], "'--hidden-size': -3 is not in the range x>=1", 2),
+    (["export", "multiclass", "--epochs", "0"], "'--epochs': 0 is not in the range x>=1", 2),
+    (["train", "multiclass", "--epochs", "0"], "'--epochs': 0 is not in the range x>=1", 2),
+    (["export", "binary", "--policy", "softmax-cross-entropy"], "a 1-wide output under softmax", 1),
+    (["export", "binary-seed", "--policy", "sigmoid-bce"], "double activation", 1),
+    (["export", "binary", "--policy", "sigmoid-in-model-bce"], "expects probabilities", 1),
+    (["export", "multiclass", "--policy", "sigmoid-bce"], "two classes, got 10", 1),
+    (["export", "multiclass", "--data", "nowhere.csv"], "nowhere.csv does not exist", 1),
+    (["export", "multiclass", "--lr", "0"], "'--lr'", 2),
+    (["export", "multiclass", "--exporter", "fast"], "'--exporter'", 2),
+    (["verify"], "Missing argument 'PATH'", 2),
+])
+def test_bad_input(zoo_cli, tmp_path, args, fragment, code):
+    assert_clean_error(zoo_cli(*args), fragment, code=code)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when CUDA is missing")
+def test_device_cuda_without_cuda(zoo_cli, tmp_path):
+    assert_clean_error(zoo_cli("export", "multiclass", "--device", "cuda"), "torch sees no CUDA device")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("1,2,0\n3,x,1\n", "line 2, column 2: 'x' is not a number"),
+    ("1,2,0\n3,4,1\n5,6,12\n", "label 12 is out of range for 2 classes"),
+    ("1,2,0\n3,4,-1\n", "label -1 is out of range"),
+])
+def test_bad_csv(zoo_cli, tmp_path, text, fragment):
+    (tmp_path / "d.csv").write_text(text)
+    assert_clean_error(zoo_cli("export", "binary", "--data", "d.csv", "-o", "out"), fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
+
+
+def test_output_parent_is_a_file(zoo_cli, tmp_path):
+    (tmp_path / "afile").write_text("keep")
+    assert_clean_error(zoo_cli("export", "multiclass", "-o", "afile/bundle"), "afile is a file")
+    assert_clean_error(zoo_cli("train", "multiclass", "-o", "afile/m.pt"), "afile is a file")
+    assert (tmp_path / "afile").read_text() == "keep"
+
+
+def test_existing_output_without_force_is_kept(zoo_cli, tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "model.onnx").write_bytes(b"previous")
+    assert_clean_error(zoo_cli("export", "binary", "-o", "b"), "b already exists: pass --force")
+    assert tree(tmp_path / "b") == {"model.onnx": b"previous"}
+
+
+def test_force_with_a_failing_parity_keeps_the_previous_bundle(zoo_cli, tmp_path):
+    assert zoo_cli("export", "binary", "--epochs", "1", "-o", "b").exit_code == 0
+    before = tree(tmp_path / "b")
+    result = zoo_cli("export", "multiclass", "--epochs", "1", "-o", "b", "--force", "--atol", "0", "--rtol", "0")
+    assert result.exit_code == 1
+    assert "FAILED" in result.stdout and "nothing was written at b" in result.stderr
+    assert tree(tmp_path / "b") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_verbose_shows_the_exporters_own_output(python, tmp_path):
+    def run(*extra):
+        return subprocess.run([python, "-m", "zoo", "export", "binary", "--epochs", "1", *extra],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    quiet, loud = run("-o", "q"), run("-o", "l", "--verbose")
+    assert quiet.returncode == loud.returncode == 0, loud.stderr
+    assert quiet.stderr == "" and "DeprecationWarning" in loud.stderr
+
+
+def test_user_csv_end_to_end(zoo_cli, tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(-2, 1, (60, 3)), rng.normal(2, 1, (60, 3))])
+    y = np.repeat([0, 1], 60)
+    np.savetxt(tmp_path / "mine.csv", np.column_stack([X, y]), delimiter=",", header="a,b,c,label", comments="")
+    result = zoo_cli("export", "binary", "--data", "mine.csv", "-o", "mine", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["training"]["metrics"]["holdout_accuracy"] >= 0.9 and report["model_config"]["input_size"] == 3
+
+
+def test_console_script_entry_point(python, tmp_path):
+    """The installed `zoo` command (a real console-script entry point)."""
+    exe = os.path.join(os.path.dirname(python), "zoo")
+    proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("zoo, version ")
+    proc = subprocess.run([exe, "export", "nope"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.startswith("Error: unknown model 'nope'")
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,120 @@
+"""Export + parity for every registered model, both exporters, and the bundle's atomic swap."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import zoo
+from zoo.exports import bundle
+from zoo.exports.onnx import make_wrapper, output_names
+from zoo.exports.pipeline import ParityFailed, export_bundle
+from zoo.training import TrainConfig, fit
+
+from conftest import tree
+
+BRIEF = TrainConfig(epochs=2, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """One brief training per registered model, shared by the tests of this module."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = fit(name, config=BRIEF)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_round_trip_for_every_registered_model(trained, tmp_path, name):
+    result = trained(name)
+    outcome = export_bundle(result, tmp_path / "bundle")
+    assert outcome.verified
+    cpu = outcome.parity.cells[0]
+    assert cpu.status == "passed" and cpu.providers[0] == "CPUExecutionProvider"
+    assert cpu.batches == [1, 7, len(result.split.y_test)] and cpu.label_agreement == 1.0
+    assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == ["checkpoint.pt", "model.onnx", "report.json"]
+
+    # Independently of zoo's parity code: onnxruntime against torch on the held-out rows.
+    sess = ort.InferenceSession(str(tmp_path / "bundle" / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    assert names == list(output_names(result.policy))
+    X = result.split.X_test.astype(np.float32)
+    got = dict(zip(names, sess.run(None, {"input": X})))
+    wrapper = make_wrapper(result.module, result.policy, result.split.mean, result.split.scale)
+    with torch.inference_mode():
+        want = dict(zip(names, (t.numpy() for t in wrapper(torch.from_numpy(X)))))
+    np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5, rtol=0)
+    assert got["label"].dtype == np.int64 and got["label"].shape == (len(X),)
+    assert np.array_equal(got["label"], result.policy.decide_np(got["probabilities"]))
+    assert np.array_equal(got["label"], want["label"])
+
+
+def test_graph_metadata_and_dynamic_batch(trained, tmp_path):
+    result = trained("multiclass")
+    export_bundle(result, tmp_path / "b")
+    model = onnx.load(str(tmp_path / "b" / "model.onnx"))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["zoo.model"] == "multiclass" and meta["zoo.policy"] == "softmax-cross-entropy"
+    assert meta["zoo.num_classes"] == "10" and json.loads(meta["zoo.class_labels"]) == [str(i) for i in range(10)]
+    assert meta["zoo.input_size"] == "64" and meta["zoo.dataset"] == "digits" and meta["zoo.seed"] == "0"
+    assert float(meta["zoo.holdout_accuracy"]) == pytest.approx(result.metrics["holdout_accuracy"], abs=1e-6)
+    assert {"zoo.version", "zoo.opset", "torch.version", "onnx.version", "zoo.exporter"} <= set(meta)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    ops = [n.op_type for n in model.graph.node]
+    assert "Softmax" in ops and "ArgMax" in ops and ops.count("Gemm") == 2
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["verified"] is True and report["parity"]["passed"] is True
+    assert report["policy"]["head"] == "softmax" and report["onnx"]["outputs"] == ["logits", "probabilities", "label"]
+
+
+def test_dynamo_exporter(trained, tmp_path):
+    pytest.importorskip("onnxscript", reason="the dynamo exporter needs onnxscript")
+    outcome = export_bundle(trained("multiclass"), tmp_path / "d", exporter="dynamo")
+    assert outcome.verified and outcome.report["onnx"]["exporter"] == "dynamo"
+
+
+def test_force_replaces_a_bundle_only_once_the_new_one_is_verified(trained, tmp_path):
+    target = tmp_path / "bundle"
+    export_bundle(trained("binary"), target)
+    before = tree(target)
+    with pytest.raises(zoo.errors.ExportError, match="already exists: pass --force"):
+        export_bundle(trained("multiclass"), target)
+    with pytest.raises(ParityFailed, match="nothing was written"):
+        export_bundle(trained("multiclass"), target, force=True, atol=0.0, rtol=0.0)
+    assert tree(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no staging left behind
+    export_bundle(trained("multiclass"), target, force=True)
+    assert json.loads((target / "report.json").read_text())["model"] == "multiclass"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_parity_failure_is_reported_per_cell(trained, tmp_path):
+    with pytest.raises(ParityFailed) as info:
+        export_bundle(trained("multiclass"), tmp_path / "x", atol=0.0, rtol=0.0)
+    report = info.value.outcome.parity
+    assert not report.passed and report.cells[0].status == "failed"
+    assert "probabilities differ" in report.cells[0].reason
+    assert not (tmp_path / "x").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_exporter_failure_leaves_nothing(trained, tmp_path):
+    with pytest.raises(zoo.errors.ExportError, match="exporter failed"):
+        export_bundle(trained("multiclass"), tmp_path / "x", opset=99)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_target(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(zoo.errors.ExportError, match="is a file, not a directory"):
+        bundle.check_target(tmp_path / "file" / "sub", force=True)
+    with pytest.raises(zoo.errors.ExportError, match="exists and is not a directory"):
+        bundle.check_target(tmp_path / "file", force=True)
+    bundle.check_target(tmp_path / "new" / "deeper", force=False)
