@@ -16,12 +16,12 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import asdict
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ExportError
+from zoo import files
 
 MODEL_FILE = "model.onnx"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -29,19 +29,8 @@ REPORT_FILE = "report.json"
 
 
 def check_target(target: Path, force: bool) -> None:
-    """Refuse a target that cannot or must not be written, before any work is done."""
-    for parent in target.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ExportError(f"cannot write {target}: {parent} is a file, not a directory")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise ExportError(f"cannot write {target}: no permission to write in {parent}")
-            break
-    if target.exists() or target.is_symlink():
-        if not target.is_dir():
-            raise ExportError(f"{target} exists and is not a directory; choose another -o")
-        if not force:
-            raise ExportError(f"{target} already exists: pass --force to replace it, or choose another -o")
+    """Refuse a bundle directory that cannot or must not be written, before any work is done."""
+    files.check_target(target, force=force, directory=True)
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -110,8 +99,9 @@ def onnx_metadata(result, *, exporter: str, opset: int) -> dict[str, str]:
 
 
 def build_report(result, parity, *, exporter: str, opset: int) -> dict[str, Any]:
-    import zoo
     from zoo.exports.onnx import INPUT_NAME, output_names
+
+    import zoo
 
     metrics = {k: v for k, v in result.metrics.items() if k != "loss_history"}
     return {

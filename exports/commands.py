@@ -42,9 +42,10 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     Writes DIR/model.onnx, DIR/checkpoint.pt and DIR/report.json, only if every
     parity check that ran passed. Exits 1 when one failed.
     """
-    from zoo import checkpoint as checkpoints
     from zoo.exports import bundle
     from zoo.exports.pipeline import ParityFailed, export_bundle
+
+    from zoo import checkpoint as checkpoints
     from zoo.registry import default_registry
 
     started = time.perf_counter()

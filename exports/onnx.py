@@ -135,7 +135,7 @@ def export(wrapper, path: str | os.PathLike, *, input_size: int, names: tuple[st
     exporter = choose_exporter(exporter)
     example = torch.randn(3, input_size)  # batch >= 2, so the trace keeps the batch axis general
     try:
-        with captured(verbose) as log, torch.no_grad():
+        with captured(verbose), torch.no_grad():
             if exporter == "torchscript":
                 torch.onnx.export(
                     wrapper, (example,), str(path), input_names=[INPUT_NAME], output_names=list(names),

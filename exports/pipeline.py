@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.exports import bundle, parity
+from zoo.exports import onnx as onnx_export
+
 from zoo.errors import VerifyError, ZooError
-from zoo.exports import bundle, onnx as onnx_export, parity
 
 
 @dataclass

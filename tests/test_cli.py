@@ -3,14 +3,12 @@
 import json
 import os
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import onnx
 import pytest
 import torch
-
 from conftest import HEAVY, assert_clean_error, tree
 
 BLOCK_HEAVY = textwrap.dedent(f"""

@@ -7,14 +7,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-
-import zoo
+from conftest import tree
 from zoo.exports import bundle
 from zoo.exports.onnx import make_wrapper, output_names
 from zoo.exports.pipeline import ParityFailed, export_bundle
-from zoo.training import TrainConfig, fit
 
-from conftest import tree
+import zoo
+from zoo.training import TrainConfig, fit
 
 BRIEF = TrainConfig(epochs=2, device="cpu")
 
@@ -85,7 +84,7 @@ def test_force_replaces_a_bundle_only_once_the_new_one_is_verified(trained, tmp_
     target = tmp_path / "bundle"
     export_bundle(trained("binary"), target)
     before = tree(target)
-    with pytest.raises(zoo.errors.ExportError, match="already exists: pass --force"):
+    with pytest.raises(zoo.errors.OutputPathError, match="already exists: pass --force"):
         export_bundle(trained("multiclass"), target)
     with pytest.raises(ParityFailed, match="nothing was written"):
         export_bundle(trained("multiclass"), target, force=True, atol=0.0, rtol=0.0)
@@ -113,8 +112,8 @@ def test_an_exporter_failure_leaves_nothing(trained, tmp_path):
 
 def test_check_target(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(zoo.errors.ExportError, match="is a file, not a directory"):
+    with pytest.raises(zoo.errors.OutputPathError, match="is a file, not a directory"):
         bundle.check_target(tmp_path / "file" / "sub", force=True)
-    with pytest.raises(zoo.errors.ExportError, match="exists and is not a directory"):
+    with pytest.raises(zoo.errors.OutputPathError, match="exists and is not a directory"):
         bundle.check_target(tmp_path / "file", force=True)
     bundle.check_target(tmp_path / "new" / "deeper", force=False)

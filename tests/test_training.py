@@ -15,7 +15,7 @@ def test_adam_matches_torch_optim_adam_step_for_step():
     b.load_state_dict(a.state_dict())
     ours, theirs = Adam(a.parameters(), lr=0.01), torch.optim.Adam(b.parameters(), lr=0.01)
     loss_fn = torch.nn.CrossEntropyLoss()
-    for step in range(25):
+    for _ in range(25):
         x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
         for model, opt in ((a, ours), (b, theirs)):
             opt.zero_grad()

@@ -11,6 +11,7 @@ Plugins implement the hooks in :mod:`zoo.hookspecs` with :data:`zoo.hookimpl`.
 """
 
 from zoo.hookspecs import hookimpl
+from zoo.policies import LossPolicy
 from zoo.registry import (
     get_dataset,
     get_model,
@@ -21,7 +22,6 @@ from zoo.registry import (
     list_policies,
 )
 from zoo.specs import DatasetSpec, ModelSpec
-from zoo.policies import LossPolicy
 
 __version__ = "0.1.0"
 

@@ -8,10 +8,10 @@ through the registry and recompute the same held-out split.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from zoo import files
 from zoo.errors import ZooError
 from zoo.registry import Registry, build, default_registry
 from zoo.training import TrainConfig, TrainResult
@@ -38,14 +38,7 @@ def save(result: TrainResult, path: str | os.PathLike) -> Path:
         "train_config": asdict(result.config),
         "metrics": result.metrics,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.atomic_write(path, lambda handle: torch.save(payload, handle))
     return path
 
 

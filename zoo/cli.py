@@ -137,8 +137,8 @@ def info(name: str, as_json: bool) -> None:
         if name in registry.names(kind):
             break
     else:
-        raise UnknownNameError("model", name, registry.names("model") + registry.names("policy")
-                               + registry.names("dataset"))
+        raise UnknownNameError("model, policy or dataset", name, registry.names("model")
+                               + registry.names("policy") + registry.names("dataset"))
     obj, owner = registry.get(kind, name), registry.owner(kind, name)
     if kind == "model":
         data = {"model": obj.name, "summary": obj.summary, "task": obj.task, "emits": obj.emits,
@@ -215,18 +215,6 @@ def describe_training(result) -> str:
             f"held-out accuracy {m['holdout_accuracy']:.4f} on {m['holdout_rows']} rows")
 
 
-def check_output_file(path: Path, force: bool) -> None:
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ZooError(f"cannot write {path}: {parent} is a file, not a directory")
-            break
-    if path.is_dir():
-        raise ZooError(f"{path} is a directory; give a file path for the checkpoint")
-    if path.exists() and not force:
-        raise ZooError(f"{path} already exists: pass --force to replace it, or choose another -o")
-
-
 @cli.command()
 @click.argument("name")
 @training_options
@@ -239,14 +227,13 @@ def train(name: str, output: Path | None, force: bool, as_json: bool, **options:
 
     The checkpoint feeds `zoo export NAME --checkpoint FILE`.
     """
-    from zoo import checkpoint
+    from zoo import checkpoint, files
     from zoo.registry import default_registry
 
     default_registry().get("model", name)
     output = output or Path("checkpoints") / f"{name}.pt"
-    check_output_file(output, force)
+    files.check_target(output, force=force, directory=False)
     result = train_from_options(name, options, progress=not as_json)
-    output.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save(result, output)
     if as_json:
         echo_json({"model": name, "policy": result.policy.name, "data": result.data,

@@ -53,6 +53,10 @@ class TrainingError(ZooError):
     """Training that could not produce a usable model."""
 
 
+class OutputPathError(ZooError):
+    """An output path that cannot or must not be written (exists, parent is a file, no permission)."""
+
+
 class ExportError(ZooError):
     """The ONNX export or a file it needs failed."""
 

@@ -16,7 +16,8 @@ may be left out by a plugin that has nothing to add.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
 
