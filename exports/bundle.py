@@ -99,9 +99,8 @@ def onnx_metadata(result, *, exporter: str, opset: int) -> dict[str, str]:
 
 
 def build_report(result, parity, *, exporter: str, opset: int) -> dict[str, Any]:
-    from zoo.exports.onnx import INPUT_NAME, output_names
-
     import zoo
+    from zoo.exports.onnx import INPUT_NAME, output_names
 
     metrics = {k: v for k, v in result.metrics.items() if k != "loss_history"}
     return {

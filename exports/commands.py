@@ -10,14 +10,16 @@ import click
 
 from zoo import hookimpl
 from zoo.cli import describe_training, echo_json, train_from_options, training_options
+from zoo.exports.onnx import DEFAULT_OPSET, EXPORTERS
+from zoo.exports.parity import DEFAULT_ATOL, DEFAULT_RTOL
 
 DEFAULT_EXPORT_ROOT = Path("zoo-exports")
 
 
 def tolerance_options(function):
-    function = click.option("--rtol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
+    function = click.option("--rtol", type=click.FloatRange(min=0), default=DEFAULT_RTOL, show_default=True,
                             help="Relative tolerance on probabilities.")(function)
-    return click.option("--atol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
+    return click.option("--atol", type=click.FloatRange(min=0), default=DEFAULT_ATOL, show_default=True,
                         help="Absolute tolerance on probabilities.")(function)
 
 
@@ -29,9 +31,10 @@ def tolerance_options(function):
 @click.option("--force", is_flag=True, help="Replace an existing bundle (swapped in only once verified).")
 @click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Export this `zoo train` checkpoint instead of training.")
-@click.option("--exporter", type=click.Choice(["auto", "torchscript", "dynamo"]), default="auto",
+@click.option("--exporter", type=click.Choice(EXPORTERS), default="auto",
               show_default=True, help="torch's ONNX exporter; auto takes the faster TorchScript one.")
-@click.option("--opset", type=click.IntRange(min=13), default=18, show_default=True, help="ONNX opset.")
+@click.option("--opset", type=click.IntRange(min=13), default=DEFAULT_OPSET, show_default=True,
+              help="ONNX opset.")
 @tolerance_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exporter's own output.")
@@ -42,10 +45,9 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     Writes DIR/model.onnx, DIR/checkpoint.pt and DIR/report.json, only if every
     parity check that ran passed. Exits 1 when one failed.
     """
+    from zoo import checkpoint as checkpoints
     from zoo.exports import bundle
     from zoo.exports.pipeline import ParityFailed, export_bundle
-
-    from zoo import checkpoint as checkpoints
     from zoo.registry import default_registry
 
     started = time.perf_counter()

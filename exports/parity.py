@@ -13,9 +13,10 @@ says "skipped" and why, and never counts as a pass.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-5
@@ -83,6 +84,8 @@ def batch_sizes(rows: int) -> list[int]:
 def check(onnx_path, wrapper, policy, X: np.ndarray, *, atol: float = DEFAULT_ATOL,
           rtol: float = DEFAULT_RTOL) -> ParityReport:
     """Compare ``wrapper`` (torch) with the ONNX file on raw inputs ``X``, on every device available."""
+    import numpy as np
+
     X = np.ascontiguousarray(X, dtype=np.float32)
     cells = [_run_cell("cpu", "cpu", "CPUExecutionProvider", onnx_path, wrapper, policy, X, atol, rtol)]
     cuda = Cell("cuda", "torch cuda", "CUDAExecutionProvider")
@@ -116,6 +119,7 @@ def session(onnx_path, provider: str):
 
 
 def _run_cell(name, device, provider, onnx_path, wrapper, policy, X, atol, rtol) -> Cell:
+    import numpy as np
     import torch
 
     cell = Cell(name, f"torch {device}", provider)

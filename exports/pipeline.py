@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.errors import VerifyError, ZooError
 from zoo.exports import bundle, parity
 from zoo.exports import onnx as onnx_export
-
-from zoo.errors import VerifyError, ZooError
 
 
 @dataclass

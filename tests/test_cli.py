@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+
 from conftest import HEAVY, assert_clean_error, tree
 
 BLOCK_HEAVY = textwrap.dedent(f"""

@@ -1,9 +1,9 @@
 """GPU parity: torch CUDA against onnxruntime's CUDAExecutionProvider. Skipped, with the reason, without one."""
 
 import pytest
+
 from zoo.exports.parity import cuda_unavailable
 from zoo.exports.pipeline import export_bundle
-
 from zoo.training import TrainConfig, fit
 
 REASON = cuda_unavailable()

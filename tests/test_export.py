@@ -7,13 +7,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import tree
+
+import zoo
 from zoo.exports import bundle
 from zoo.exports.onnx import make_wrapper, output_names
 from zoo.exports.pipeline import ParityFailed, export_bundle
-
-import zoo
 from zoo.training import TrainConfig, fit
+
+from conftest import tree
 
 BRIEF = TrainConfig(epochs=2, device="cpu")
 
