@@ -106,7 +106,42 @@ def verify(path: Path, checkpoint: Path | None, atol: float, rtol: float, as_jso
         raise click.exceptions.Exit(1)
 
 
+@click.command(name="check-plugin")
+@click.argument("dist", required=False)
+@click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Epochs to train each case.")
+@click.option("--json", "as_json", is_flag=True, help="Print the cases as JSON.")
+def check_plugin(dist: str | None, epochs: int, as_json: bool) -> None:
+    """Put what plugin DIST registered through build, train, export and parity.
+
+    DIST is a distribution name (zoo-deep-mlp) or a plugin name; without it,
+    every plugin that registered something is checked, the built-ins included.
+    Exits 1 when any case fails. Set ZOO_STRICT_PLUGINS=1 to make load errors
+    fatal too.
+    """
+    from zoo.exports.conformance import cases_for, run_case, select_plugins, table, to_dicts
+    from zoo.manager import default_plugin_manager
+    from zoo.registry import default_registry
+
+    registry = default_registry()
+    cases = [case for info in select_plugins(default_plugin_manager(), dist) for case in cases_for(info, registry)]
+    if not cases:
+        raise click.ClickException(f"{dist or 'the installed plugins'} registered no model, policy or dataset")
+    for case in cases:
+        run_case(case, registry, epochs=epochs)
+    if as_json:
+        echo_json(to_dicts(cases))
+    else:
+        click.echo(table(cases))
+    failed = sum(case.status != "passed" for case in cases)
+    if not as_json:
+        click.echo(f"{len(cases) - failed} passed, {failed} failed")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
 @hookimpl
 def register_commands(cli):
     cli.add_command(export)
     cli.add_command(verify)
+    cli.add_command(check_plugin)

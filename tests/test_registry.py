@@ -8,8 +8,8 @@ import pytest
 
 import zoo
 from zoo import DatasetSpec, ModelSpec, hookimpl
-from zoo.errors import DuplicateNameError, SpecError, UnknownNameError
-from zoo.manager import DEFAULT_PLUGINS, get_plugin_manager
+from zoo.errors import PluginError, SpecError, UnknownNameError
+from zoo.manager import DEFAULT_PLUGINS, PluginWarning, get_plugin_manager
 from zoo.registry import Registry
 
 
@@ -49,43 +49,45 @@ class Duplicate:
         register(ModelSpec("multiclass", "again", "x:y", "softmax-cross-entropy", "multiclass", "digits"))
 
 
-def test_duplicate_name_names_both_owners(pm):
+def test_duplicate_name_names_both_owners():
+    pm = get_plugin_manager(entry_points=False, strict=True)
     pm.register(Duplicate(), name="dup-plugin")
-    try:
-        with pytest.raises(DuplicateNameError) as info:
-            Registry.from_plugin_manager(pm)
-    finally:
-        pm.unregister(name="dup-plugin")
+    with pytest.raises(PluginError) as info:
+        Registry.from_plugin_manager(pm)
     message = str(info.value)
-    assert "built-in zoo.plugins.multiclass" in message and "plugin 'dup-plugin'" in message
+    assert "is registered twice: by built-in zoo.plugins.multiclass and by plugin 'dup-plugin'" in message
 
 
-def test_spec_naming_an_unknown_policy_is_refused(pm):
+def test_duplicate_name_skips_the_second_plugin_with_a_warning(pm):
+    pm.register(Duplicate(), name="dup-plugin")
+    with pytest.warns(PluginWarning, match="plugin 'dup-plugin' raised in register_models: DuplicateNameError"):
+        registry = Registry.from_plugin_manager(pm)
+    assert registry.get("model", "multiclass").summary != "again"
+    assert pm.infos["dup-plugin"].status == "failed"
+
+
+def test_spec_naming_an_unknown_policy_is_refused():
+    pm = get_plugin_manager(entry_points=False, strict=True)
     class Orphan:
         @hookimpl
         def register_models(self, register):
             register(ModelSpec("orphan", "x", "x:y", "no-such-policy", "multiclass", "digits"))
 
     pm.register(Orphan(), name="orphan")
-    try:
-        with pytest.raises(SpecError, match="names policy 'no-such-policy'"):
-            Registry.from_plugin_manager(pm)
-    finally:
-        pm.unregister(name="orphan")
+    with pytest.raises(PluginError, match="names policy 'no-such-policy'"):
+        Registry.from_plugin_manager(pm)
 
 
-def test_registering_the_wrong_type_is_refused(pm):
+def test_registering_the_wrong_type_is_refused():
+    pm = get_plugin_manager(entry_points=False, strict=True)
     class Wrong:
         @hookimpl
         def register_datasets(self, register):
             register({"name": "dict"})
 
     pm.register(Wrong(), name="wrong")
-    try:
-        with pytest.raises(SpecError, match="expected a DatasetSpec"):
-            Registry.from_plugin_manager(pm)
-    finally:
-        pm.unregister(name="wrong")
+    with pytest.raises(PluginError, match="expected a DatasetSpec"):
+        Registry.from_plugin_manager(pm)
 
 
 def test_misspelled_hook_fails_loudly(pm):

@@ -31,7 +31,7 @@ class ZooGroup(click.Group):
             self._plugins_loaded = True
             from zoo.manager import default_plugin_manager
 
-            default_plugin_manager().hook.register_commands(cli=self)
+            default_plugin_manager().register_commands(self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()
@@ -44,6 +44,7 @@ class ZooGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        show_plugin_warnings_in_one_line()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
@@ -56,6 +57,23 @@ class ZooGroup(click.Group):
         except (click.Abort, KeyboardInterrupt):
             fail("interrupted; nothing was written", 130)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def show_plugin_warnings_in_one_line() -> None:
+    """A skipped plugin is one line on stderr, not a warning with a file name and source line."""
+    import warnings
+
+    from zoo.manager import PluginWarning
+
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PluginWarning):
+            click.echo(f"zoo: warning: {message}", err=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def fail(message: str, code: int) -> None:
@@ -160,6 +178,34 @@ def info(name: str, as_json: bool) -> None:
                 click.echo(f"  {k}: {v}")
         else:
             click.echo(f"{key}: {value}")
+
+
+@cli.command()
+@click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(show_all: bool, as_json: bool) -> None:
+    """List installed plugins: distribution, version, hooks, what each registered, and load errors."""
+    from zoo.manager import default_plugin_manager
+    from zoo.registry import default_registry
+
+    default_registry()  # fills in what each plugin registered (commands are in by now)
+    infos = [i for i in default_plugin_manager().infos.values() if show_all or not i.builtin]
+    if as_json:
+        echo_json([i.to_dict() for i in infos])
+        return
+    if not infos:
+        click.echo("no plugins installed (zoo plugins --all lists the built-ins)")
+        return
+    for info in infos:
+        where = f"{info.distribution} {info.version}" if info.distribution else (
+            "built-in" if info.builtin else info.module)
+        click.echo(f"{info.name}  ({where})  {info.status}")
+        if info.error:
+            click.echo(f"  error: {info.error}")
+        click.echo(f"  hooks: {', '.join(info.hooks) or '-'}")
+        for kind, names in info.registered.items():
+            if names:
+                click.echo(f"  {kind}: {', '.join(names)}")
 
 
 # -- training --------------------------------------------------------------------------------

@@ -33,6 +33,10 @@ class DuplicateNameError(ZooError):
     """Two plugins registered the same name."""
 
 
+class PluginError(ZooError):
+    """A plugin failed to load or register (raised only in strict mode; otherwise a warning)."""
+
+
 class SpecError(ZooError, TypeError):
     """A plugin registered a spec that is not valid."""
 

@@ -1,14 +1,41 @@
-"""The plugin manager: built-in plugins first, then the ``zoo`` entry-point group."""
+"""The plugin manager: built-in plugins first, then the ``zoo`` entry-point group, each in isolation.
+
+One broken plugin must never take the CLI down. A plugin that fails to import,
+fails pluggy's validation, implements a hook that does not exist, raises in a
+hook or registers something invalid is skipped with one warning that names it
+and the error; everything else keeps working. Two environment variables steer
+this:
+
+``ZOO_STRICT_PLUGINS=1``
+    Turn every such failure into an error (for plugin authors and CI).
+``ZOO_LOAD_PLUGINS=dist-a,dist-b``
+    Load only these distributions' plugins; set but empty loads the built-ins
+    only. A plugin is code that runs on import: this is the lever to control
+    which code that is.
+
+pluggy's own ``load_setuptools_entrypoints`` stops at the first plugin that
+fails to import, so zoo walks the entry points itself (``importlib.metadata``)
+and registers each plugin through pluggy's public ``register``.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from functools import partial
 
 import pluggy
 
 from zoo import hookspecs
+from zoo.errors import PluginError
 
 ENTRY_POINT_GROUP = "zoo"
+STRICT_ENV = "ZOO_STRICT_PLUGINS"
+ALLOW_ENV = "ZOO_LOAD_PLUGINS"
 
 #: Built-in plugins, imported by module name. They use the public hooks only.
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -18,36 +45,214 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.exports.commands",
 )
 
+REGISTERED_KINDS = ("models", "policies", "datasets", "commands")
 
-def get_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
-    """A new plugin manager with the built-ins and (unless ``entry_points=False``) third parties."""
-    pm = pluggy.PluginManager("zoo")
-    pm.add_hookspecs(hookspecs)
-    for name in DEFAULT_PLUGINS:
-        pm.register(importlib.import_module(name), name=name)
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped; the message names it and says why."""
+
+
+@dataclass
+class PluginInfo:
+    """What zoo knows of one plugin: where it came from, what it added, and how it failed."""
+
+    name: str
+    module: str
+    builtin: bool
+    distribution: str | None = None
+    version: str | None = None
+    status: str = "loaded"  # loaded | failed | not loaded
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in REGISTERED_KINDS})
+
+    @property
+    def label(self) -> str:
+        if self.builtin:
+            return f"built-in {self.name}"
+        if self.distribution:
+            return f"plugin {self.name!r} from {self.distribution} {self.version}"
+        return f"plugin {self.name!r}"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "module": self.module, "builtin": self.builtin,
+                "distribution": self.distribution, "version": self.version, "status": self.status,
+                "error": self.error, "hooks": self.hooks, "registered": self.registered}
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name normalization: 'Zoo_Deep.MLP' and 'zoo-deep-mlp' are the same distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def allow_list_from_env() -> set[str] | None:
+    """None when unset (load everything); a set of normalized names otherwise (maybe empty)."""
+    value = os.environ.get(ALLOW_ENV)
+    if value is None:
+        return None
+    return {normalize(part) for part in value.split(",") if part.strip()}
+
+
+class ZooPluginManager(pluggy.PluginManager):
+    """A pluggy plugin manager that records a :class:`PluginInfo` per plugin and isolates failures."""
+
+    def __init__(self, *, strict: bool | None = None) -> None:
+        super().__init__("zoo")
+        self.add_hookspecs(hookspecs)
+        self.strict = strict_from_env() if strict is None else strict
+        self.infos: dict[str, PluginInfo] = {}
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def fail(self, info: PluginInfo, what: str, exc: BaseException | str, *, unregister: bool = True) -> None:
+        """Record that ``info``'s plugin failed; raise in strict mode, else warn once and go on."""
+        detail = exc if isinstance(exc, str) else _describe(exc)
+        info.status, info.error = "failed", f"{what}: {detail}"
+        if self.strict:
+            raise PluginError(f"{info.label} {info.error} ({STRICT_ENV} is set)")
+        warnings.warn(f"{info.label} {info.error}; skipped it", PluginWarning, stacklevel=2)
+        plugin = self.get_plugin(info.name) if unregister else None
+        if plugin is not None:
+            self.unregister(plugin)
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """pluggy's ``register``, also recording a :class:`PluginInfo` (with the hooks implemented)."""
+        name = super().register(plugin, name)
+        if name is not None:
+            module = getattr(plugin, "__name__", type(plugin).__qualname__)
+            info = self.infos.setdefault(name, PluginInfo(name, module, builtin=False))
+            info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
+        return name
+
+    def info_for(self, plugin: object) -> PluginInfo:
+        return self.infos[self.get_name(plugin)]
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load_builtins(self) -> None:
+        for name in DEFAULT_PLUGINS:
+            self.infos[name] = PluginInfo(name, name, builtin=True)
+            self.register(importlib.import_module(name), name=name)
+
+    def load_entry_points(self, allow: set[str] | None = None) -> None:
+        """Load every plugin in the ``zoo`` entry-point group that ``allow`` admits (None: all)."""
+        seen: dict[str, str] = {}
+        found: set[str] = set()
+        for dist in importlib.metadata.distributions():
+            dist_name = dist.metadata["Name"] or "?"
+            for ep in dist.entry_points:
+                if ep.group != ENTRY_POINT_GROUP:
+                    continue
+                found.add(normalize(dist_name))
+                if ep.name in self.infos:
+                    if seen.get(ep.name) != normalize(dist_name):  # not the same dist seen twice
+                        other = self.infos[ep.name]
+                        info = PluginInfo(ep.name, ep.value, False, dist_name, dist.version)
+                        self.infos[f"{ep.name} ({dist_name})"] = info
+                        self.fail(info, "was not loaded",
+                                  f"the plugin name {ep.name!r} is already taken by {other.label}",
+                                  unregister=False)
+                    continue
+                info = PluginInfo(ep.name, ep.value, False, dist_name, dist.version)
+                self.infos[ep.name] = info
+                seen[ep.name] = normalize(dist_name)
+                if allow is not None and normalize(dist_name) not in allow:
+                    info.status = "not loaded"
+                    info.error = f"{dist_name} is not in {ALLOW_ENV}"
+                    continue
+                self._load_one(ep, info)
+        for missing in sorted((allow or set()) - found):
+            warnings.warn(f"{ALLOW_ENV} names {missing!r}, but no installed distribution by that name "
+                          f"has zoo plugins", PluginWarning, stacklevel=2)
+
+    def _load_one(self, ep: importlib.metadata.EntryPoint, info: PluginInfo) -> None:
+        try:
+            plugin = ep.load()
+        except BaseException as exc:  # ImportError, SyntaxError, anything raised at import
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            return self.fail(info, f"failed to import {ep.value!r}", exc)
+        try:
+            self.register(plugin, name=ep.name)
+        except Exception as exc:  # pluggy.PluginValidationError and the like
+            return self.fail(info, "is not a valid plugin", exc)
+        unknown = [h for h in info.hooks if not hasattr(hookspecs, h)]
+        if unknown:
+            return self.fail(info, "is not a valid plugin",
+                             f"it implements {', '.join(unknown)}, which zoo has no hook for "
+                             f"(hooks: {', '.join(hook_names())})")
+
+    # -- calling the registration hooks --------------------------------------------------------
+
+    def implementations(self, hook_name: str):
+        """``(info, call)`` for every loaded plugin implementing ``hook_name``, in registration order.
+
+        ``call(**kwargs)`` runs that plugin's implementation alone (with the arguments it
+        asks for), so that a failure can be pinned on the plugin that caused it.
+        """
+        for impl in getattr(self.hook, hook_name).get_hookimpls():
+            info = self.info_for(impl.plugin)
+            if info.status == "loaded":
+                yield info, partial(_call_impl, impl)
+
+    def register_commands(self, cli) -> None:
+        """Let every plugin add its commands to ``cli``; a failing or clashing plugin adds none."""
+        owners = {name: "the zoo core" for name in cli.commands}
+        for info, call in self.implementations("register_commands"):
+            before = dict(cli.commands)
+            try:
+                call(cli=cli)
+            except Exception as exc:
+                cli.commands.clear()
+                cli.commands.update(before)
+                self.fail(info, "raised in register_commands", exc)
+                continue
+            replaced = [n for n, c in before.items() if cli.commands.get(n) is not c]
+            if replaced:
+                cli.commands.clear()
+                cli.commands.update(before)
+                self.fail(info, "raised in register_commands",
+                          "; ".join(f"command {n!r} is already registered by {owners[n]}" for n in replaced))
+                continue
+            added = sorted(set(cli.commands) - set(before))
+            info.registered["commands"] = added
+            owners.update({n: info.label for n in added})
+
+
+def hook_names() -> list[str]:
+    """Every hook in the contract."""
+    return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+
+
+def _call_impl(impl, **kwargs):
+    return impl.function(**{name: kwargs[name] for name in impl.argnames})
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def get_plugin_manager(*, entry_points: bool = True, strict: bool | None = None) -> ZooPluginManager:
+    """A new plugin manager with the built-ins and (unless ``entry_points=False``) installed plugins."""
+    pm = ZooPluginManager(strict=strict)
+    pm.load_builtins()
     if entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        pm.load_entry_points(allow_list_from_env())
     pm.check_pending()
     return pm
 
 
-_default: pluggy.PluginManager | None = None
+_default: ZooPluginManager | None = None
 
 
-def default_plugin_manager() -> pluggy.PluginManager:
+def default_plugin_manager() -> ZooPluginManager:
     """The process's plugin manager, built on first use and shared by the registry and the CLI."""
     global _default
     if _default is None:
         _default = get_plugin_manager()
     return _default
-
-
-def plugin_owner(pm: pluggy.PluginManager, plugin: object) -> str:
-    """A human name for a plugin: its distribution for installed ones, its module for built-ins."""
-    name = pm.get_name(plugin) or repr(plugin)
-    for candidate, dist in pm.list_plugin_distributions():
-        if candidate is plugin:
-            return f"plugin {name!r} from {dist.metadata['Name']} {dist.version}"
-    if name in DEFAULT_PLUGINS:
-        return f"built-in {name}"
-    return f"plugin {name!r}"

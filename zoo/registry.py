@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from zoo.errors import DuplicateNameError, SpecError, UnknownNameError
+from zoo.errors import DuplicateNameError, SpecError, UnknownNameError, ZooError
 from zoo.policies import LossPolicy
 from zoo.specs import DatasetSpec, ModelSpec, resolve
 
@@ -30,15 +30,30 @@ class Registry:
 
     @classmethod
     def from_plugin_manager(cls, pm) -> Registry:
-        """Call every plugin's register hooks, one plugin at a time so each entry knows its owner."""
-        from zoo.manager import plugin_owner
+        """Call every plugin's register hooks, one plugin at a time.
 
+        Each entry knows its owner. A plugin whose hook raises, or that registers
+        something invalid or already taken, loses everything it registered and is
+        reported through ``pm.fail`` (a warning, or an error in strict mode).
+        """
         registry = cls()
         for kind, hook_name in _HOOKS.items():
-            for impl in getattr(pm.hook, hook_name).get_hookimpls():
-                owner = plugin_owner(pm, impl.plugin)
-                impl.function(register=partial(registry.add, kind, owner=owner))
-        registry.validate()
+            for info, call in pm.implementations(hook_name):
+                try:
+                    call(register=partial(registry.add, kind, owner=info.label))
+                except Exception as exc:
+                    registry.discard_owner(info.label)
+                    pm.fail(info, f"raised in {hook_name}", exc)
+        for spec, owner in list(registry._entries["model"].values()):
+            try:
+                registry.validate_model(spec, owner)
+            except ZooError as exc:
+                info = next(i for i in pm.infos.values() if i.label == owner)
+                registry.discard_owner(owner)
+                pm.fail(info, "registered an invalid model", exc)
+        for info in pm.infos.values():
+            for kind, plural in (("model", "models"), ("policy", "policies"), ("dataset", "datasets")):
+                info.registered[plural] = registry.owned_by(kind, info.label)
         return registry
 
     def add(self, kind: str, obj: Any, *, owner: str = "<direct>") -> None:
@@ -53,17 +68,27 @@ class Registry:
             )
         entries[obj.name] = (obj, owner)
 
+    def discard_owner(self, owner: str) -> None:
+        """Forget everything ``owner`` registered (its plugin failed part-way)."""
+        for entries in self._entries.values():
+            for name in [n for n, (_, o) in entries.items() if o == owner]:
+                del entries[name]
+
+    def owned_by(self, kind: str, owner: str) -> list[str]:
+        return sorted(n for n, (_, o) in self._entries[kind].items() if o == owner)
+
     def validate(self) -> None:
         """Each model's default policy and dataset must exist and suit it."""
+        for spec, owner in self._entries["model"].values():
+            self.validate_model(spec, owner)
+
+    def validate_model(self, spec: ModelSpec, owner: str) -> None:
         from zoo.pairing import check_declared
 
-        for spec, owner in self._entries["model"].values():
-            for kind, name in (("policy", spec.policy), ("dataset", spec.dataset)):
-                if name not in self._entries[kind]:
-                    raise SpecError(
-                        f"model {spec.name!r} ({owner}) names {kind} {name!r}, which nothing registered"
-                    )
-            check_declared(spec, self.get("policy", spec.policy), spec.hyperparameters["num_classes"])
+        for kind, name in (("policy", spec.policy), ("dataset", spec.dataset)):
+            if name not in self._entries[kind]:
+                raise SpecError(f"model {spec.name!r} ({owner}) names {kind} {name!r}, which nothing registered")
+        check_declared(spec, self.get("policy", spec.policy), spec.hyperparameters["num_classes"])
 
     def get(self, kind: str, name: str) -> Any:
         try:

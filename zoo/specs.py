@@ -74,6 +74,8 @@ class ModelSpec:
             raise SpecError(f"model {self.name!r}: task must be 'binary' or 'multiclass'")
         if self.emits not in ("logits", "probabilities"):
             raise SpecError(f"model {self.name!r}: emits must be 'logits' or 'probabilities'")
+        if not isinstance(self.hyperparameters, Mapping):
+            raise SpecError(f"model {self.name!r}: hyperparameters must be a mapping of name to default")
         defaults = {"input_size": 784, "num_classes": 2 if self.task == "binary" else 3}
         defaults.update(self.hyperparameters)
         object.__setattr__(self, "hyperparameters", MappingProxyType(defaults))

@@ -1,0 +1,91 @@
+"""Build real installed-looking distributions (a module + a *.dist-info with entry_points.txt) on disk."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+
+def make_dist(root: Path, dist: str, module: str, source: str, *, entry_name: str | None = None,
+              entry_value: str | None = None, version: str = "0.1.0") -> Path:
+    """Write ``module.py`` and ``dist-version.dist-info`` under ``root``; return ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[zoo]\n{entry_name or module} = {entry_value or module}\n")
+    return root
+
+
+GOOD = """
+    from zoo import ModelSpec, hookimpl
+
+    @hookimpl
+    def register_models(register):
+        register(ModelSpec("good-mlp", "a plugin's model", "zoo.plugins.nets:MulticlassNet",
+                           "softmax-cross-entropy", "multiclass", "iris", hyperparameters={"hidden_size": 8}))
+"""
+
+BROKEN = {
+    "import-error": "raise RuntimeError('this plugin is broken on purpose')\n",
+    "hook-raises": """
+        from zoo import hookimpl
+
+        @hookimpl
+        def register_models(register):
+            raise ValueError("cannot register today")
+    """,
+    "missing-fields": """
+        from zoo import ModelSpec, hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register(ModelSpec("half", "no builder, no policy"))
+    """,
+    "wrong-types": """
+        from zoo import ModelSpec, hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register(ModelSpec("typed", 42, "a:b", "softmax-cross-entropy", "multiclass", "digits"))
+    """,
+    "bad-width": """
+        from zoo import ModelSpec, hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register(ModelSpec("wide", "3 classes under a sigmoid", "zoo.plugins.nets:MulticlassNet",
+                               "sigmoid-bce", "multiclass", "digits", hyperparameters={"num_classes": 3}))
+    """,
+    "typo-hook": """
+        from zoo import hookimpl
+
+        @hookimpl
+        def register_model(register):
+            pass
+    """,
+    "command-clash": """
+        import click
+        from zoo import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            cli.add_command(click.Command("export", callback=lambda: None))
+    """,
+}
+
+EXPECTED = {
+    "import-error": "failed to import 'zoo_broken_import_error': RuntimeError: this plugin is broken on purpose",
+    "hook-raises": "raised in register_models: ValueError: cannot register today",
+    "missing-fields": "raised in register_models: TypeError",
+    "wrong-types": "raised in register_models: SpecError: model 'typed': summary must be a string",
+    "bad-width": "registered an invalid model: PairingError: sigmoid-bce is for two classes, got 3",
+    "typo-hook": "is not a valid plugin: it implements register_model, which zoo has no hook for",
+    "command-clash": "command 'export' is already registered by built-in zoo.exports.commands",
+}
+
+
+def broken_dist(root: Path, kind: str) -> Path:
+    module = f"zoo_broken_{kind.replace('-', '_')}"
+    return make_dist(root, f"zoo-broken-{kind}", module, BROKEN[kind])
