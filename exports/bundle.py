@@ -1,16 +1,25 @@
 """The bundle ``zoo export`` writes, and how it gets onto disk without losing anything.
 
-``DIR/`` holds ``model.onnx`` (raw features in, ``probabilities`` and ``label``
-out), ``checkpoint.pt`` (weights only, for ``zoo verify`` and re-export) and
-``report.json`` (model, policy, data, training metrics, parity). Everything is
-written into a staging directory beside the target; only when every executed
-parity check passed is it swapped in by renames, the previous bundle kept
-until the new one is in place. A failed or interrupted run leaves the target
-as it was.
+``DIR/`` holds:
+
+- ``model.onnx``: raw features in; ``logits``, ``probabilities``, ``label`` out;
+- ``manifest.json``: what the model expects and outputs, class labels, the
+  normalization baked in, training data and metrics, the sha256 of
+  ``model.onnx``, the tolerances and the parity report;
+- ``test_data_set_N/``: ``input_0.pb`` and one ``output_K.pb`` per output, in the
+  ONNX Model Zoo layout: torch's outputs for batch 1, an odd batch, every
+  held-out row and edge inputs, for ``zoo verify`` to replay without torch;
+- ``checkpoint.pt``: weights only, for re-export.
+
+Everything is written into a staging directory beside the target; only when
+every executed parity check passed is it swapped in by renames, the previous
+bundle kept until the new one is in place. A failed or interrupted run leaves
+the target as it was.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,13 +28,17 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo import files
 
+if TYPE_CHECKING:
+    import numpy as np
+
 MODEL_FILE = "model.onnx"
 CHECKPOINT_FILE = "checkpoint.pt"
-REPORT_FILE = "report.json"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "zoo-bundle/1"
 
 
 def check_target(target: Path, force: bool) -> None:
@@ -98,27 +111,106 @@ def onnx_metadata(result, *, exporter: str, opset: int) -> dict[str, str]:
     }
 
 
-def build_report(result, parity, *, exporter: str, opset: int) -> dict[str, Any]:
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def output_meanings(policy, class_labels) -> dict[str, str]:
+    if policy.head == "softmax":
+        return {
+            "logits": "raw scores, one per class (before the softmax)",
+            "probabilities": "softmax over the classes, in class_labels order; each row sums to 1",
+            "label": "argmax of probabilities: an index into class_labels",
+        }
+    positive = class_labels[1] if len(class_labels) > 1 else "1"
+    return {
+        "logits": f"one raw score (logit) for class {positive!r}",
+        "probabilities": f"sigmoid of the logit: the probability of class {positive!r}",
+        "label": f"1 ({positive!r}) where probabilities >= threshold, else 0",
+    }
+
+
+def edge_inputs(split) -> np.ndarray:
+    """Inputs at the edges: zeros, the training mean, and rows pushed to +-1e4 standard deviations."""
+    import numpy as np
+
+    std = 1.0 / split.scale
+    first = split.X_test[0]
+    return np.stack([
+        np.zeros_like(split.mean), split.mean,
+        split.mean + 1e4 * std, split.mean - 1e4 * std,
+        first * 1e4, first * -1e4,
+    ]).astype(np.float32)
+
+
+def test_inputs(split) -> list:
+    """The test data sets' inputs: batch 1, an odd batch, every held-out row, edge inputs."""
+    X = split.X_test
+    return [X[:1], X[:min(7, len(X))], X, edge_inputs(split)]
+
+
+def write_test_data(directory: Path, wrapper, inputs: list, input_name: str, names: tuple[str, ...]) -> list[str]:
+    """Write ``test_data_set_N/input_0.pb`` and ``output_K.pb`` (torch's outputs) for each input batch."""
+    import numpy as np
+    import torch
+    from onnx import numpy_helper
+
+    written = []
+    for n, x in enumerate(inputs):
+        folder = directory / f"test_data_set_{n}"
+        folder.mkdir()
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        (folder / "input_0.pb").write_bytes(numpy_helper.from_array(x, input_name).SerializeToString())
+        with torch.inference_mode():
+            outputs = wrapper(torch.from_numpy(x))
+        for k, (name, value) in enumerate(zip(names, outputs)):
+            tensor = numpy_helper.from_array(value.numpy(), name)
+            (folder / f"output_{k}.pb").write_bytes(tensor.SerializeToString())
+        written.append(folder.name)
+    return written
+
+
+def build_manifest(result, parity, *, model_path: Path, test_data: list[str], exporter: str,
+                   opset: int) -> dict[str, Any]:
+    """Everything a deployer needs to know about ``model.onnx``, and the proof it was checked."""
+    import onnx
+    import onnxruntime
+    import torch
+
     import zoo
     from zoo.exports.onnx import INPUT_NAME, output_names
 
+    config, policy, labels = result.built.config, result.policy, list(result.class_labels)
+    names = output_names(policy)
+    meanings = output_meanings(policy, labels)
+    width = policy.output_width(len(labels))
+    shapes = {"logits": ["batch", width], "probabilities": ["batch", width], "label": ["batch"]}
     metrics = {k: v for k, v in result.metrics.items() if k != "loss_history"}
     return {
-        "zoo_version": zoo.__version__,
-        "verified": parity.passed,
-        "model": result.built.spec.name,
-        "model_config": dict(result.built.config),
-        "policy": result.policy.describe(),
-        "data": result.data,
-        "class_labels": list(result.class_labels),
-        "training": {"config": asdict(result.config), "metrics": metrics},
-        "onnx": {
-            "file": MODEL_FILE,
-            "exporter": exporter,
-            "opset": opset,
-            "input": {"name": INPUT_NAME, "shape": ["batch", result.built.config["input_size"]],
-                      "dtype": "float32"},
-            "outputs": list(output_names(result.policy)),
-        },
+        "format": MANIFEST_FORMAT,
+        "versions": {"zoo": zoo.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+                     "torch": torch.__version__, "opset": opset, "exporter": exporter},
+        "model": {"name": result.built.spec.name, "config": dict(config)},
+        "policy": policy.describe(),
+        "input": {"name": INPUT_NAME, "shape": ["batch", config["input_size"]], "dtype": "float32",
+                  "meaning": "raw features, one row per sample; the normalization below is applied inside"},
+        "outputs": [{"name": n, "shape": shapes[n], "dtype": "int64" if n == "label" else "float32",
+                     "meaning": meanings[n]} for n in names],
+        "class_labels": labels,
+        "decision": policy.decision,
+        "threshold": policy.threshold if policy.decision == "threshold" else None,
+        "normalization": {"baked_in": True, "formula": "(x - mean) * scale",
+                          "mean": [float(v) for v in result.split.mean],
+                          "scale": [float(v) for v in result.split.scale]},
+        "training": {"data": result.data, "seed": result.config.seed, "config": asdict(result.config),
+                     "metrics": metrics},
+        "files": {"model": model_path.name, "checkpoint": CHECKPOINT_FILE, "test_data": test_data},
+        "sha256": {model_path.name: sha256(model_path)},
+        "tolerance": {"atol": parity.atol, "rtol": parity.rtol},
         "parity": parity.to_dict(),
+        "verified": parity.passed,
     }

@@ -42,8 +42,9 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
            opset: int, atol: float, rtol: float, as_json: bool, verbose: bool, **options: Any) -> None:
     """Train model NAME briefly, export it to ONNX and check onnxruntime against torch.
 
-    Writes DIR/model.onnx, DIR/checkpoint.pt and DIR/report.json, only if every
-    parity check that ran passed. Exits 1 when one failed.
+    Writes DIR/model.onnx, DIR/manifest.json, DIR/test_data_set_N/ and
+    DIR/checkpoint.pt, only if every parity check that ran passed. Exits 1 when
+    one failed.
     """
     from zoo import checkpoint as checkpoints
     from zoo.exports import bundle
@@ -75,35 +76,91 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     if as_json:
         echo_json(outcome.report | {"path": str(target), "seconds": round(seconds, 3)})
         return
-    say(f"exported with the {outcome.report['onnx']['exporter']} exporter, opset {opset}")
+    say(f"exported with the {outcome.report['versions']['exporter']} exporter, opset {opset}")
     say(outcome.parity.table())
-    say(f"verified: wrote {target}/ ({bundle.MODEL_FILE}, {bundle.CHECKPOINT_FILE}, "
-        f"{bundle.REPORT_FILE}) in {seconds:.1f} s")
+    say(f"verified: wrote {target}/ ({bundle.MODEL_FILE}, {bundle.MANIFEST_FILE}, "
+        f"{len(outcome.report['files']['test_data'])} test data sets, {bundle.CHECKPOINT_FILE}) in {seconds:.1f} s")
 
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="The training checkpoint [default: checkpoint.pt beside the model].")
-@tolerance_options
+@click.option("--atol", type=click.FloatRange(min=0), help="Absolute tolerance [default: the manifest's].")
+@click.option("--rtol", type=click.FloatRange(min=0), help="Relative tolerance [default: the manifest's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify(path: Path, checkpoint: Path | None, atol: float, rtol: float, as_json: bool) -> None:
-    """Re-run the parity check on an exported bundle DIR or its model.onnx.
+def verify(path: Path, atol: float | None, rtol: float | None, as_json: bool) -> None:
+    """Check an exported bundle DIR (or a zoo .onnx FILE) on this machine, without torch.
 
-    Checks the file with the full ONNX checker, rebuilds the torch model from
-    the checkpoint and compares onnxruntime with it on the held-out data.
-    Exits 1 when a check fails.
+    Checks the sha256 against the manifest and runs the full ONNX checker, then
+    replays every test data set through onnxruntime on each execution provider
+    that really works here (CPU always; CUDA where present). A bare .onnx is
+    checked for self-consistency. Exits 1 on any mismatch.
     """
-    from zoo.exports.pipeline import verify as run_verify
+    from zoo.exports.verify import verify as run_verify
 
-    outcome = run_verify(path, checkpoint_path=checkpoint, atol=atol, rtol=rtol)
+    report = run_verify(path, atol=atol, rtol=rtol)
     if as_json:
-        echo_json(outcome.report)
+        echo_json(report.to_dict())
     else:
-        click.echo(outcome.parity.table())
-        click.echo(f"{'verified' if outcome.verified else 'NOT verified'}: {outcome.path}")
-    if not outcome.verified:
+        click.echo(report.table())
+        click.echo(f"{'verified' if report.verified else 'NOT verified'}: {report.path}")
+    if not report.verified:
         raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path), metavar="DIR|FILE")
+@click.argument("source", metavar="INPUT")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write here (whole or not at all) instead of stdout.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--provider", default="cpu", show_default=True, help="cpu, cuda or an onnxruntime provider name.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=65536, show_default=True,
+              help="Rows per onnxruntime call (bounds memory).")
+@click.option("--allow-nan", is_flag=True, help="Run rows holding NaN/Inf instead of refusing them.")
+def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str, provider: str,
+            batch_size: int, allow_nan: bool) -> None:
+    """Predict labels and probabilities for the rows of INPUT with an exported model.
+
+    INPUT is a .npy, .npz or .csv file of raw features (one row per sample), or -
+    for CSV on stdin. Rows are checked against the model's input and streamed in
+    batches, so memory stays bounded whatever the size of INPUT.
+    """
+    import io
+    import sys
+
+    from zoo import files
+    from zoo.exports.predict import predict as run_predict
+    from zoo.exports.predict import read_chunks
+    from zoo.exports.runtime import open_model
+
+    if output is not None:
+        files.check_target(output, force=force, directory=False)
+    deployed = open_model(model, check=False)
+    chunks = read_chunks(source, deployed.input_size, batch_size, stdin=sys.stdin)
+    progress = sys.stderr.isatty() and output is not None
+
+    def run(handle):
+        if not progress:
+            return run_predict(deployed, chunks, handle, fmt=fmt, provider=provider, allow_nan=allow_nan)
+        with click.progressbar(length=0, label="predicting", file=sys.stderr,
+                               show_eta=False, show_percent=False) as bar:
+            return run_predict(deployed, chunks, handle, fmt=fmt, provider=provider, allow_nan=allow_nan,
+                               on_rows=bar.update)
+
+    if output is None:
+        run(sys.stdout)
+        return
+    rows = []
+
+    def write(binary) -> None:
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        rows.append(run(text))
+        text.flush()
+        text.detach()  # leave the file open for atomic_write to sync and rename
+
+    files.atomic_write(output, write)
+    click.echo(f"wrote {rows[0]} rows to {output}", err=True)
 
 
 @click.command(name="check-plugin")
@@ -144,4 +201,5 @@ def check_plugin(dist: str | None, epochs: int, as_json: bool) -> None:
 def register_commands(cli):
     cli.add_command(export)
     cli.add_command(verify)
+    cli.add_command(predict)
     cli.add_command(check_plugin)

@@ -40,7 +40,9 @@ def test_round_trip_for_every_registered_model(trained, tmp_path, name):
     cpu = outcome.parity.cells[0]
     assert cpu.status == "passed" and cpu.providers[0] == "CPUExecutionProvider"
     assert cpu.batches == [1, 7, len(result.split.y_test)] and cpu.label_agreement == 1.0
-    assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == ["checkpoint.pt", "model.onnx", "report.json"]
+    assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == [
+        "checkpoint.pt", "manifest.json", "model.onnx",
+        "test_data_set_0", "test_data_set_1", "test_data_set_2", "test_data_set_3"]
 
     # Independently of zoo's parity code: onnxruntime against torch on the held-out rows.
     sess = ort.InferenceSession(str(tmp_path / "bundle" / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -70,15 +72,23 @@ def test_graph_metadata_and_dynamic_batch(trained, tmp_path):
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     ops = [n.op_type for n in model.graph.node]
     assert "Softmax" in ops and "ArgMax" in ops and ops.count("Gemm") == 2
-    report = json.loads((tmp_path / "b" / "report.json").read_text())
-    assert report["verified"] is True and report["parity"]["passed"] is True
-    assert report["policy"]["head"] == "softmax" and report["onnx"]["outputs"] == ["logits", "probabilities", "label"]
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["verified"] is True and manifest["parity"]["passed"] is True
+    assert manifest["policy"]["head"] == "softmax"
+    assert [o["name"] for o in manifest["outputs"]] == ["logits", "probabilities", "label"]
+    assert manifest["input"] == {"name": "input", "shape": ["batch", 64], "dtype": "float32",
+                                 "meaning": manifest["input"]["meaning"]}
+    assert manifest["class_labels"] == [str(i) for i in range(10)] and manifest["threshold"] is None
+    assert manifest["sha256"]["model.onnx"] == bundle.sha256(tmp_path / "b" / "model.onnx")
+    assert len(manifest["normalization"]["mean"]) == 64 and manifest["normalization"]["baked_in"]
+    assert manifest["training"]["data"] == "digits" and manifest["training"]["seed"] == 0
+    assert {"zoo", "onnx", "onnxruntime", "torch", "opset", "exporter"} <= set(manifest["versions"])
 
 
 def test_dynamo_exporter(trained, tmp_path):
     pytest.importorskip("onnxscript", reason="the dynamo exporter needs onnxscript")
     outcome = export_bundle(trained("multiclass"), tmp_path / "d", exporter="dynamo")
-    assert outcome.verified and outcome.report["onnx"]["exporter"] == "dynamo"
+    assert outcome.verified and outcome.report["versions"]["exporter"] == "dynamo"
 
 
 def test_force_replaces_a_bundle_only_once_the_new_one_is_verified(trained, tmp_path):
@@ -92,7 +102,7 @@ def test_force_replaces_a_bundle_only_once_the_new_one_is_verified(trained, tmp_
     assert tree(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no staging left behind
     export_bundle(trained("multiclass"), target, force=True)
-    assert json.loads((target / "report.json").read_text())["model"] == "multiclass"
+    assert json.loads((target / "manifest.json").read_text())["model"]["name"] == "multiclass"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from zoo import files
 from zoo.errors import ZooError
 from zoo.registry import Registry, build, default_registry
-from zoo.training import TrainConfig, TrainResult
+from zoo.training import TrainConfig, TrainResult, require_torch
 
 FORMAT = "zoo-checkpoint/1"
 
@@ -44,6 +44,7 @@ def save(result: TrainResult, path: str | os.PathLike) -> Path:
 
 def load(path: str | os.PathLike, registry: Registry | None = None) -> TrainResult:
     """Rebuild a trained model from a checkpoint: registry, weights, and the same data split."""
+    require_torch()
     import torch
 
     from zoo.data import load_source, split

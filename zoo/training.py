@@ -95,6 +95,19 @@ class Adam:
                 p.addcdiv_(m, denom, value=-step_size)
 
 
+def require_torch() -> None:
+    """Training needs torch; a runtime-only install (verify, predict) does not have it."""
+    import importlib.util
+
+    try:
+        missing = importlib.util.find_spec("torch") is None
+    except ImportError:  # an import hook that refuses torch
+        missing = True
+    if missing:
+        raise ZooError("training and export need torch, which is not installed here: "
+                       "pip install 'zoo-onnx[train]' (zoo verify and zoo predict work without it)")
+
+
 def resolve_device(device: str) -> str:
     """``auto`` picks CUDA when torch sees a GPU; ``cuda`` without one is an error."""
     import torch
@@ -113,6 +126,7 @@ def prepare(name: str, *, policy: str | None = None, data: str | None = None,
             config: TrainConfig = TrainConfig(), registry: Registry | None = None,
             **model_config: Any) -> tuple[Built, Dataset, Split]:
     """Resolve, load, split and build, checking everything that can fail before training."""
+    require_torch()
     import torch
 
     from zoo.data import load_source, split
@@ -135,6 +149,7 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
         config: TrainConfig = TrainConfig(), registry: Registry | None = None,
         on_epoch: Callable[[int, int, float], None] | None = None, **model_config: Any) -> TrainResult:
     """Train model ``name`` on ``data`` (its default dataset if None) and score the held-out split."""
+    require_torch()
     import torch
 
     built, dataset, parts = prepare(name, policy=policy, data=data, config=config,

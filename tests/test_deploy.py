@@ -1,0 +1,297 @@
+"""The deployer's side: `zoo verify` and `zoo predict` on bundles, without torch."""
+
+import json
+import shutil
+import subprocess
+import textwrap
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from zoo.exports import bundle
+from zoo.exports.onnx import make_wrapper
+from zoo.exports.pipeline import export_bundle
+from zoo.training import TrainConfig, fit
+
+from conftest import assert_clean_error, tree
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One multiclass and one binary bundle, shared (tests copy before changing them)."""
+    root = tmp_path_factory.mktemp("bundles")
+    results = {}
+    for name in ("multiclass", "binary"):
+        results[name] = fit(name, config=TrainConfig(epochs=3, device="cpu"))
+        export_bundle(results[name], root / name)
+    return root, results
+
+
+@pytest.fixture
+def bundle_copy(exported, tmp_path):
+    root, _ = exported
+
+    def copy(name="multiclass"):
+        shutil.copytree(root / name, tmp_path / name)
+        return tmp_path / name
+
+    return copy
+
+
+def test_verify_replays_every_test_data_set(zoo_cli, bundle_copy):
+    bundle_copy()
+    result = zoo_cli("verify", "multiclass", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verified"]
+    cpu = [r for r in report["replays"] if r["provider"] == "CPUExecutionProvider"]
+    assert [r["data"] for r in cpu] == [f"test_data_set_{n}" for n in range(4)]
+    assert [r["rows"] for r in cpu][:2] == [1, 7] and all(r["status"] == "passed" for r in cpu)
+    assert all(r["max_abs_error"] <= 1e-5 and r["label_agreement"] == 1.0 for r in cpu)
+    cuda = [r for r in report["replays"] if r["provider"] == "CUDAExecutionProvider"]
+    if not torch.cuda.is_available():
+        assert cuda[0]["status"] == "skipped" and cuda[0]["reason"]
+    assert [c["check"] for c in report["checks"]] == ["sha256", "onnx checker"]
+    table = zoo_cli("verify", "multiclass/model.onnx")
+    assert table.exit_code == 0 and "verified: " in table.stdout and "test_data_set_3" in table.stdout
+
+
+def test_test_data_sets_are_in_the_onnx_model_zoo_layout(bundle_copy):
+    path = bundle_copy()
+    manifest = json.loads((path / "manifest.json").read_text())
+    for name in manifest["files"]["test_data"]:
+        files = sorted(p.name for p in (path / name).iterdir())
+        assert files == ["input_0.pb", "output_0.pb", "output_1.pb", "output_2.pb"]
+        x = onnx.numpy_helper.to_array(onnx.load_tensor(str(path / name / "input_0.pb")))
+        assert x.dtype == np.float32 and x.shape[1] == 64
+    edge = onnx.numpy_helper.to_array(onnx.load_tensor(str(path / "test_data_set_3" / "output_1.pb")))
+    assert np.all(np.isfinite(edge)) and np.allclose(edge.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_flipping_one_byte_fails_on_the_checksum(zoo_cli, bundle_copy):
+    path = bundle_copy()
+    data = bytearray((path / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (path / "model.onnx").write_bytes(bytes(data))
+    assert_clean_error(zoo_cli("verify", "multiclass"), "checksum mismatch: model.onnx has sha256", code=1)
+    assert_clean_error(zoo_cli("predict", "multiclass", "x.csv"), "checksum mismatch")
+
+
+def test_a_changed_weight_with_a_matching_checksum_fails_the_replay(zoo_cli, bundle_copy):
+    path = bundle_copy()
+    model = onnx.load(str(path / "model.onnx"))
+    weight = next(t for t in model.graph.initializer if t.name.endswith("linear2.weight"))
+    array = onnx.numpy_helper.to_array(weight).copy()
+    array[0, 0] += 0.5
+    weight.CopyFrom(onnx.numpy_helper.from_array(array, weight.name))
+    onnx.save(model, str(path / "model.onnx"))
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["sha256"]["model.onnx"] = bundle.sha256(path / "model.onnx")
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    result = zoo_cli("verify", "multiclass")
+    assert result.exit_code == 1 and "FAILED" in result.stdout and "NOT verified" in result.stdout
+
+
+def test_a_bare_onnx_file_verifies_from_its_metadata(zoo_cli, bundle_copy, tmp_path):
+    path = bundle_copy()
+    shutil.copy(path / "model.onnx", tmp_path / "alone.onnx")
+    result = zoo_cli("verify", "alone.onnx", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verified"] and report["replays"][0]["data"] == "generated (no test data)"
+
+
+def write_foreign_onnx(path):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+
+
+@pytest.mark.parametrize("setup, fragment", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.write_bytes(b""), "is empty, not an ONNX model"),
+    (lambda p: p.write_bytes(b"this is not protobuf \xff\xfe"), "is not an ONNX model"),
+    (lambda p: p.write_text("hello"), "is not an ONNX model"),
+    (write_foreign_onnx, "carries no zoo metadata"),
+])
+def test_verify_and_predict_refuse_bad_files(zoo_cli, tmp_path, setup, fragment):
+    setup(tmp_path / "m.onnx")
+    assert_clean_error(zoo_cli("verify", "m.onnx"), fragment, code=1)
+    (tmp_path / "x.csv").write_text("1,2,3\n")
+    assert_clean_error(zoo_cli("predict", "m.onnx", "x.csv"), fragment, code=1)
+
+
+def test_a_truncated_bare_model(zoo_cli, bundle_copy, tmp_path):
+    path = bundle_copy()
+    data = (path / "model.onnx").read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
+    assert_clean_error(zoo_cli("verify", "cut.onnx"), "cut.onnx is not an ONNX model", code=1)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda m: m["files"].update(model="../../etc/passwd"), "lies outside the bundle"),
+    (lambda m: m["files"].update(test_data=["../elsewhere"]), "lies outside the bundle"),
+    (lambda m: m.update(format="something-else"), "is not a zoo manifest"),
+])
+def test_manifest_problems(zoo_cli, bundle_copy, change, fragment):
+    path = bundle_copy()
+    manifest = json.loads((path / "manifest.json").read_text())
+    change(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert_clean_error(zoo_cli("verify", "multiclass"), fragment, code=1)
+
+
+def test_manifest_not_json(zoo_cli, bundle_copy):
+    (bundle_copy() / "manifest.json").write_text("{not json")
+    assert_clean_error(zoo_cli("verify", "multiclass"), "manifest.json is not valid JSON", code=1)
+
+
+def test_test_data_of_the_wrong_shape(zoo_cli, bundle_copy):
+    path = bundle_copy()
+    wrong = onnx.numpy_helper.from_array(np.zeros((2, 5), dtype=np.float32), "input")
+    (path / "test_data_set_1" / "input_0.pb").write_bytes(wrong.SerializeToString())
+    assert_clean_error(zoo_cli("verify", "multiclass"), "test_data_set_1/input_0.pb holds float32 (2, 5) but "
+                                                       "the model takes float32 (batch, 64)", code=1)
+
+
+# -- predict ------------------------------------------------------------------------------------
+
+
+def torch_labels(result, X):
+    wrapper = make_wrapper(result.module, result.policy, result.split.mean, result.split.scale)
+    with torch.inference_mode():
+        return wrapper(torch.from_numpy(X.astype(np.float32)))[-1].numpy()
+
+
+@pytest.mark.parametrize("name", ["multiclass", "binary"])
+def test_predict_csv_labels_equal_torchs(zoo_cli, exported, bundle_copy, tmp_path, name):
+    _, results = exported
+    bundle_copy(name)
+    X = results[name].split.X_test
+    np.savetxt(tmp_path / "rows.csv", X, delimiter=",", header=",".join(f"f{i}" for i in range(X.shape[1])),
+               comments="")
+    result = zoo_cli("predict", name, "rows.csv")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
+    assert header[:2] == ["label", "class_index"] and len(rows) == len(X)
+    labels = np.array([int(r[1]) for r in rows])
+    assert np.array_equal(labels, torch_labels(results[name], X))
+    names = results[name].class_labels
+    assert [r[0] for r in rows] == [names[i] for i in labels]
+    if name == "binary":
+        assert header[2] == f"p_{names[1]}"
+    else:
+        probs = np.array([[float(v) for v in r[2:]] for r in rows])
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_predict_npy_npz_stdin_jsonl_and_chunks_agree(zoo_cli, exported, bundle_copy, tmp_path):
+    _, results = exported
+    bundle_copy()
+    X = results["multiclass"].split.X_test[:20]
+    np.save(tmp_path / "rows.npy", X)
+    np.savez(tmp_path / "rows.npz", X=X)
+    np.savetxt(tmp_path / "rows.csv", X, delimiter=",")
+    outputs = [zoo_cli("predict", "multiclass", "rows.npy").stdout,
+               zoo_cli("predict", "multiclass", "rows.npz").stdout,
+               zoo_cli("predict", "multiclass", "rows.csv", "--batch-size", "7").stdout]
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    stdin = CliRunner().invoke(cli, ["predict", "multiclass", "-"], input=(tmp_path / "rows.csv").read_text())
+    outputs.append(stdin.stdout)
+    assert len(set(outputs)) == 1 and len(outputs[0].splitlines()) == 21
+    jsonl = [json.loads(line) for line in zoo_cli("predict", "multiclass", "rows.npy", "--format", "jsonl").stdout
+             .splitlines()]
+    assert [j["class_index"] for j in jsonl] == torch_labels(results["multiclass"], X).tolist()
+    assert set(jsonl[0]["probabilities"]) == {str(i) for i in range(10)}
+
+
+def test_predict_to_a_file(zoo_cli, exported, bundle_copy, tmp_path):
+    _, results = exported
+    bundle_copy()
+    np.save(tmp_path / "rows.npy", results["multiclass"].split.X_test[:5])
+    result = zoo_cli("predict", "multiclass", "rows.npy", "-o", "out/pred.csv")
+    assert result.exit_code == 0 and "wrote 5 rows to out/pred.csv" in result.stderr
+    assert len((tmp_path / "out" / "pred.csv").read_text().splitlines()) == 6
+    before = tree(tmp_path / "out")
+    assert_clean_error(zoo_cli("predict", "multiclass", "rows.npy", "-o", "out/pred.csv"), "already exists")
+    np.save(tmp_path / "bad.npy", np.zeros((3, 5), dtype=np.float32))
+    assert_clean_error(zoo_cli("predict", "multiclass", "bad.npy", "-o", "out/pred.csv", "--force"),
+                       "takes rows of 64 features")
+    assert tree(tmp_path / "out") == before  # the previous output intact, no temporary left
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda p: np.savetxt(p / "in.csv", np.zeros((3, 10)), delimiter=","), "line 1: 10 values, but the model takes 64"),
+    (lambda p: (p / "in.csv").write_text(",".join(["1"] * 63 + ["x"]) + "\n"),
+     "line 1, column 64: 'x' is not a number"),
+    (lambda p: (p / "in.csv").write_text(",".join(["1"] * 64) + "\n" + ",".join(["1"] * 60) + "\n"),
+     "line 2: 60 values"),
+    (lambda p: (p / "in.csv").write_text(",".join(["1"] * 63 + ["nan"]) + "\n"), "row 1, feature 64 is nan"),
+    (lambda p: (p / "in.csv").write_text(",".join(["1"] * 63 + ["inf"]) + "\n"), "row 1, feature 64 is inf"),
+    (lambda p: (p / "in.csv").write_text(""), "in.csv: no rows"),
+    (lambda p: (p / "in.csv").write_text(",".join(f"f{i}" for i in range(64)) + "\n"), "in.csv: no rows"),
+    (lambda p: np.save(p / "in.npy", np.array([["a"] * 64])), "features must be numbers, got dtype <U1"),
+    (lambda p: np.save(p / "in.npy", np.zeros((0, 64), dtype=np.float32)), "in.npy: no rows"),
+    (lambda p: np.save(p / "in.npy", np.zeros((2, 3, 64), dtype=np.float32)), "got an array of shape (2, 3, 64)"),
+    (lambda p: (p / "in.npy").write_bytes(b"garbage"), "not a readable .npy file"),
+    (lambda p: (np.save(p / "in.npy", np.zeros((9, 64), dtype=np.float32)),
+                (p / "in.npy").write_bytes((p / "in.npy").read_bytes()[:-100])), "the file ends early"),
+    (lambda p: (p / "in.txt").write_text("1\n"), "give a .npy, .npz or .csv file"),
+])
+def test_predict_bad_input(zoo_cli, bundle_copy, tmp_path, make, fragment):
+    bundle_copy()
+    make(tmp_path)
+    source = next(p.name for p in tmp_path.iterdir() if p.name.startswith("in."))
+    assert_clean_error(zoo_cli("predict", "multiclass", source, "-o", "pred.csv"), fragment)
+    assert not (tmp_path / "pred.csv").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pred.csv")]
+
+
+def test_predict_allow_nan(zoo_cli, bundle_copy, tmp_path):
+    bundle_copy()
+    (tmp_path / "in.csv").write_text(",".join(["1"] * 63 + ["nan"]) + "\n")
+    assert zoo_cli("predict", "multiclass", "in.csv", "--allow-nan").exit_code == 0
+
+
+def test_predict_unknown_provider(zoo_cli, bundle_copy, tmp_path):
+    bundle_copy()
+    np.save(tmp_path / "in.npy", np.zeros((1, 64), dtype=np.float32))
+    result = zoo_cli("predict", "multiclass", "in.npy", "--provider", "cuda")
+    if not torch.cuda.is_available():
+        assert_clean_error(result, "CUDAExecutionProvider")
+
+
+# -- no torch, no scikit-learn --------------------------------------------------------------------
+
+
+def test_verify_and_predict_never_import_torch_or_sklearn(python, bundle_copy, tmp_path):
+    bundle_copy()
+    np.savetxt(tmp_path / "rows.csv", np.random.default_rng(0).normal(size=(4, 64)), delimiter=",")
+    script = textwrap.dedent("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "sklearn", "onnxscript"):
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, Block())
+        from zoo.cli import main
+        sys.argv = ["zoo", *sys.argv[1:]]
+        main()
+    """)
+    for args in (["verify", "multiclass"], ["predict", "multiclass", "rows.csv"], ["list"]):
+        proc = subprocess.run([python, "-c", script, *args], capture_output=True, text=True, timeout=120,
+                              cwd=tmp_path)
+        assert proc.returncode == 0, (args, proc.stderr)
+    proc = subprocess.run([python, "-c", script, "export", "multiclass"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1 and "training and export need torch" in proc.stderr
+    assert "pip install 'zoo-onnx[train]'" in proc.stderr and "Traceback" not in proc.stderr
