@@ -146,6 +146,16 @@ def test_manifest_problems(zoo_cli, bundle_copy, change, fragment):
     assert_clean_error(zoo_cli("verify", "multiclass"), fragment, code=1)
 
 
+def test_a_bundle_missing_its_model(zoo_cli, bundle_copy):
+    (bundle_copy() / "model.onnx").unlink()
+    assert_clean_error(zoo_cli("verify", "multiclass"), "model.onnx does not exist (the manifest names it)", code=1)
+
+
+def test_a_directory_that_is_not_a_bundle(zoo_cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(zoo_cli("verify", "empty"), "is a directory without manifest.json", code=1)
+
+
 def test_manifest_not_json(zoo_cli, bundle_copy):
     (bundle_copy() / "manifest.json").write_text("{not json")
     assert_clean_error(zoo_cli("verify", "multiclass"), "manifest.json is not valid JSON", code=1)
