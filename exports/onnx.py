@@ -156,13 +156,18 @@ def export(wrapper, path: str | os.PathLike, *, input_size: int, names: tuple[st
     return exporter
 
 
-def finish(path: str | os.PathLike, metadata: dict[str, Any]) -> None:
-    """Add zoo's metadata props, run the full ONNX checker and rewrite the file."""
+def finish(path: str | os.PathLike, metadata: dict[str, Any], *, optimize: bool = True) -> None:
+    """Fold the standardization (see :mod:`zoo.exports.optimize`), add zoo's metadata props,
+    run the full ONNX checker and rewrite the file."""
     import onnx
 
     import zoo
+    from zoo.exports.optimize import fold_standardization
 
     model = onnx.load(str(path))
+    if optimize:
+        metadata = {**metadata, "zoo.standardization": "folded into the first Gemm"
+                    if fold_standardization(model) else "Sub and Mul nodes on the input"}
     model.producer_name, model.producer_version = "zoo", zoo.__version__
     model.doc_string = f"zoo export of {metadata.get('zoo.model')!r} (raw features in; standardization baked in)"
     del model.metadata_props[:]

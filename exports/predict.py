@@ -202,7 +202,7 @@ def _csv_cell(text: str) -> str:
 def predict(deployed: Deployed, chunks: Iterator, handle: IO[str], *, fmt: str = "csv",
             provider: str = "cpu", allow_nan: bool = False, on_rows=None) -> int:
     """Run every chunk through onnxruntime and write the results; return the number of rows."""
-    from zoo.exports.runtime import provider_name, session
+    from zoo.exports.runtime import provider_name, run_sliced, session
 
     sess = session(deployed.model_path, provider)
     wanted = provider_name(provider)
@@ -213,7 +213,7 @@ def predict(deployed: Deployed, chunks: Iterator, handle: IO[str], *, fmt: str =
     total = 0
     for chunk in chunks:
         check_finite(chunk, total, allow_nan)
-        outputs = sess.run(["probabilities", "label"], {deployed.input_name: chunk})
+        outputs = run_sliced(sess, ["probabilities", "label"], deployed.input_name, chunk)
         writer.write(outputs[1], outputs[0])
         total += len(chunk)
         if on_rows:

@@ -179,6 +179,32 @@ def usable_providers(model_path: Path) -> list[tuple[str, Any, str | None]]:
     return found
 
 
+#: Rows per onnxruntime call are sized so that one call's input stays near this many bytes.
+SLICE_BYTES = 4 << 20
+
+
+def slice_rows(n_features: int) -> int:
+    """Rows per ``run`` call for inputs of ``n_features`` float32 features.
+
+    Measured on 2 cores with the 784-5-3 model: one ``run`` over 65,536 rows gave
+    1.6 M rows/s, the same rows in runs of 1,024-2,048 gave 3.0 M rows/s (torch
+    eager: 2.5 M). Past a few MiB of input per call, onnxruntime's GEMM falls out
+    of cache; a call costs ~20 us, so slicing is nearly free at small batches.
+    """
+    return max(256, SLICE_BYTES // (4 * max(1, n_features)))
+
+
+def run_sliced(sess, output_names: list[str], input_name: str, x, rows: int | None = None) -> list:
+    """``sess.run`` over ``x`` in slices of ``rows`` (see :func:`slice_rows`), outputs concatenated."""
+    import numpy as np
+
+    rows = rows or slice_rows(x.shape[1])
+    if len(x) <= rows:
+        return sess.run(output_names, {input_name: x})
+    parts = [sess.run(output_names, {input_name: x[start:start + rows]}) for start in range(0, len(x), rows)]
+    return [np.concatenate([p[i] for p in parts]) for i in range(len(output_names))]
+
+
 def decide(deployed: Deployed, probabilities):
     """The decision rule the metadata states, in numpy."""
     from zoo import numeric

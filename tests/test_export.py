@@ -128,3 +128,28 @@ def test_check_target(tmp_path):
     with pytest.raises(zoo.errors.OutputPathError, match="exists and is not a directory"):
         bundle.check_target(tmp_path / "file", force=True)
     bundle.check_target(tmp_path / "new" / "deeper", force=False)
+
+
+def test_standardization_is_folded_into_the_first_gemm(trained, tmp_path):
+    export_bundle(trained("multiclass"), tmp_path / "b")
+    model = onnx.load(str(tmp_path / "b" / "model.onnx"))
+    assert [n.op_type for n in model.graph.node] == ["Gemm", "Relu", "Gemm", "Softmax", "ArgMax"]
+    assert model.graph.node[0].input[0] == "input"  # raw features straight into the Gemm
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["zoo.standardization"] == "folded into the first Gemm"
+
+
+def test_folding_leaves_other_graphs_alone():
+    from onnx import TensorProto, helper, numpy_helper
+
+    from zoo.exports.optimize import fold_standardization
+
+    inits = [numpy_helper.from_array(np.zeros(3, np.float32), "mean"),
+             numpy_helper.from_array(np.ones(3, np.float32), "scale")]
+    nodes = [helper.make_node("Sub", ["input", "mean"], ["s"]), helper.make_node("Mul", ["s", "scale"], ["m"]),
+             helper.make_node("Relu", ["m"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])], inits)
+    model = helper.make_model(graph)
+    assert fold_standardization(model) is False
+    assert [n.op_type for n in model.graph.node] == ["Sub", "Mul", "Relu"]
