@@ -180,16 +180,17 @@ def usable_providers(model_path: Path) -> list[tuple[str, Any, str | None]]:
 
 
 #: Rows per onnxruntime call are sized so that one call's input stays near this many bytes.
-SLICE_BYTES = 4 << 20
+SLICE_BYTES = 3 << 20
 
 
 def slice_rows(n_features: int) -> int:
     """Rows per ``run`` call for inputs of ``n_features`` float32 features.
 
-    Measured on 2 cores with the 784-5-3 model: one ``run`` over 65,536 rows gave
-    1.6 M rows/s, the same rows in runs of 1,024-2,048 gave 3.0 M rows/s (torch
-    eager: 2.5 M). Past a few MiB of input per call, onnxruntime's GEMM falls out
-    of cache; a call costs ~20 us, so slicing is nearly free at small batches.
+    Measured on 2 cores with the 784-5-3 model at batch 65,536: one ``run`` over
+    all rows gave 1.6 M rows/s, runs of 512-2,048 rows 2.4-2.6 M (torch eager on
+    the bare MLP: 2.6-2.9 M). Past a few MiB of input per call onnxruntime's GEMM
+    falls out of cache; a call costs ~20 us, so slicing is nearly free. Narrow
+    inputs (64 features) prefer the larger runs this byte budget gives them.
     """
     return max(256, SLICE_BYTES // (4 * max(1, n_features)))
 

@@ -1,0 +1,378 @@
+"""zoo's benchmarks: each figure a ratio to a baseline measured in the same run.
+
+    python benchmarks/run.py [--only NAME[,NAME]] [--repeats N] [--out DIR]
+
+Benchmarks: startup, export, inference, training, scaling, gpu. Variants are
+interleaved within each repeat (A B C, A B C, ...) so that a noisy neighbour hurts
+all of them alike; every figure is the median, with min-max. Results go to
+DIR/latest.json and DIR/latest.md (default benchmarks/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+ZOO = [PY, "-m", "zoo"]
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+def measure_process(cmd: list[str], cwd: Path) -> dict:
+    out = subprocess.run([PY, str(HERE / "measure.py"), *cmd], cwd=cwd, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    if result["status"] != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {result['stderr']}")
+    return result
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def interleaved(variants: dict, repeats: int) -> dict[str, list]:
+    samples: dict[str, list] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            samples[name].append(run())
+    return samples
+
+
+def timed(function, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def row(figure, value, unit, baseline, baseline_value, ratio, target=None, met=None, spread=None) -> dict:
+    return {"figure": figure, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value,
+            "ratio": ratio, "target": target, "met": met, "spread": spread}
+
+
+# -- benchmarks ---------------------------------------------------------------------------------
+
+
+def bench_startup(repeats: int, work: Path) -> list[dict]:
+    variants = {
+        "import torch": lambda: measure_process([PY, "-c", "import torch"], work)["wall_s"],
+        "zoo --help": lambda: measure_process([*ZOO, "--help"], work)["wall_s"],
+        "zoo list": lambda: measure_process([*ZOO, "list"], work)["wall_s"],
+    }
+    s = {k: summary(v) for k, v in interleaved(variants, max(repeats, 5)).items()}
+    base = s["import torch"]["median"]
+    return [row(f"`{name}` wall", s[name]["median"], "s", "`python -c 'import torch'`", base,
+                s[name]["median"] / base, "<= 0.05", s[name]["median"] / base <= 0.05, s[name])
+            for name in ("zoo --help", "zoo list")]
+
+
+def bench_export(repeats: int, work: Path) -> list[dict]:
+    variants = {
+        "zoo": lambda: measure_process([*ZOO, "export", "multiclass", "-o", "zoo-bundle", "--force"], work),
+        "floor (TorchScript)": lambda: measure_process([PY, str(HERE / "floor.py"), "--exporter", "torchscript"],
+                                                       work),
+        "floor (dynamo)": lambda: measure_process([PY, str(HERE / "floor.py"), "--exporter", "dynamo"], work),
+    }
+    samples = interleaved(variants, repeats)
+    wall = {k: summary([v["wall_s"] for v in vs]) for k, vs in samples.items()}
+    rss = {k: summary([v["peak_rss_mib"] for v in vs]) for k, vs in samples.items()}
+    z = wall["zoo"]["median"]
+    rows = []
+    for floor, target, limit in (("floor (TorchScript)", "<= 1.10", 1.10), ("floor (dynamo)", "<= 0.60", 0.60)):
+        ratio = z / wall[floor]["median"]
+        rows.append(row("`zoo export multiclass` wall", z, "s", f"hand-written {floor}", wall[floor]["median"],
+                        ratio, target, ratio <= limit, wall["zoo"]))
+    ratio = rss["zoo"]["median"] / rss["floor (TorchScript)"]["median"]
+    rows.append(row("`zoo export multiclass` peak RSS", rss["zoo"]["median"], "MiB",
+                    "hand-written floor (TorchScript)", rss["floor (TorchScript)"]["median"], ratio, "<= 1.10",
+                    ratio <= 1.10, rss["zoo"]))
+    return rows
+
+
+def _mlp_bundle(work: Path, input_size: int, hidden: int, classes: int, seed: int = 0):
+    """A random-weight multiclass MLP exported the way `zoo export` does (wrapper, export, fold)."""
+    import numpy as np
+    import torch
+
+    from zoo.exports.onnx import export, finish, make_wrapper, output_names
+    from zoo.plugins.multiclass import SOFTMAX_CROSS_ENTROPY
+    from zoo.plugins.nets import MulticlassNet
+
+    torch.manual_seed(seed)
+    module = MulticlassNet(input_size, hidden, classes).eval()
+    rng = np.random.default_rng(seed)
+    mean = rng.normal(size=input_size).astype(np.float32)
+    scale = (rng.random(input_size) + 0.5).astype(np.float32)
+    wrapper = make_wrapper(module, SOFTMAX_CROSS_ENTROPY, mean, scale)
+    path = work / f"mlp-{input_size}-{hidden}-{classes}.onnx"
+    started = time.perf_counter()
+    export(wrapper, path, input_size=input_size, names=output_names(SOFTMAX_CROSS_ENTROPY))
+    finish(path, {"zoo.model": "benchmark"})
+    return wrapper, module, path, time.perf_counter() - started
+
+
+def bench_inference(repeats: int, work: Path) -> list[dict]:
+    import numpy as np
+    import torch
+
+    from zoo.exports.runtime import run_sliced, session
+
+    wrapper, module, path, _ = _mlp_bundle(work, 784, 5, 3)
+    sess = session(path, "cpu")
+    names = ["probabilities", "label"]
+    x = np.random.default_rng(1).normal(size=(65536, 784)).astype(np.float32)
+    xt = torch.from_numpy(x)
+    one, one_t = x[:1], xt[:1]
+    n = max(repeats, 5)
+
+    def torch_same(t):
+        with torch.inference_mode():
+            return wrapper(t)
+
+    def torch_bare(t):
+        with torch.inference_mode():
+            return module(t)
+
+    big = interleaved({
+        "zoo": lambda: statistics.median(timed(lambda: run_sliced(sess, names, "input", x), 3)),
+        "torch same": lambda: statistics.median(timed(lambda: torch_same(xt), 3)),
+        "torch bare": lambda: statistics.median(timed(lambda: torch_bare(xt), 3)),
+        "read": lambda: statistics.median(timed(lambda: x.sum(), 3)),
+    }, n)
+    small = interleaved({
+        "zoo": lambda: statistics.median(timed(lambda: run_sliced(sess, names, "input", one), 200)),
+        "torch same": lambda: statistics.median(timed(lambda: torch_same(one_t), 200)),
+        "torch bare": lambda: statistics.median(timed(lambda: torch_bare(one_t), 200)),
+    }, n)
+    thr = {k: summary([len(x) / v for v in vs]) for k, vs in big.items()}
+    lat = {k: summary([v * 1e6 for v in vs]) for k, vs in small.items()}
+    z = thr["zoo"]["median"]
+    rows = [
+        row("predict latency, batch 1, 784-5-3", lat["zoo"]["median"], "us",
+            "torch eager, same outputs (standardize, MLP, softmax, argmax)", lat["torch same"]["median"],
+            lat["zoo"]["median"] / lat["torch same"]["median"], "<= 0.35",
+            lat["zoo"]["median"] / lat["torch same"]["median"] <= 0.35, lat["zoo"]),
+        row("predict latency, batch 1, 784-5-3", lat["zoo"]["median"], "us", "torch eager, bare MLP logits",
+            lat["torch bare"]["median"], lat["zoo"]["median"] / lat["torch bare"]["median"], None, None, lat["zoo"]),
+        row("predict throughput, batch 65,536, 784-5-3", z, "rows/s",
+            "torch eager, same outputs", thr["torch same"]["median"], z / thr["torch same"]["median"], ">= 1.0",
+            z / thr["torch same"]["median"] >= 1.0, thr["zoo"]),
+        row("predict throughput, batch 65,536, 784-5-3", z, "rows/s", "torch eager, bare MLP logits",
+            thr["torch bare"]["median"], z / thr["torch bare"]["median"], ">= 1.0",
+            z / thr["torch bare"]["median"] >= 1.0, thr["zoo"]),
+        row("predict throughput, batch 65,536, 784-5-3", z, "rows/s", "memory-read ceiling (numpy sum, 1 pass)",
+            thr["read"]["median"], z / thr["read"]["median"], ">= 0.50", z / thr["read"]["median"] >= 0.5, thr["zoo"]),
+    ]
+    return rows
+
+
+def bench_training(repeats: int, work: Path) -> list[dict]:
+    import torch
+
+    from zoo.training import TrainConfig, fit, prepare
+
+    config = TrainConfig(epochs=10, device="cpu")
+    built, dataset, parts = prepare("multiclass", config=config)
+    X = torch.from_numpy((parts.X_train - parts.mean) * parts.scale)
+    Y = torch.from_numpy(parts.y_train)
+
+    def fresh():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+        return model, torch.optim.Adam(model.parameters(), lr=config.lr), torch.nn.CrossEntropyLoss()
+
+    fresh()  # the first torch optimizer imports torch._dynamo: keep that out of the loop's time
+
+    def manual():
+        model, optimizer, loss_fn = fresh()
+        started = time.perf_counter()
+        for _ in range(config.epochs):
+            order = torch.randperm(len(X))
+            for start in range(0, len(X), config.batch_size):
+                index = order[start:start + config.batch_size]
+                loss = loss_fn(model(X[index]), Y[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        return len(X) * config.epochs / (time.perf_counter() - started)
+
+    def dataloader():
+        model, optimizer, loss_fn = fresh()
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=config.batch_size,
+                                             shuffle=True)
+        started = time.perf_counter()
+        for _ in range(config.epochs):
+            for xb, yb in loader:
+                loss = loss_fn(model(xb), yb)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        return len(X) * config.epochs / (time.perf_counter() - started)
+
+    samples = interleaved({
+        "zoo": lambda: fit("multiclass", config=config).metrics["samples_per_second"],
+        "manual": manual,
+        "dataloader": dataloader,
+    }, max(repeats, 3))
+    s = {k: summary(v) for k, v in samples.items()}
+    z = s["zoo"]["median"]
+    return [
+        row("trainer samples/s (digits, 64-32-10)", z, "samples/s", "manual index-slicing loop, torch.optim.Adam",
+            s["manual"]["median"], z / s["manual"]["median"], ">= 0.95", z / s["manual"]["median"] >= 0.95, s["zoo"]),
+        row("trainer samples/s (digits, 64-32-10)", z, "samples/s", "DataLoader loop, torch.optim.Adam",
+            s["dataloader"]["median"], z / s["dataloader"]["median"], None, None, s["zoo"]),
+    ]
+
+
+SCALING_BATCHES = (1, 16, 256, 4096, 65536)
+
+
+def bench_scaling(repeats: int, work: Path) -> list[dict]:
+    import numpy as np
+
+    from zoo.exports.runtime import run_sliced, session
+
+    x = np.random.default_rng(2).normal(size=(max(SCALING_BATCHES), 784)).astype(np.float32)
+    rows = []
+    for hidden in (5, 64, 512):
+        export_times = []
+        for _ in range(max(repeats, 3)):
+            *_, path, seconds = _mlp_bundle(work, 784, hidden, 10)
+            export_times.append(seconds)
+        sess = session(path, "cpu")
+        throughput = {}
+        for batch in SCALING_BATCHES:
+            xb = x[:batch]
+            calls = max(3, min(200, 65536 // batch))
+            rates = [batch / statistics.median(timed(lambda: run_sliced(sess, ["probabilities", "label"], "input",
+                                                                           xb), calls)) for _ in range(3)]
+            throughput[batch] = summary(rates)
+        rows.append({"figure": f"784-{hidden}-10", "export_s": summary(export_times),
+                     "rows_per_s": {str(b): t for b, t in throughput.items()}})
+    return rows
+
+
+def bench_gpu(repeats: int, work: Path) -> list[dict]:
+    import numpy as np
+    import torch
+
+    from zoo.exports.parity import cuda_unavailable
+    from zoo.exports.runtime import run_sliced, session
+
+    reason = cuda_unavailable()
+    if reason:
+        return [{"figure": "GPU rows", "skipped": reason}]
+    wrapper, _, path, _ = _mlp_bundle(work, 784, 5, 3)
+    wrapper = wrapper.to("cuda")
+    sess = session(path, "cuda")
+    if sess.get_providers()[:1] != ["CUDAExecutionProvider"]:
+        return [{"figure": "GPU rows", "skipped": f"onnxruntime fell back to {sess.get_providers()}"}]
+    rows = []
+    for batch in (1, 65536):
+        x = np.random.default_rng(3).normal(size=(batch, 784)).astype(np.float32)
+
+        def torch_run():
+            with torch.inference_mode():
+                out = wrapper(torch.from_numpy(x).to("cuda"))
+                return out[-1].cpu()
+
+        calls = 200 if batch == 1 else 10
+        samples = interleaved({
+            "zoo": lambda: statistics.median(timed(lambda: run_sliced(sess, ["probabilities", "label"], "input",
+                                                                          x, rows=batch), calls)),
+            "torch": lambda: statistics.median(timed(torch_run, calls)),
+        }, max(repeats, 3))
+        z, t = statistics.median(samples["zoo"]), statistics.median(samples["torch"])
+        rows.append(row(f"CUDA predict, batch {batch:,}, 784-5-3", batch / z, "rows/s",
+                        "torch CUDA eager, same outputs (host to host)", batch / t, t / z))
+    return rows
+
+
+BENCHMARKS = {"startup": bench_startup, "export": bench_export, "inference": bench_inference,
+              "training": bench_training, "scaling": bench_scaling, "gpu": bench_gpu}
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def fmt(value, unit="") -> str:
+    if value is None:
+        return "-"
+    if unit in ("rows/s", "samples/s") or value >= 1e4:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def markdown(results: dict, machine: str) -> str:
+    lines = [f"Machine: {machine}", "",
+             "| figure | zoo | baseline | baseline value | ratio | target | met |", "|---|---|---|---|---|---|---|"]
+    for name, rows in results.items():
+        if name == "scaling":
+            continue
+        for r in rows:
+            if "skipped" in r:
+                lines.append(f"| {r['figure']} | skipped: {r['skipped']} | | | | | |")
+                continue
+            spread = r.get("spread") or {}
+            zoo_value = f"{fmt(r['value'], r['unit'])} {r['unit']}"
+            if spread:
+                zoo_value += f" ({fmt(spread['min'], r['unit'])}-{fmt(spread['max'], r['unit'])})"
+            met = "-" if r["met"] is None else ("yes" if r["met"] else "**no**")
+            lines.append(f"| {r['figure']} | {zoo_value} | {r['baseline']} | {fmt(r['baseline_value'], r['unit'])} "
+                         f"| {r['ratio']:.2f} | {r['target'] or '-'} | {met} |")
+    if "scaling" in results:
+        lines += ["", "Scaling (onnxruntime CPU through zoo's runtime; rows/s, median of 3):", "",
+                  "| model | export s | " + " | ".join(f"batch {b:,}" for b in SCALING_BATCHES) + " |",
+                  "|---|---|" + "---|" * len(SCALING_BATCHES)]
+        for r in results["scaling"]:
+            cells = " | ".join(fmt(r["rows_per_s"][str(b)]["median"], "rows/s") for b in SCALING_BATCHES)
+            lines.append(f"| {r['figure']} | {r['export_s']['median']:.2f} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="zoo's benchmarks")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+        for name in names:  # the process benchmarks first, before this process imports torch
+            started = time.perf_counter()
+            results[name] = BENCHMARKS[name](args.repeats, Path(tmp))
+            print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    try:
+        import onnxruntime
+        import torch
+
+        machine += f", torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
+    except ImportError:
+        pass
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    table = markdown(results, machine)
+    (args.out / "latest.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
