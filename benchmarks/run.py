@@ -23,14 +23,22 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
-ZOO = [PY, "-m", "zoo"]
+# The console script users type, when installed beside this interpreter (else `python -m zoo`).
+_SCRIPT = Path(PY).with_name("zoo")
+ZOO = [str(_SCRIPT)] if _SCRIPT.exists() else [PY, "-m", "zoo"]
 
 
 # -- measuring --------------------------------------------------------------------------------
 
 
+# Children may cache bytecode as an installed zoo does (pip compiles on install), even where the
+# calling shell sets PYTHONDONTWRITEBYTECODE: otherwise every start recompiles zoo's sources.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measure_process(cmd: list[str], cwd: Path) -> dict:
-    out = subprocess.run([PY, str(HERE / "measure.py"), *cmd], cwd=cwd, capture_output=True, text=True, check=True)
+    out = subprocess.run([PY, str(HERE / "measure.py"), *cmd], cwd=cwd, capture_output=True, text=True, check=True,
+                         env=CHILD_ENV)
     result = json.loads(out.stdout)
     if result["status"] != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {result['stderr']}")
@@ -72,6 +80,7 @@ def bench_startup(repeats: int, work: Path) -> list[dict]:
         "zoo --help": lambda: measure_process([*ZOO, "--help"], work)["wall_s"],
         "zoo list": lambda: measure_process([*ZOO, "list"], work)["wall_s"],
     }
+    interleaved(variants, 1)  # warm-up: bytecode caches and the OS file cache, for every variant alike
     s = {k: summary(v) for k, v in interleaved(variants, max(repeats, 5)).items()}
     base = s["import torch"]["median"]
     return [row(f"`{name}` wall", s[name]["median"], "s", "`python -c 'import torch'`", base,
@@ -332,7 +341,7 @@ def markdown(results: dict, machine: str) -> str:
                 zoo_value += f" ({fmt(spread['min'], r['unit'])}-{fmt(spread['max'], r['unit'])})"
             met = "-" if r["met"] is None else ("yes" if r["met"] else "**no**")
             lines.append(f"| {r['figure']} | {zoo_value} | {r['baseline']} | {fmt(r['baseline_value'], r['unit'])} "
-                         f"| {r['ratio']:.2f} | {r['target'] or '-'} | {met} |")
+                         f"| {r['ratio']:.3f} | {r['target'] or '-'} | {met} |")
     if "scaling" in results:
         lines += ["", "Scaling (onnxruntime CPU through zoo's runtime; rows/s, median of 3):", "",
                   "| model | export s | " + " | ".join(f"batch {b:,}" for b in SCALING_BATCHES) + " |",

@@ -10,8 +10,7 @@ import click
 
 from zoo import hookimpl
 from zoo.cli import describe_training, echo_json, train_from_options, training_options
-from zoo.exports.onnx import DEFAULT_OPSET, EXPORTERS
-from zoo.exports.parity import DEFAULT_ATOL, DEFAULT_RTOL
+from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_OPSET, DEFAULT_RTOL, EXPORTERS
 
 DEFAULT_EXPORT_ROOT = Path("zoo-exports")
 

@@ -14,20 +14,13 @@ warnings, progress and log lines) that zoo captures and shows only when asked.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import io
-import logging
 import os
-import sys
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import ExportError
+from zoo.exports.defaults import DEFAULT_OPSET, EXPORTERS  # noqa: F401 (re-exported)
 
-EXPORTERS = ("auto", "torchscript", "dynamo")
-DEFAULT_OPSET = 18
 INPUT_NAME = "input"
 
 
@@ -67,6 +60,8 @@ def available_exporters() -> dict[str, str | None]:
     legacy = getattr(torch.onnx, "utils", None)
     reasons["torchscript"] = None if legacy is not None and hasattr(torch.jit, "trace") else (
         f"torch {torch.__version__} has no TorchScript exporter")
+    import importlib.util
+
     # find_spec, not import: importing onnxscript costs 1.5 s, which an export through
     # TorchScript would pay for nothing.
     has_onnxscript = importlib.util.find_spec("onnxscript") is not None
@@ -94,6 +89,12 @@ def captured(verbose: bool):
 
     Yields a StringIO that holds what was captured, for error messages.
     """
+    import io
+    import logging
+    import sys
+    import tempfile
+    import warnings
+
     log = io.StringIO()
     if verbose:
         with warnings.catch_warnings():

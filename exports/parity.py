@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-DEFAULT_ATOL = 1e-5
-DEFAULT_RTOL = 1e-5
+from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_RTOL  # noqa: F401 (re-exported)
+
 ODD_BATCH = 7
 
 

@@ -8,7 +8,6 @@ to its loaders.
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 from pathlib import Path
 
@@ -25,6 +24,8 @@ def _sklearn_data_dir() -> Path | None:
 
 def _load_bundled(name: str, filename: str, sklearn_loader: str):
     """sklearn's CSV layout: a header 'rows,features,class names...', then features and the label."""
+    import gzip
+
     import numpy as np
 
     from zoo.data import Dataset

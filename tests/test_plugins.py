@@ -154,3 +154,18 @@ def test_check_plugin_passes_a_good_plugin_and_fails_a_broken_one(site):
     broken_dist(site, "hook-raises")
     bad = zoo(site, "check-plugin", "zoo-broken-hook-raises")
     assert bad.returncode == 1 and "FAILED at load" in bad.stdout
+
+
+def test_entry_point_discovery_agrees_with_importlib_metadata(site):
+    """zoo reads entry_points.txt itself (for start-up time); it must find what importlib.metadata finds."""
+    import importlib.metadata
+
+    from zoo.manager import find_entry_points
+
+    make_dist(site, "zoo-good", "zoo_good", GOOD, version="3.1.4")
+    broken_dist(site, "import-error")
+    ours = {(ep.dist, ep.version, ep.name, ep.value) for ep in find_entry_points()}
+    theirs = {(d.metadata["Name"], d.version, ep.name, ep.value)
+              for d in importlib.metadata.distributions() for ep in d.entry_points if ep.group == "zoo"}
+    assert ours == theirs
+    assert ("zoo-good", "3.1.4", "zoo_good", "zoo_good") in ours

@@ -7,7 +7,6 @@ scikit-learn are imported only inside the commands that need them.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 import click
 
 import zoo
+from zoo.config import TrainConfig
 from zoo.errors import ZooError
-from zoo.training import TrainConfig
 
 DEFAULTS = TrainConfig()
 
@@ -82,6 +81,8 @@ def fail(message: str, code: int) -> None:
 
 
 def echo_json(data: Any) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, default=str))
 
 

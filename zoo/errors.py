@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -15,6 +14,8 @@ class UnknownNameError(ZooError, LookupError):
 
     def __init__(self, kind: str, name: str, known: Iterable[str]):
         self.kind, self.name = kind, name
+        import difflib
+
         known = sorted(known)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         if close:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from zoo.errors import DuplicateNameError, SpecError, UnknownNameError, ZooError
 from zoo.policies import LossPolicy
@@ -113,8 +112,7 @@ class Registry:
         return names
 
 
-@dataclass(frozen=True)
-class Built:
+class Built(NamedTuple):
     """A model built for a policy, its pairing already checked."""
 
     spec: ModelSpec
