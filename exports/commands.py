@@ -1,4 +1,4 @@
-"""``zoo export`` and ``zoo verify``, added to the CLI through the public command hook."""
+"""`zoo export`, `verify`, `predict` and `check-plugin`, added to the CLI through the public command hook."""
 
 from __future__ import annotations
 

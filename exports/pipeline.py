@@ -1,4 +1,4 @@
-"""The export and verify flows: trained model -> staged bundle -> parity -> swapped into place."""
+"""The export flow: trained model -> staged bundle (ONNX, test data, manifest) -> parity -> swapped in."""
 
 from __future__ import annotations
 

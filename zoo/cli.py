@@ -65,6 +65,8 @@ def show_plugin_warnings_in_one_line() -> None:
     from zoo.manager import PluginWarning
 
     original = warnings.showwarning
+    if getattr(original, "zoo_one_line", False):
+        return
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, PluginWarning):
@@ -72,6 +74,7 @@ def show_plugin_warnings_in_one_line() -> None:
         else:
             original(message, category, filename, lineno, file, line)
 
+    show.zoo_one_line = True
     warnings.showwarning = show
 
 
