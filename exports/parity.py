@@ -110,17 +110,11 @@ def cuda_unavailable() -> str | None:
     return None
 
 
-def session(onnx_path, provider: str):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(onnx_path), sess_options=options, providers=[provider])
-
-
 def _run_cell(name, device, provider, onnx_path, wrapper, policy, X, atol, rtol) -> Cell:
     import numpy as np
     import torch
+
+    from zoo.exports.runtime import session
 
     cell = Cell(name, f"torch {device}", provider)
     try:

@@ -152,7 +152,23 @@ def session(model_path: Path, provider: str):
                           "use --provider cpu, or install onnxruntime-gpu for CUDA")
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(str(model_path), sess_options=options, providers=[provider])
+    try:
+        return ort.InferenceSession(str(model_path), sess_options=options, providers=[provider])
+    except Exception as exc:  # onnxruntime's InvalidGraph, InvalidArgument, Fail, NotImplemented ...
+        raise VerifyError(f"onnxruntime cannot load {model_path}: {_first_line(exc)}") from None
+
+
+def run(sess, output_names: list[str] | None, feeds: dict):
+    """``sess.run``, its failures turned into one clear error."""
+    try:
+        return sess.run(output_names, feeds)
+    except Exception as exc:
+        raise VerifyError(f"onnxruntime failed to run the model: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def usable_providers(model_path: Path) -> list[tuple[str, Any, str | None]]:
@@ -201,8 +217,8 @@ def run_sliced(sess, output_names: list[str], input_name: str, x, rows: int | No
 
     rows = rows or slice_rows(x.shape[1])
     if len(x) <= rows:
-        return sess.run(output_names, {input_name: x})
-    parts = [sess.run(output_names, {input_name: x[start:start + rows]}) for start in range(0, len(x), rows)]
+        return run(sess, output_names, {input_name: x})
+    parts = [run(sess, output_names, {input_name: x[start:start + rows]}) for start in range(0, len(x), rows)]
     return [np.concatenate([p[i] for p in parts]) for i in range(len(output_names))]
 
 

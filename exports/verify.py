@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import VerifyError
-from zoo.exports.runtime import Deployed, bundle_file, decide, open_model, usable_providers
+from zoo.exports.runtime import Deployed, bundle_file, decide, open_model, run, usable_providers
 
 
 @dataclass
@@ -129,7 +129,11 @@ def _replay(deployed, sess, provider, name, x, expected, atol, rtol) -> Replay:
     import numpy as np
 
     replay = Replay(provider, name, rows=len(x))
-    got = dict(zip(deployed.output_names, sess.run(None, {deployed.input_name: x})))
+    try:
+        got = dict(zip(deployed.output_names, run(sess, None, {deployed.input_name: x})))
+    except VerifyError as exc:
+        replay.status, replay.reason = "failed", str(exc)
+        return replay
     problems, worst_abs, worst_rel = [], 0.0, 0.0
     for out_name, want in expected.items():
         have = np.asarray(got[out_name])
@@ -169,7 +173,11 @@ def _self_check(deployed, sess, provider) -> Replay:
                         rng.normal(0, 1e4, (4, deployed.input_size)),
                         np.zeros((1, deployed.input_size))]).astype(np.float32)
     replay = Replay(provider, "generated (no test data)", rows=len(x))
-    got = dict(zip(deployed.output_names, sess.run(None, {deployed.input_name: x})))
+    try:
+        got = dict(zip(deployed.output_names, run(sess, None, {deployed.input_name: x})))
+    except VerifyError as exc:
+        replay.status, replay.reason = "failed", str(exc)
+        return replay
     p, labels = np.asarray(got["probabilities"]), np.asarray(got["label"])
     problems = []
     if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:

@@ -44,6 +44,7 @@ class ZooGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         show_plugin_warnings_in_one_line()
+        stop_cleanly_on_sigterm()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
@@ -54,8 +55,26 @@ class ZooGroup(click.Group):
         except ZooError as exc:
             fail(str(exc), 1)
         except (click.Abort, KeyboardInterrupt):
-            fail("interrupted; nothing was written", 130)
+            fail("interrupted (SIGINT): unfinished files were removed, earlier ones left as they were", 130)
+        except Terminated:
+            fail("terminated (SIGTERM): unfinished files were removed, earlier ones left as they were", 143)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that every cleanup block runs (like KeyboardInterrupt)."""
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """By default SIGTERM kills Python at once, leaving staging directories and temporary files behind."""
+    import signal
+    import threading
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, terminate)
 
 
 def show_plugin_warnings_in_one_line() -> None:

@@ -167,9 +167,7 @@ class ZooPluginManager(pluggy.PluginManager):
     def _load_one(self, ep: EntryPoint, info: PluginInfo) -> None:
         try:
             plugin = ep.load()
-        except BaseException as exc:  # ImportError, SyntaxError, anything raised at import
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
+        except Exception as exc:  # ImportError, SyntaxError, anything raised at import
             return self.fail(info, f"failed to import {ep.value!r}", exc)
         try:
             self.register(plugin, name=ep.name)
