@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from zoo import hookimpl
-from zoo.cli import describe_training, echo_json, train_from_options, training_options
+from zoo.cli import describe_training, echo_json, say, train_from_options, training_options, verbosity
 from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_OPSET, DEFAULT_RTOL, EXPORTERS
 
 DEFAULT_EXPORT_ROOT = Path("zoo-exports")
@@ -60,11 +60,11 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
             raise click.UsageError(f"{checkpoint} holds model {result.built.spec.name!r}, not {name!r}")
     else:
         result = train_from_options(name, options, progress=not as_json)
-    say = (lambda *a, **k: None) if as_json else click.echo
-    say(describe_training(result))
+    if not as_json:
+        say(describe_training(result))
     try:
         outcome = export_bundle(result, target, force=force, exporter=exporter, opset=opset,
-                                atol=atol, rtol=rtol, verbose=verbose)
+                                atol=atol, rtol=rtol, verbose=verbose or verbosity()[0])
     except ParityFailed as failure:
         if as_json:
             echo_json(failure.outcome.report)
@@ -100,8 +100,8 @@ def verify(path: Path, atol: float | None, rtol: float | None, as_json: bool) ->
     if as_json:
         echo_json(report.to_dict())
     else:
-        click.echo(report.table())
-        click.echo(f"{'verified' if report.verified else 'NOT verified'}: {report.path}")
+        say(report.table())
+        say(f"{'verified' if report.verified else 'NOT verified'}: {report.path}")
     if not report.verified:
         raise click.exceptions.Exit(1)
 
@@ -137,7 +137,7 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
         files.check_target(output, force=force, directory=False)
     deployed = open_model(model, check=False)
     chunks = read_chunks(source, deployed.input_size, batch_size, stdin=sys.stdin)
-    progress = sys.stderr.isatty() and output is not None
+    progress = sys.stderr.isatty() and output is not None and not verbosity()[1]
 
     def run(handle):
         if not progress:
@@ -159,7 +159,7 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
         text.detach()  # leave the file open for atomic_write to sync and rename
 
     files.atomic_write(output, write)
-    click.echo(f"wrote {rows[0]} rows to {output}", err=True)
+    say(f"wrote {rows[0]} rows to {output}", err=True)
 
 
 @click.command(name="check-plugin")
@@ -188,10 +188,10 @@ def check_plugin(dist: str | None, epochs: int, as_json: bool) -> None:
     if as_json:
         echo_json(to_dicts(cases))
     else:
-        click.echo(table(cases))
+        say(table(cases))
     failed = sum(case.status != "passed" for case in cases)
     if not as_json:
-        click.echo(f"{len(cases) - failed} passed, {failed} failed")
+        say(f"{len(cases) - failed} passed, {failed} failed")
     if failed:
         raise click.exceptions.Exit(1)
 

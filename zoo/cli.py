@@ -54,6 +54,9 @@ class ZooGroup(click.Group):
             fail(exc.format_message(), exc.exit_code)
         except ZooError as exc:
             fail(str(exc), 1)
+        except OSError as exc:  # the machine refused: disk full, file too large, no permission
+            where = f" {exc.filename}" if exc.filename else ""
+            fail(f"cannot complete:{where} {exc.strerror or exc}; unfinished files were removed", 1)
         except (click.Abort, KeyboardInterrupt):
             fail("interrupted (SIGINT): unfinished files were removed, earlier ones left as they were", 130)
         except Terminated:
@@ -97,6 +100,19 @@ def show_plugin_warnings_in_one_line() -> None:
     warnings.showwarning = show
 
 
+def verbosity() -> tuple[bool, bool]:
+    """(verbose, quiet) as given to the ``zoo`` group (both False outside the CLI)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return (bool(obj and obj.get("verbose")), bool(obj and obj.get("quiet")))
+
+
+def say(message: str = "", *, err: bool = False) -> None:
+    """An informational line: shown unless ``zoo -q``."""
+    if not verbosity()[1]:
+        click.echo(message, err=err)
+
+
 def fail(message: str, code: int) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
@@ -110,7 +126,10 @@ def echo_json(data: Any) -> None:
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(zoo.__version__, "--version", prog_name="zoo")
-def cli() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Show more: the exporter's own output, progress details.")
+@click.option("-q", "--quiet", is_flag=True, help="Show less: results and errors only (errors go to stderr).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """zoo: classifiers paired with their loss policies, trained briefly on real
     data, exported to ONNX and verified against onnxruntime.
 
@@ -119,6 +138,9 @@ def cli() -> None:
       zoo list                  what is registered
       zoo export multiclass     train, export, check parity, write a bundle
     """
+    if verbose and quiet:
+        raise click.UsageError("-v and -q contradict each other: choose one")
+    ctx.obj = {"verbose": verbose, "quiet": quiet}
 
 
 def main() -> None:
@@ -265,7 +287,7 @@ def train_from_options(name: str, options: dict[str, Any], *, progress: bool = T
     config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
                          seed=options["seed"], holdout=options["holdout"], device=options["device"])
     model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}
-    show = progress and sys.stderr.isatty()
+    show = progress and sys.stderr.isatty() and not verbosity()[1]
     if not show:
         return fit(name, policy=options["policy"], data=options["data"], config=config, **model_config)
     with click.progressbar(length=config.epochs, label=f"training {name}", file=sys.stderr,
@@ -308,5 +330,5 @@ def train(name: str, output: Path | None, force: bool, as_json: bool, **options:
         echo_json({"model": name, "policy": result.policy.name, "data": result.data,
                    "checkpoint": str(output), "metrics": result.metrics})
         return
-    click.echo(describe_training(result))
-    click.echo(f"wrote {output}")
+    say(describe_training(result))
+    say(f"wrote {output}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zoo.config import TrainConfig
-from zoo.errors import TrainingError, ZooError
+from zoo.errors import DataError, TrainingError, ZooError
 from zoo.registry import Built, Registry, build, default_registry
 
 if TYPE_CHECKING:
@@ -116,6 +116,9 @@ def prepare(name: str, *, policy: str | None = None, data: str | None = None,
     spec = registry.get("model", name)
     registry.get("policy", policy or spec.policy)  # unknown policy: fail before loading data
     dataset = load_source(data or spec.dataset, registry)
+    present = sorted(set(dataset.y.tolist()))
+    if len(present) < 2:
+        raise DataError(f"{dataset.name}: every row has label {present[0]}; a classifier needs at least two classes")
     # A binary model has two classes whatever the labels say; labels outside 0..1 are errors.
     num_classes = 2 if spec.task == "binary" else dataset.num_classes
     torch.manual_seed(config.seed)

@@ -1,0 +1,127 @@
+"""Faults from the machine and the data: full disks, no permission, one class, -q and -v."""
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+
+from zoo.exports.pipeline import export_bundle
+from zoo.training import TrainConfig, fit
+
+from conftest import assert_clean_error, tree
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    export_bundle(fit("binary", config=TrainConfig(epochs=1, device="cpu")), root / "b")
+    return root / "b"
+
+
+def zoo(*args, cwd, preexec_fn=None, user=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    return subprocess.run([sys.executable, "-m", "zoo", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, preexec_fn=preexec_fn, user=user)
+
+
+def small_file_limit():
+    """Files may grow to 64 KiB only: writing more fails with EFBIG, as a full disk fails with ENOSPC."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
+
+
+def test_a_full_disk_during_predict_leaves_no_partial_file(bundle_dir, tmp_path):
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).normal(size=(20000, 30)).astype(np.float32))
+    (tmp_path / "out.csv").write_text("previous\n")
+    result = zoo("predict", str(bundle_dir), "rows.npy", "-o", "out.csv", "--force", cwd=tmp_path,
+                 preexec_fn=small_file_limit)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot complete:") and "File too large" in lines[0]
+    assert (tmp_path / "out.csv").read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "rows.npy"]
+
+
+def test_a_full_disk_during_export_keeps_the_previous_bundle(tmp_path):
+    first = zoo("export", "binary", "--epochs", "1", "-o", "b", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = tree(tmp_path / "b")
+    result = zoo("export", "multiclass", "--epochs", "1", "-o", "b", "--force", cwd=tmp_path,
+                 preexec_fn=small_file_limit)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert tree(tmp_path / "b") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def nobody_can_run_python() -> str | None:
+    """Why the permission test cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root, to drop to the user 'nobody' (root itself may write anywhere)"
+    try:
+        subprocess.run([sys.executable, "-c", "pass"], user="nobody", check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"the user 'nobody' cannot run this interpreter ({exc})"
+    return None
+
+
+def test_no_permission_to_write(bundle_dir):
+    reason = nobody_can_run_python()
+    if reason:
+        pytest.skip(reason)
+    with tempfile.TemporaryDirectory() as root:
+        os.chmod(root, 0o755)  # readable by everyone, writable by root only
+        np.save(os.path.join(root, "rows.npy"), np.zeros((2, 30), dtype=np.float32))
+        work = tempfile.mkdtemp()
+        os.chmod(work, 0o755)
+        for args, fragment in (
+            (["predict", str(bundle_dir), "rows.npy", "-o", "out.csv"], "no permission to write in"),
+            (["train", "binary", "-o", "sub/m.pt"], "no permission to write in"),
+        ):
+            result = zoo(*args, cwd=root, user="nobody")
+            assert result.returncode == 1, result.stderr
+            assert fragment in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert sorted(os.listdir(root)) == ["rows.npy"]
+
+
+def test_training_data_with_one_class(zoo_cli, tmp_path):
+    np.savez(tmp_path / "one.npz", X=np.random.default_rng(0).normal(size=(50, 3)), y=np.zeros(50, dtype=int))
+    assert_clean_error(zoo_cli("export", "binary", "--data", "one.npz", "-o", "x"),
+                       "every row has label 0; a classifier needs at least two classes")
+    assert not (tmp_path / "x").exists()
+
+
+def test_training_data_with_no_rows(zoo_cli, tmp_path):
+    np.savez(tmp_path / "none.npz", X=np.zeros((0, 3)), y=np.zeros(0, dtype=int))
+    assert_clean_error(zoo_cli("export", "binary", "--data", "none.npz", "-o", "x"), "no rows to train on")
+
+
+def test_training_data_with_nan(zoo_cli, tmp_path):
+    X = np.ones((20, 3))
+    X[4, 2] = np.nan
+    np.savez(tmp_path / "nan.npz", X=X, y=np.arange(20) % 2)
+    assert_clean_error(zoo_cli("train", "binary", "--data", "nan.npz"), "1 NaN/Inf feature values (first at row 4")
+
+
+def test_a_run_whose_loss_turns_nan_exports_nothing(zoo_cli, tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(100, 3)), y=np.arange(100) % 3)
+    assert_clean_error(zoo_cli("export", "multiclass", "--data", "d.npz", "--lr", "1e30", "-o", "x"),
+                       "the training loss became nan")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
+
+
+def test_quiet_and_verbose(zoo_cli, bundle_dir, tmp_path):
+    quiet = zoo_cli("-q", "verify", str(bundle_dir))
+    assert quiet.exit_code == 0 and quiet.output == ""
+    loud = zoo_cli("verify", str(bundle_dir))
+    assert "verified:" in loud.stdout
+    np.save(tmp_path / "rows.npy", np.zeros((3, 30), dtype=np.float32))
+    assert zoo_cli("-q", "predict", str(bundle_dir), "rows.npy").stdout.count("\n") == 4  # results still shown
+    assert_clean_error(zoo_cli("-q", "-v", "list"), "contradict", code=2)
+    json_out = zoo_cli("-q", "verify", str(bundle_dir), "--json")
+    assert json_out.stdout.lstrip().startswith("{")  # machine output is not "information"
