@@ -42,7 +42,7 @@ def test_a_full_disk_during_predict_leaves_no_partial_file(bundle_dir, tmp_path)
                  preexec_fn=small_file_limit)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: cannot complete:") and "File too large" in lines[0]
+    assert lines == ["Error: cannot write out.csv: File too large; nothing was written"]
     assert (tmp_path / "out.csv").read_text() == "previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "rows.npy"]
 
@@ -87,6 +87,18 @@ def test_no_permission_to_write(bundle_dir):
             assert result.returncode == 1, result.stderr
             assert fragment in result.stderr and result.stderr.count("\n") == 1, result.stderr
         assert sorted(os.listdir(root)) == ["rows.npy"]
+
+
+def test_a_location_even_root_cannot_write(bundle_dir, tmp_path):
+    target = "/sys/zoo-predictions.csv"
+    if os.access("/sys", os.W_OK) and os.geteuid() != 0:
+        pytest.skip("/sys is writable here")
+    np.save(tmp_path / "rows.npy", np.zeros((2, 30), dtype=np.float32))
+    result = zoo("predict", str(bundle_dir), "rows.npy", "-o", target, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: cannot write {target}: "), result.stderr
+    assert not os.path.exists(target)
 
 
 def test_training_data_with_one_class(zoo_cli, tmp_path):
