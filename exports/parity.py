@@ -54,7 +54,7 @@ class ParityReport:
                 "cells": [asdict(c) for c in self.cells]}
 
     def table(self) -> str:
-        header = ("check", "torch", "onnxruntime", "batches", "max abs err", "max rel err", "labels", "result")
+        header = ("check", "reference", "onnxruntime", "batches", "max abs err", "max rel err", "labels", "result")
         rows = [header]
         for c in self.cells:
             result = c.status.upper() if c.status != "skipped" else "skipped"
@@ -88,23 +88,68 @@ def check(onnx_path, wrapper, policy, X: np.ndarray, *, atol: float = DEFAULT_AT
 
     X = np.ascontiguousarray(X, dtype=np.float32)
     cells = [_run_cell("cpu", "cpu", "CPUExecutionProvider", onnx_path, wrapper, policy, X, atol, rtol)]
-    cuda = Cell("cuda", "torch cuda", "CUDAExecutionProvider")
     reason = cuda_unavailable()
     if reason:
-        cuda.reason = reason
-        cells.append(cuda)
+        cells.append(Cell("cuda", "torch cuda", "CUDAExecutionProvider", reason=reason))
     else:
         cells.append(_run_cell("cuda", "cuda", "CUDAExecutionProvider", onnx_path, wrapper, policy, X, atol, rtol))
+    ort_reason = ort_cuda_unavailable()
+    if ort_reason:
+        cells.append(Cell("ort cpu-cuda", "onnxruntime cpu", "CUDAExecutionProvider", reason=ort_reason))
+    else:
+        cells.append(_cpu_vs_cuda(onnx_path, policy, X, atol, rtol))
     return ParityReport(atol, rtol, len(X), cells)
 
 
+def _cpu_vs_cuda(onnx_path, policy, X, atol, rtol) -> Cell:
+    """onnxruntime against itself: CPUExecutionProvider as the reference for CUDAExecutionProvider.
+
+    CPU and CUDA kernels round differently; labels flipping between them on a deployment
+    machine would be the worst kind of surprise, so this is measured, never assumed.
+    """
+    import numpy as np
+
+    from zoo.exports.runtime import run_sliced, session
+
+    cell = Cell("ort cpu-cuda", "onnxruntime cpu", "CUDAExecutionProvider")
+    try:
+        cpu, cuda = session(onnx_path, "CPUExecutionProvider"), session(onnx_path, "CUDAExecutionProvider")
+    except Exception as exc:
+        cell.status, cell.reason = "failed", str(exc)
+        return cell
+    cell.providers = list(cuda.get_providers())
+    if cell.providers[:1] != ["CUDAExecutionProvider"]:
+        cell.status, cell.reason = "failed", f"onnxruntime fell back to {cell.providers[0]}"
+        return cell
+    names = ["probabilities", "label"]
+    ref_p, ref_l = run_sliced(cpu, names, cpu.get_inputs()[0].name, X)
+    got_p, got_l = run_sliced(cuda, names, cuda.get_inputs()[0].name, X)
+    diff = np.abs(got_p.astype(np.float64) - ref_p)
+    cell.batches = [len(X)]
+    cell.max_abs_error = float(diff.max())
+    cell.max_rel_error = float((diff / np.maximum(np.abs(ref_p), atol)).max())
+    cell.label_agreement = float((got_l == ref_l).mean())
+    problems = []
+    if not np.all(diff <= atol + rtol * np.abs(ref_p)):
+        problems.append(f"probabilities differ by up to {diff.max():.2e}")
+    if cell.label_agreement < 1.0:
+        problems.append(f"{int((got_l != ref_l).sum())} labels differ")
+    cell.status, cell.reason = ("failed" if problems else "passed"), "; ".join(problems)
+    return cell
+
+
 def cuda_unavailable() -> str | None:
-    """Why the CUDA cell cannot run here, or None when it can."""
-    import onnxruntime as ort
+    """Why the torch-CUDA-vs-onnxruntime-CUDA cell cannot run here, or None when it can."""
     import torch
 
     if not torch.cuda.is_available():
         return "torch sees no CUDA device"
+    return ort_cuda_unavailable()
+
+
+def ort_cuda_unavailable() -> str | None:
+    import onnxruntime as ort
+
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return "this onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
     return None
