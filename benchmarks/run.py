@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--only NAME[,NAME]] [--repeats N] [--out DIR]
 
-Benchmarks: startup, export, inference, training, scaling, gpu. Variants are
+Benchmarks: startup, export, inference, training, distributed, scaling, gpu. Variants are
 interleaved within each repeat (A B C, A B C, ...) so that a noisy neighbour hurts
 all of them alike; every figure is the median, with min-max. Results go to
 DIR/latest.json and DIR/latest.md (default benchmarks/results/).
@@ -310,8 +310,36 @@ def bench_gpu(repeats: int, work: Path) -> list[dict]:
     return rows
 
 
+def bench_distributed(repeats: int, work: Path) -> list[dict]:
+    """Training samples/s with 1 and with 2 processes (DDP over gloo), as measured inside the loop."""
+    cases = {
+        "small (digits, 64-32-10)": ["multiclass", "--epochs", "10"],
+        "large (synthetic 100,000 x 64, 64-512-10)": ["multiclass", "--data", "synthetic:100000x64x10",
+                                                      "--hidden-size", "512", "--epochs", "2", "--batch-size", "256"],
+    }
+    rows = []
+    for label, args in cases.items():
+        def run(nproc, args=args):
+            out = subprocess.run([*ZOO, "train", *args, "--nproc-per-node", str(nproc), "-o", "m.pt", "--force",
+                                  "--json", "--device", "cpu"], cwd=work, capture_output=True, text=True,
+                                 env=CHILD_ENV, check=True)
+            metrics = json.loads(out.stdout)["metrics"]
+            return metrics["samples_per_second"], metrics["holdout_accuracy"]
+
+        samples = interleaved({"1 process": lambda: run(1), "2 processes": lambda: run(2)}, max(1, repeats // 2))
+        one = summary([v[0] for v in samples["1 process"]])
+        two = summary([v[0] for v in samples["2 processes"]])
+        rows.append(row(f"training samples/s, 2 processes, {label}", two["median"], "samples/s",
+                        "1 process", one["median"], two["median"] / one["median"], None, None, two))
+        accuracy = (statistics.median(v[1] for v in samples["2 processes"]),
+                    statistics.median(v[1] for v in samples["1 process"]))
+        rows[-1]["holdout_accuracy_2_vs_1"] = accuracy
+    return rows
+
+
 BENCHMARKS = {"startup": bench_startup, "export": bench_export, "inference": bench_inference,
-              "training": bench_training, "scaling": bench_scaling, "gpu": bench_gpu}
+              "training": bench_training, "distributed": bench_distributed, "scaling": bench_scaling,
+              "gpu": bench_gpu}
 
 
 # -- report ---------------------------------------------------------------------------------------

@@ -9,7 +9,18 @@ from typing import Any
 import click
 
 from zoo import hookimpl
-from zoo.cli import describe_training, echo_json, say, train_from_options, training_options, verbosity
+from zoo.cli import (
+    distributed_options,
+    echo_json,
+    launch_from_options,
+    say,
+    scaled,
+    split_options,
+    train_from_options,
+    training_options,
+    verbosity,
+)
+from zoo.errors import ZooError
 from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_OPSET, DEFAULT_RTOL, EXPORTERS
 
 DEFAULT_EXPORT_ROOT = Path("zoo-exports")
@@ -25,6 +36,7 @@ def tolerance_options(function):
 @click.command()
 @click.argument("name")
 @training_options
+@distributed_options
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="DIR",
               help=f"Bundle directory to write [default: {DEFAULT_EXPORT_ROOT}/NAME].")
 @click.option("--force", is_flag=True, help="Replace an existing bundle (swapped in only once verified).")
@@ -47,6 +59,7 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     """
     from zoo import checkpoint as checkpoints
     from zoo.exports import bundle
+    from zoo.exports.parity import ParityReport
     from zoo.exports.pipeline import ParityFailed, export_bundle
     from zoo.registry import default_registry
 
@@ -54,31 +67,45 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     default_registry().get("model", name)
     target = output or DEFAULT_EXPORT_ROOT / name
     bundle.check_target(target, force)
-    if checkpoint is not None:
-        result = checkpoints.load(checkpoint)
-        if result.built.spec.name != name:
-            raise click.UsageError(f"{checkpoint} holds model {result.built.spec.name!r}, not {name!r}")
+    options, scale = split_options(options)
+    export_options = {"force": force, "exporter": exporter, "opset": opset, "atol": atol, "rtol": rtol,
+                      "verbose": verbose or verbosity()[0]}
+    if scaled(scale):
+        if checkpoint is not None:
+            raise click.UsageError("--checkpoint exports a trained model; there is nothing to train on "
+                                   "several processes")
+        answer = launch_from_options(name, options, scale, "zoo.exports.pipeline:export_job",
+                                     {"target": str(target), **export_options})
+        describe, report = answer["describe"], answer["report"]
+        failure = answer.get("failed")
     else:
-        result = train_from_options(name, options, progress=not as_json)
-    if not as_json:
-        say(describe_training(result))
-    try:
-        outcome = export_bundle(result, target, force=force, exporter=exporter, opset=opset,
-                                atol=atol, rtol=rtol, verbose=verbose or verbosity()[0])
-    except ParityFailed as failure:
-        if as_json:
-            echo_json(failure.outcome.report)
+        if checkpoint is not None:
+            result = checkpoints.load(checkpoint)
+            if result.built.spec.name != name:
+                raise click.UsageError(f"{checkpoint} holds model {result.built.spec.name!r}, not {name!r}")
         else:
-            click.echo(failure.outcome.parity.table())
-        raise
+            result = train_from_options(name, options, progress=not as_json)
+        describe, failure = result.describe(), None
+        try:
+            report = export_bundle(result, target, **export_options).report
+        except ParityFailed as exc:
+            report, failure = exc.outcome.report, str(exc)
+    parity = ParityReport.from_dict(report["parity"])
+    if failure:
+        if as_json:
+            echo_json(report)
+        else:
+            click.echo(parity.table())
+        raise ZooError(failure)
     seconds = time.perf_counter() - started
     if as_json:
-        echo_json(outcome.report | {"path": str(target), "seconds": round(seconds, 3)})
+        echo_json(report | {"path": str(target), "seconds": round(seconds, 3)})
         return
-    say(f"exported with the {outcome.report['versions']['exporter']} exporter, opset {opset}")
-    say(outcome.parity.table())
+    say(describe)
+    say(f"exported with the {report['versions']['exporter']} exporter, opset {opset}")
+    say(parity.table())
     say(f"verified: wrote {target}/ ({bundle.MODEL_FILE}, {bundle.MANIFEST_FILE}, "
-        f"{len(outcome.report['files']['test_data'])} test data sets, {bundle.CHECKPOINT_FILE}) in {seconds:.1f} s")
+        f"{len(report['files']['test_data'])} test data sets, {bundle.CHECKPOINT_FILE}) in {seconds:.1f} s")
 
 
 @click.command()

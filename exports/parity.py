@@ -49,6 +49,10 @@ class ParityReport:
         executed = [c for c in self.cells if c.status != "skipped"]
         return bool(executed) and all(c.status == "passed" for c in executed)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParityReport:
+        return cls(data["atol"], data["rtol"], data["rows"], [Cell(**c) for c in data["cells"]])
+
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "atol": self.atol, "rtol": self.rtol, "rows": self.rows,
                 "cells": [asdict(c) for c in self.cells]}

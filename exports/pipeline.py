@@ -62,3 +62,12 @@ def export_bundle(result, target: str | Path, *, force: bool = False, exporter: 
         checkpoint.save(result, staged / bundle.CHECKPOINT_FILE)
         bundle.commit(staged, target)
     return outcome
+
+
+def export_job(result, target: str, **options) -> dict:
+    """Rank 0's last step of a distributed ``zoo export``: export and check parity, report back."""
+    try:
+        outcome = export_bundle(result, target, **options)
+    except ParityFailed as failure:
+        return {"describe": result.describe(), "report": failure.outcome.report, "failed": str(failure)}
+    return {"describe": result.describe(), "report": outcome.report}

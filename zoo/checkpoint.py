@@ -74,3 +74,9 @@ def load(path: str | os.PathLike, registry: Registry | None = None) -> TrainResu
     result = TrainResult(built, payload["data"], tuple(payload["class_labels"]),
                          split(dataset, config.holdout, config.seed), config, payload["metrics"])
     return result
+
+
+def finish_training(result: TrainResult, output: str) -> dict:
+    """Rank 0's last step of a distributed ``zoo train``: write the checkpoint, report back."""
+    save(result, output)
+    return {"describe": result.describe(), "metrics": result.metrics, "checkpoint": str(output)}

@@ -280,6 +280,53 @@ def training_options(function):
     return function
 
 
+def distributed_options(function):
+    """Scale-out options of ``train`` and ``export`` (torch's elastic launcher, as ``torchrun``)."""
+    options = [
+        click.option("--nproc-per-node", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Worker processes on this machine (DistributedDataParallel; gloo on CPU, NCCL on CUDA)."),
+        click.option("--nnodes", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Machines taking part; more than 1 needs --rdzv-endpoint."),
+        click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="This machine's rank among --nnodes (0 hosts the rendezvous)."),
+        click.option("--rdzv-endpoint", metavar="HOST:PORT", help="Rendezvous address of node 0."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(training options, distributed options) from a command's keyword arguments."""
+    keys = ("nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint")
+    return {k: v for k, v in options.items() if k not in keys}, {k: options.pop(k) for k in keys if k in options}
+
+
+def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any], finish: str,
+                        finish_args: dict[str, Any]) -> dict[str, Any]:
+    """Train ``name`` on several processes through :mod:`zoo.distributed`; rank 0 runs ``finish``."""
+    from dataclasses import asdict
+
+    from zoo.distributed import launch
+    from zoo.training import require_torch
+
+    require_torch()
+    config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
+                         seed=options["seed"], holdout=options["holdout"], device=options["device"])
+    if config.device == "auto":
+        from zoo.training import resolve_device
+
+        config = TrainConfig(**{**asdict(config), "device": resolve_device("auto")})
+    job = {"name": name, "policy": options["policy"], "data": options["data"], "config": asdict(config),
+           "model_config": {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]},
+           "finish": finish, "finish_args": finish_args}
+    return launch(job, **scale)
+
+
+def scaled(scale: dict[str, Any]) -> bool:
+    return scale.get("nproc_per_node", 1) > 1 or scale.get("nnodes", 1) > 1
+
+
 def train_from_options(name: str, options: dict[str, Any], *, progress: bool = True):
     """Run :func:`zoo.training.fit` from the values of :func:`training_options`."""
     from zoo.training import fit
@@ -300,15 +347,13 @@ def train_from_options(name: str, options: dict[str, Any], *, progress: bool = T
 
 
 def describe_training(result) -> str:
-    m = result.metrics
-    return (f"trained {result.built.spec.name} with {result.policy.name} on {result.data} "
-            f"({m['train_rows']} rows, {result.config.epochs} epochs, {m['train_seconds']:.2f} s); "
-            f"held-out accuracy {m['holdout_accuracy']:.4f} on {m['holdout_rows']} rows")
+    return result.describe()
 
 
 @cli.command()
 @click.argument("name")
 @training_options
+@distributed_options
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE",
               help="Checkpoint to write [default: checkpoints/NAME.pt].")
 @click.option("--force", is_flag=True, help="Replace an existing checkpoint.")
@@ -324,11 +369,17 @@ def train(name: str, output: Path | None, force: bool, as_json: bool, **options:
     default_registry().get("model", name)
     output = output or Path("checkpoints") / f"{name}.pt"
     files.check_target(output, force=force, directory=False)
-    result = train_from_options(name, options, progress=not as_json)
-    checkpoint.save(result, output)
+    options, scale = split_options(options)
+    if scaled(scale):
+        answer = launch_from_options(name, options, scale, "zoo.checkpoint:finish_training",
+                                     {"output": str(output)})
+        describe, metrics = answer["describe"], answer["metrics"]
+    else:
+        result = train_from_options(name, options, progress=not as_json)
+        checkpoint.save(result, output)
+        describe, metrics = result.describe(), result.metrics
     if as_json:
-        echo_json({"model": name, "policy": result.policy.name, "data": result.data,
-                   "checkpoint": str(output), "metrics": result.metrics})
+        echo_json({"model": name, "checkpoint": str(output), "metrics": metrics})
         return
-    say(describe_training(result))
+    say(describe)
     say(f"wrote {output}")

@@ -42,6 +42,14 @@ class TrainResult:
     def policy(self):
         return self.built.policy
 
+    def describe(self) -> str:
+        """One line: what was trained on what, and the held-out accuracy."""
+        m = self.metrics
+        on = f", {m['processes']} processes" if m.get("processes", 1) > 1 else ""
+        return (f"trained {self.built.spec.name} with {self.policy.name} on {self.data} "
+                f"({m['train_rows']} rows, {self.config.epochs} epochs, {m['train_seconds']:.2f} s{on}); "
+                f"held-out accuracy {m['holdout_accuracy']:.4f} on {m['holdout_rows']} rows")
+
 
 class Adam:
     """``torch.optim.Adam`` with its defaults (betas 0.9/0.999, eps 1e-8), single-tensor form."""
@@ -145,21 +153,35 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
     Y = torch.from_numpy(loss_policy.encode_targets(parts.y_train, num_classes)).to(device)
     loss_fn = loss_policy.build_loss()
     optimizer = Adam(module.parameters(), lr=config.lr)
-    generator = torch.Generator().manual_seed(config.seed)
+    rank, world = _process_group()
+    generator = torch.Generator().manual_seed(config.seed + rank)
+    batch_size, trained = config.batch_size, module
+    if world > 1:
+        # Equal shards of one seeded permutation (DDP needs the same number of steps on every
+        # rank), the global batch split across ranks, gradients averaged by DDP.
+        from torch.nn.parallel import DistributedDataParallel
+
+        per_rank = len(X) // world
+        order = torch.randperm(len(X), generator=torch.Generator().manual_seed(config.seed))
+        mine = order[rank * per_rank:(rank + 1) * per_rank].to(device)
+        X, Y = X[mine], Y[mine]
+        batch_size = max(1, config.batch_size // world)
+        trained = DistributedDataParallel(module, device_ids=[torch.cuda.current_device()] if device == "cuda"
+                                          else None)
     n, history = len(X), []
     started = time.perf_counter()
     module.train()
     for epoch in range(1, config.epochs + 1):
         order = torch.randperm(n, generator=generator).to(device)
-        total = 0.0
-        for start in range(0, n, config.batch_size):
-            index = order[start:start + config.batch_size]
-            loss = loss_fn(module(X[index]), Y[index])
+        total = torch.zeros((), device=device)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            loss = loss_fn(trained(X[index]), Y[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += loss.detach() * len(index)
-        epoch_loss = float(total) / n
+        epoch_loss = _global_mean(total, n, world)
         if not math.isfinite(epoch_loss):
             raise TrainingError(
                 f"the training loss became {epoch_loss} in epoch {epoch}: lower --lr "
@@ -174,13 +196,35 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
     result.metrics = {
         "train_loss": history[-1],
         "loss_history": history,
-        "train_rows": n,
+        "train_rows": n * world,
         "train_seconds": round(seconds, 4),
-        "samples_per_second": round(n * config.epochs / seconds, 1) if seconds else None,
+        "samples_per_second": round(n * world * config.epochs / seconds, 1) if seconds else None,
         "device": device,
+        "processes": world,
         **evaluate(result),
     }
     return result
+
+
+def _process_group() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed process group this process is in, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _global_mean(total, n: int, world: int) -> float:
+    """The mean loss over every rank's rows (an all-reduce when distributed)."""
+    if world == 1:
+        return float(total) / n
+    import torch
+    import torch.distributed as dist
+
+    both = torch.stack([total.float(), torch.tensor(float(n), device=total.device)])
+    dist.all_reduce(both)
+    return float(both[0] / both[1])
 
 
 def evaluate(result: TrainResult) -> dict[str, Any]:
