@@ -181,6 +181,3 @@ def finish(path: str | os.PathLike, metadata: dict[str, Any], *, optimize: bool 
         raise ExportError(f"the exported graph fails the ONNX checker: {exc}") from exc
     onnx.save(model, str(Path(path)))
 
-
-def read_metadata(model) -> dict[str, str]:
-    return {p.key: p.value for p in model.metadata_props}

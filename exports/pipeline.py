@@ -43,16 +43,17 @@ def export_bundle(result, target: str | Path, *, force: bool = False, exporter: 
     target = Path(target)
     bundle.check_target(target, force)
     policy, config = result.policy, result.built.config
+    names = onnx_export.output_names(policy)
     wrapper = onnx_export.make_wrapper(result.module, policy, result.split.mean, result.split.scale)
     with bundle.staging(target) as staged:
         model_path = staged / bundle.MODEL_FILE
         used = onnx_export.export(wrapper, model_path, input_size=config["input_size"],
-                                  names=onnx_export.output_names(policy), exporter=exporter,
+                                  names=names, exporter=exporter,
                                   opset=opset, verbose=verbose)
         onnx_export.finish(model_path, bundle.onnx_metadata(result, exporter=used, opset=opset))
         report = parity.check(model_path, wrapper, policy, result.split.X_test, atol=atol, rtol=rtol)
         test_data = bundle.write_test_data(staged, wrapper, bundle.test_inputs(result.split),
-                                           onnx_export.INPUT_NAME, onnx_export.output_names(policy))
+                                           onnx_export.INPUT_NAME, names)
         manifest = bundle.build_manifest(result, report, model_path=model_path, test_data=test_data,
                                          exporter=used, opset=opset)
         outcome = Outcome(target, manifest, report)

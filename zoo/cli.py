@@ -346,10 +346,6 @@ def train_from_options(name: str, options: dict[str, Any], *, progress: bool = T
                    on_epoch=on_epoch, **model_config)
 
 
-def describe_training(result) -> str:
-    return result.describe()
-
-
 @cli.command()
 @click.argument("name")
 @training_options

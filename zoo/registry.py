@@ -76,12 +76,8 @@ class Registry:
     def owned_by(self, kind: str, owner: str) -> list[str]:
         return sorted(n for n, (_, o) in self._entries[kind].items() if o == owner)
 
-    def validate(self) -> None:
-        """Each model's default policy and dataset must exist and suit it."""
-        for spec, owner in self._entries["model"].values():
-            self.validate_model(spec, owner)
-
     def validate_model(self, spec: ModelSpec, owner: str) -> None:
+        """A model's default policy and dataset must exist and suit it."""
         from zoo.pairing import check_declared
 
         for kind, name in (("policy", spec.policy), ("dataset", spec.dataset)):

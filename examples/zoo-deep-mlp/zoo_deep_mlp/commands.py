@@ -2,7 +2,7 @@
 
 import click
 
-from zoo.cli import describe_training, train_from_options, training_options
+from zoo.cli import train_from_options, training_options
 
 
 @click.command()
@@ -14,7 +14,7 @@ def confusion(name, **options):
     import torch
 
     result = train_from_options(name, options)
-    click.echo(describe_training(result))
+    click.echo(result.describe())
     split, policy = result.split, result.policy
     with torch.inference_mode():
         output = result.module(torch.from_numpy((split.X_test - split.mean) * split.scale))
