@@ -7,8 +7,9 @@
   normalization baked in, training data and metrics, the sha256 of
   ``model.onnx``, the tolerances and the parity report;
 - ``test_data_set_N/``: ``input_0.pb`` and one ``output_K.pb`` per output, in the
-  ONNX Model Zoo layout: torch's outputs for batch 1, an odd batch, every
-  held-out row and edge inputs, for ``zoo verify`` to replay without torch;
+  ONNX Model Zoo layout: the independent reference's outputs
+  (:mod:`zoo.exports.oracle`) for batch 1, an odd batch, every held-out row and
+  edge inputs, for ``zoo verify`` to replay without torch;
 - ``checkpoint.pt``: weights only, for re-export.
 
 Everything is written into a staging directory beside the target; only when
@@ -20,7 +21,6 @@ the target as it was.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -28,17 +28,19 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from zoo import files
+from zoo.exports.manifest import FILE as MANIFEST_FILE
+from zoo.exports.manifest import Files, Manifest, Output
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from zoo.exports.compare import Rule
+
 MODEL_FILE = "model.onnx"
 CHECKPOINT_FILE = "checkpoint.pt"
-MANIFEST_FILE = "manifest.json"
-MANIFEST_FORMAT = "zoo-bundle/1"
 
 
 def check_target(target: Path, force: bool) -> None:
@@ -80,29 +82,35 @@ def commit(staged: Path, target: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    import json
+
+    path.write_text(json.dumps(manifest.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def onnx_metadata(result, *, exporter: str, opset: int) -> dict[str, str]:
     """The metadata props every zoo export carries (read back by ``zoo verify``)."""
+    import json
+
     import onnx
     import torch
 
     import zoo
 
+    threshold = {"zoo.threshold": str(result.policy.threshold)} if result.policy.decision == "threshold" else {}
     return {
         "zoo.version": zoo.__version__,
         "zoo.model": result.built.spec.name,
         "zoo.policy": result.policy.name,
         "zoo.head": result.policy.head,
         "zoo.decision": result.policy.decision,
-        "zoo.threshold": str(result.policy.threshold),
+        **threshold,
         "zoo.num_classes": str(len(result.class_labels)),
         "zoo.class_labels": json.dumps(list(result.class_labels)),
         "zoo.input_size": str(result.built.config["input_size"]),
         "zoo.dataset": result.data,
         "zoo.holdout_accuracy": f"{result.metrics.get('holdout_accuracy', float('nan')):.6f}",
+        "zoo.precision": "fp32",
         "zoo.seed": str(result.config.seed),
         "zoo.opset": str(opset),
         "zoo.exporter": exporter,
@@ -153,64 +161,60 @@ def test_inputs(split) -> list:
     return [X[:1], X[:min(7, len(X))], X, edge_inputs(split)]
 
 
-def write_test_data(directory: Path, wrapper, inputs: list, input_name: str, names: tuple[str, ...]) -> list[str]:
-    """Write ``test_data_set_N/input_0.pb`` and ``output_K.pb`` (torch's outputs) for each input batch."""
+def write_test_data(directory: Path, inputs: list, references: list[dict], input_name: str) -> list[str]:
+    """Write ``test_data_set_N/input_0.pb`` and ``output_K.pb`` (the reference's outputs, in graph order)."""
     import numpy as np
-    import torch
     from onnx import numpy_helper
 
     written = []
-    for n, x in enumerate(inputs):
+    for n, (x, outputs) in enumerate(zip(inputs, references)):
         folder = directory / f"test_data_set_{n}"
         folder.mkdir()
         x = np.ascontiguousarray(x, dtype=np.float32)
         (folder / "input_0.pb").write_bytes(numpy_helper.from_array(x, input_name).SerializeToString())
-        with torch.inference_mode():
-            outputs = wrapper(torch.from_numpy(x))
-        for k, (name, value) in enumerate(zip(names, outputs)):
-            tensor = numpy_helper.from_array(value.numpy(), name)
-            (folder / f"output_{k}.pb").write_bytes(tensor.SerializeToString())
+        for k, (name, value) in enumerate(outputs.items()):
+            (folder / f"output_{k}.pb").write_bytes(numpy_helper.from_array(value, name).SerializeToString())
         written.append(folder.name)
     return written
 
 
-def build_manifest(result, parity, *, model_path: Path, test_data: list[str], exporter: str,
-                   opset: int) -> dict[str, Any]:
-    """Everything a deployer needs to know about ``model.onnx``, and the proof it was checked."""
+def build_manifest(result, parity, rules: list[Rule], *, model_path: Path, test_data: list[str], exporter: str,
+                   opset: int) -> Manifest:
+    """Everything a deployer needs to know about ``model.onnx``, how to re-check it, and the proof it was."""
     import onnx
     import onnxruntime
     import torch
 
     import zoo
-    from zoo.exports.onnx import INPUT_NAME, output_names
+    from zoo.exports.onnx import INPUT_NAME
+    from zoo.exports.runtimes import statuses
 
     config, policy, labels = result.built.config, result.policy, list(result.class_labels)
-    names = output_names(policy)
     meanings = output_meanings(policy, labels)
     width = policy.output_width(len(labels))
     shapes = {"logits": ["batch", width], "probabilities": ["batch", width], "label": ["batch"]}
     metrics = {k: v for k, v in result.metrics.items() if k != "loss_history"}
-    return {
-        "format": MANIFEST_FORMAT,
-        "versions": {"zoo": zoo.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                     "torch": torch.__version__, "opset": opset, "exporter": exporter},
-        "model": {"name": result.built.spec.name, "config": dict(config)},
-        "policy": policy.describe(),
-        "input": {"name": INPUT_NAME, "shape": ["batch", config["input_size"]], "dtype": "float32",
-                  "meaning": "raw features, one row per sample; the normalization below is applied inside"},
-        "outputs": [{"name": n, "shape": shapes[n], "dtype": "int64" if n == "label" else "float32",
-                     "meaning": meanings[n]} for n in names],
-        "class_labels": labels,
-        "decision": policy.decision,
-        "threshold": policy.threshold if policy.decision == "threshold" else None,
-        "normalization": {"baked_in": True, "formula": "(x - mean) * scale",
-                          "mean": [float(v) for v in result.split.mean],
-                          "scale": [float(v) for v in result.split.scale]},
-        "training": {"data": result.data, "seed": result.config.seed, "config": asdict(result.config),
-                     "metrics": metrics},
-        "files": {"model": model_path.name, "checkpoint": CHECKPOINT_FILE, "test_data": test_data},
-        "sha256": {model_path.name: sha256(model_path)},
-        "tolerance": {"atol": parity.atol, "rtol": parity.rtol},
-        "parity": parity.to_dict(),
-        "verified": parity.passed,
-    }
+    runtimes = {s.name: s.version for s in statuses() if s.available}
+    return Manifest(
+        versions={"zoo": zoo.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+                  "torch": torch.__version__, "opset": opset, "exporter": exporter, "runtimes": runtimes},
+        model={"name": result.built.spec.name, "config": dict(config)},
+        policy=policy.describe(),
+        input={"name": INPUT_NAME, "shape": ["batch", config["input_size"]], "dtype": "float32",
+               "meaning": "raw features, one row per sample; the normalization below is applied inside"},
+        outputs=[Output(r.output, shapes[r.output], "int64" if r.output == "label" else "float32",
+                        meanings[r.output], r) for r in rules],
+        class_labels=labels,
+        decision=policy.decision,
+        threshold=policy.threshold if policy.decision == "threshold" else None,
+        normalization={"baked_in": True, "formula": "(x - mean) * scale",
+                       "mean": [float(v) for v in result.split.mean],
+                       "scale": [float(v) for v in result.split.scale]},
+        training={"data": result.data, "seed": result.config.seed, "config": asdict(result.config),
+                  "metrics": metrics},
+        files=Files(model_path.name, CHECKPOINT_FILE, test_data),
+        sha256={model_path.name: sha256(model_path)},
+        tolerance={"atol": parity.atol, "rtol": parity.rtol},
+        parity=parity.to_dict(),
+        verified=parity.passed,
+    )

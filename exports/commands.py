@@ -1,4 +1,4 @@
-"""`zoo export`, `verify`, `predict` and `check-plugin`, added to the CLI through the public command hook."""
+"""`zoo export`, `verify`, `predict`, `runtimes`, `bench` and `check-plugin`, added through the command hook."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_OPSET, DEFAULT_RTOL, EXPO
 DEFAULT_EXPORT_ROOT = Path("zoo-exports")
 
 
+def runtime_option(help: str):
+    """``--runtime NAME``, repeatable: the registered runtimes a command runs on (`zoo runtimes` lists them)."""
+    return click.option("--runtime", "runtimes", multiple=True, metavar="NAME", help=help)
+
+
 def tolerance_options(function):
     function = click.option("--rtol", type=click.FloatRange(min=0), default=DEFAULT_RTOL, show_default=True,
                             help="Relative tolerance on probabilities.")(function)
@@ -47,29 +52,36 @@ def tolerance_options(function):
 @click.option("--opset", type=click.IntRange(min=13), default=DEFAULT_OPSET, show_default=True,
               help="ONNX opset.")
 @tolerance_options
+@runtime_option("Check parity on this runtime (repeatable) [default: every runtime that can run here].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exporter's own output.")
 def export(name: str, output: Path | None, force: bool, checkpoint: Path | None, exporter: str,
-           opset: int, atol: float, rtol: float, as_json: bool, verbose: bool, **options: Any) -> None:
-    """Train model NAME briefly, export it to ONNX and check onnxruntime against torch.
+           opset: int, atol: float, rtol: float, runtimes: tuple[str, ...], as_json: bool, verbose: bool,
+           **options: Any) -> None:
+    """Train model NAME briefly, export it to ONNX and check every runtime against the trained model.
 
-    Writes DIR/model.onnx, DIR/manifest.json, DIR/test_data_set_N/ and
-    DIR/checkpoint.pt, only if every parity check that ran passed. Exits 1 when
-    one failed.
+    The reference is the trained module on inputs standardized in numpy, with
+    the policy's numpy head and decision; each runtime's labels on the held-out
+    rows must also score the trainer's accuracy on the true labels. Writes
+    DIR/model.onnx, DIR/manifest.json, DIR/test_data_set_N/ and
+    DIR/checkpoint.pt, only if every runtime that ran passed. Exits 1 when one
+    failed.
     """
     from zoo import checkpoint as checkpoints
     from zoo.exports import bundle
     from zoo.exports.parity import ParityReport
     from zoo.exports.pipeline import ParityFailed, export_bundle
+    from zoo.exports.runtimes import select as select_runtimes
     from zoo.registry import default_registry
 
     started = time.perf_counter()
     default_registry().get("model", name)
     target = output or DEFAULT_EXPORT_ROOT / name
     bundle.check_target(target, force)
+    select_runtimes(list(runtimes) or None)  # a named runtime that cannot run here: refused before training
     options, scale = split_options(options)
     export_options = {"force": force, "exporter": exporter, "opset": opset, "atol": atol, "rtol": rtol,
-                      "verbose": verbose or verbosity()[0]}
+                      "verbose": verbose or verbosity()[0], "runtimes": list(runtimes) or None}
     if scaled(scale):
         if checkpoint is not None:
             raise click.UsageError("--checkpoint exports a trained model; there is nothing to train on "
@@ -112,18 +124,20 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--atol", type=click.FloatRange(min=0), help="Absolute tolerance [default: the manifest's].")
 @click.option("--rtol", type=click.FloatRange(min=0), help="Relative tolerance [default: the manifest's].")
+@runtime_option("Replay on this runtime (repeatable) [default: every runtime that can run here].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify(path: Path, atol: float | None, rtol: float | None, as_json: bool) -> None:
+def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[str, ...], as_json: bool) -> None:
     """Check an exported bundle DIR (or a zoo .onnx FILE) on this machine, without torch.
 
     Checks the sha256 against the manifest and runs the full ONNX checker, then
-    replays every test data set through onnxruntime on each execution provider
-    that really works here (CPU always; CUDA where present). A bare .onnx is
-    checked for self-consistency. Exits 1 on any mismatch.
+    replays every test data set on each runtime, under the comparison rules the
+    manifest records; a runtime that runs at another precision than the
+    bundle's fails. A bare .onnx is checked for self-consistency. Exits 1 on
+    any mismatch.
     """
     from zoo.exports.verify import verify as run_verify
 
-    report = run_verify(path, atol=atol, rtol=rtol)
+    report = run_verify(path, atol=atol, rtol=rtol, runtimes=list(runtimes) or None)
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -140,12 +154,15 @@ def verify(path: Path, atol: float | None, rtol: float | None, as_json: bool) ->
               help="Write here (whole or not at all) instead of stdout.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@click.option("--provider", default="cpu", show_default=True, help="cpu, cuda or an onnxruntime provider name.")
+@click.option("--runtime", default="onnxruntime-cpu", show_default=True, metavar="NAME",
+              help="The runtime to run on (zoo runtimes lists them).")
+@click.option("--provider", hidden=True, help="Deprecated: use --runtime (cpu -> onnxruntime-cpu, "
+              "cuda -> onnxruntime-cuda).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=65536, show_default=True,
-              help="Rows per onnxruntime call (bounds memory).")
+              help="Rows read and run at a time (bounds memory).")
 @click.option("--allow-nan", is_flag=True, help="Run rows holding NaN/Inf instead of refusing them.")
-def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str, provider: str,
-            batch_size: int, allow_nan: bool) -> None:
+def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str, runtime: str,
+            provider: str | None, batch_size: int, allow_nan: bool) -> None:
     """Predict labels and probabilities for the rows of INPUT with an exported model.
 
     INPUT is a .npy, .npz or .csv file of raw features (one row per sample), or -
@@ -156,10 +173,15 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
     import sys
 
     from zoo import files
+    from zoo.exports.deployed import open_model
     from zoo.exports.predict import predict as run_predict
     from zoo.exports.predict import read_chunks
-    from zoo.exports.runtime import open_model
 
+    if provider is not None:
+        from zoo.exports.runtimes import by_alias
+
+        runtime = by_alias(provider).name
+        say(f"zoo: warning: --provider is deprecated; use --runtime {runtime}", err=True)
     if output is not None:
         files.check_target(output, force=force, directory=False)
     deployed = open_model(model, check=False)
@@ -168,10 +190,10 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
 
     def run(handle):
         if not progress:
-            return run_predict(deployed, chunks, handle, fmt=fmt, provider=provider, allow_nan=allow_nan)
+            return run_predict(deployed, chunks, handle, fmt=fmt, runtime=runtime, allow_nan=allow_nan)
         with click.progressbar(length=0, label="predicting", file=sys.stderr,
                                show_eta=False, show_percent=False) as bar:
-            return run_predict(deployed, chunks, handle, fmt=fmt, provider=provider, allow_nan=allow_nan,
+            return run_predict(deployed, chunks, handle, fmt=fmt, runtime=runtime, allow_nan=allow_nan,
                                on_rows=bar.update)
 
     if output is None:
@@ -223,9 +245,62 @@ def check_plugin(dist: str | None, epochs: int, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def runtimes(as_json: bool) -> None:
+    """List every registered runtime: whether it can run here (and why not), its version, what it needs."""
+    from zoo import table
+    from zoo.exports.runtimes import statuses
+
+    found = statuses()
+    if as_json:
+        echo_json([s.to_dict() for s in found])
+        return
+    click.echo(table.render(("name", "available", "version", "requires", "registered by", "summary / why not"), [
+        (s.name, "yes" if s.available else "no", s.version, s.requires, s.registered_by,
+         s.summary if s.available else f"unavailable: {s.reason}") for s in found]))
+
+
+@click.command(name="bench")
+@click.argument("path", type=click.Path(path_type=Path), metavar="DIR|FILE")
+@runtime_option("Measure this runtime (repeatable) [default: every runtime that can run here].")
+@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(min=1), metavar="N",
+              help="Batch size to measure (repeatable) [default: 1, 16, 1024, 65536].")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Rounds; each round times every runtime at every batch size, in rotating order.")
+@click.option("--no-torch", is_flag=True, help="Leave out torch eager on the bundle's checkpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {\"rows\": [...]}.")
+def bench_command(path: Path, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...], repeats: int, no_torch: bool,
+                  as_json: bool) -> None:
+    """Latency (p50/p90/p99) and rows/s of bundle DIR on every runtime, and torch eager as a baseline.
+
+    Warms up, then interleaves the runtimes round by round, so the ratios are
+    taken within one run on the same machine state.
+    """
+    import sys
+
+    from zoo.exports.bench import DEFAULT_BATCH_SIZES, bench
+
+    sizes = tuple(dict.fromkeys(batch_sizes)) or DEFAULT_BATCH_SIZES
+    options = {"runtimes": list(runtimes) or None, "batch_sizes": sizes, "repeats": repeats,
+               "torch_eager": not no_torch}
+    if sys.stderr.isatty() and not as_json and not verbosity()[1]:
+        with click.progressbar(length=0, label="benchmarking", file=sys.stderr, show_eta=False,
+                               show_percent=False) as bar:
+            report = bench(path, on_step=lambda: bar.update(1), **options)
+    else:
+        report = bench(path, **options)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(report.table())
+
+
 @hookimpl
 def register_commands(cli):
     cli.add_command(export)
     cli.add_command(verify)
     cli.add_command(predict)
+    cli.add_command(runtimes)
+    cli.add_command(bench_command)
     cli.add_command(check_plugin)

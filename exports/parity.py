@@ -1,40 +1,53 @@
-"""Parity: does onnxruntime compute the probabilities and labels that torch does?
+"""Parity: does every runtime compute, from the written file, what the trained model computes?
 
-Each *cell* compares one torch device with one onnxruntime execution provider
-on the same raw inputs at batch sizes 1, an odd size and the full set:
-probabilities within ``atol + rtol * |torch|``, labels 100 % equal, and the
-ONNX ``label`` equal to the policy's decision rule applied to the ONNX
-``probabilities``. CPU always runs. CUDA runs when torch sees a GPU and
-onnxruntime offers CUDAExecutionProvider, and passes only if the session really
-runs on it (onnxruntime falls back to the CPU silently); otherwise the cell
-says "skipped" and why, and never counts as a pass.
+The reference is :mod:`zoo.exports.oracle` (the trained module on inputs
+standardized in numpy, the policy's numpy head and decision), never the export
+wrapper. Each registered runtime that can run here opens the written
+``model.onnx`` and is compared with it under :mod:`zoo.exports.compare`'s rules
+on the held-out rows at batch 1, an odd batch and all of them, and on the edge
+inputs. Its labels on the held-out rows are scored against the *true* labels:
+that accuracy must be the trainer's, or the file is not the model that was
+trained. A runtime that reports a precision other than the bundle's (fp32)
+fails, whatever its numbers. Runtimes that cannot run here are skipped with
+their reason; they never count as a pass, and at least one must run.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from zoo import table
+from zoo.errors import ZooError
+from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_RTOL  # noqa: F401 (re-exported)
+from zoo.runtimes import FP32
 
 if TYPE_CHECKING:
     import numpy as np
 
-from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_RTOL  # noqa: F401 (re-exported)
+    from zoo.exports.compare import Rule
 
 ODD_BATCH = 7
+Status = Literal["passed", "failed", "skipped"]
 
 
 @dataclass
 class Cell:
-    name: str
-    reference: str
+    """One runtime's result."""
+
     runtime: str
-    status: str = "skipped"  # passed | failed | skipped
+    status: Status = "skipped"
     reason: str = ""
+    version: str | None = None
+    device: str | None = None
+    precision: str | None = None
     batches: list[int] = field(default_factory=list)
     max_abs_error: float | None = None
     max_rel_error: float | None = None
     label_agreement: float | None = None
-    providers: list[str] = field(default_factory=list)
+    ties: int = 0
+    accuracy: float | None = None
 
 
 @dataclass
@@ -43,174 +56,117 @@ class ParityReport:
     rtol: float
     rows: int
     cells: list[Cell]
+    trainer_accuracy: float | None = None
+    reference: str = ""
 
     @property
     def passed(self) -> bool:
         executed = [c for c in self.cells if c.status != "skipped"]
         return bool(executed) and all(c.status == "passed" for c in executed)
 
+    def failures(self) -> str:
+        failed = [c for c in self.cells if c.status == "failed"]
+        return "; ".join(f"{c.runtime}: {c.reason}" for c in failed) or "no runtime could run the model here"
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParityReport:
-        return cls(data["atol"], data["rtol"], data["rows"], [Cell(**c) for c in data["cells"]])
+        return cls(data["atol"], data["rtol"], data["rows"], [Cell(**c) for c in data["cells"]],
+                   data.get("trainer_accuracy"), data.get("reference", ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "atol": self.atol, "rtol": self.rtol, "rows": self.rows,
+                "trainer_accuracy": self.trainer_accuracy, "reference": self.reference,
                 "cells": [asdict(c) for c in self.cells]}
 
     def table(self) -> str:
-        header = ("check", "reference", "onnxruntime", "batches", "max abs err", "max rel err", "labels", "result")
-        rows = [header]
-        for c in self.cells:
-            result = c.status.upper() if c.status != "skipped" else "skipped"
-            rows.append((
-                c.name, c.reference, c.runtime,
-                ",".join(map(str, c.batches)) or "-",
-                _fmt(c.max_abs_error), _fmt(c.max_rel_error),
-                "-" if c.label_agreement is None else f"{c.label_agreement:.2%}",
-                result + (f": {c.reason}" if c.reason else ""),
-            ))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 6)
-        lines.append(f"pass: |onnx - torch| <= {self.atol:g} + {self.rtol:g} * |torch| and labels 100 % "
-                     f"equal, on {self.rows} held-out rows (rel err = |onnx - torch| / max(|torch|, atol))")
-        return "\n".join(lines)
+        header = ("runtime", "device", "precision", "batches", "max abs err", "labels", "accuracy", "result")
+        rows = [(c.runtime, c.device, c.precision, ",".join(map(str, c.batches)) or None,
+                 table.number(c.max_abs_error), table.percent(c.label_agreement), table.number(c.accuracy, ".4f"),
+                 _result(c)) for c in self.cells]
+        trained = "" if self.trainer_accuracy is None else f"; accuracy on the true labels = the trainer's " \
+                                                           f"{self.trainer_accuracy:.4f}"
+        return (table.render(header, rows, rule=True)
+                + f"\npass: |onnx - reference| <= {self.atol:g} + {self.rtol:g} * |reference| and labels equal "
+                  f"(ties excused), on {self.rows} held-out rows and the edge inputs{trained}; reference: "
+                  f"{self.reference}")
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"
+def _result(cell: Cell) -> str:
+    text = cell.status.upper() if cell.status != "skipped" else "skipped"
+    if cell.ties and cell.status == "passed":
+        text += f" ({cell.ties} ties)"
+    return text + (f": {cell.reason}" if cell.reason else "")
 
 
 def batch_sizes(rows: int) -> list[int]:
     return sorted({1, min(ODD_BATCH, rows), rows})
 
 
-def check(onnx_path, wrapper, policy, X: np.ndarray, *, atol: float = DEFAULT_ATOL,
-          rtol: float = DEFAULT_RTOL) -> ParityReport:
-    """Compare ``wrapper`` (torch) with the ONNX file on raw inputs ``X``, on every device available."""
+def check(model_path: Path, *, X: np.ndarray, reference: dict[str, np.ndarray], y_true: np.ndarray,
+          edge: np.ndarray | None = None, edge_reference: dict[str, np.ndarray] | None = None,
+          rules: list[Rule], decision: str, threshold: float | None, trainer_accuracy: float | None,
+          runtimes: list[str] | None = None, reference_name: str = "") -> ParityReport:
+    """Every selected runtime (default: every registered one) on ``model_path`` against ``reference``."""
+    from zoo.exports.runtimes import select
+
+    atol, rtol = _tolerance(rules)
+    cells = []
+    for runtime, why_not in select(runtimes):
+        if why_not is not None:
+            cells.append(Cell(runtime.name, reason=why_not))
+            continue
+        cells.append(_run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, rules, decision,
+                               threshold, trainer_accuracy))
+    return ParityReport(atol, rtol, len(X), cells, trainer_accuracy, reference_name)
+
+
+def _tolerance(rules: list[Rule]) -> tuple[float, float]:
+    prob = next((r for r in rules if r.output == "probabilities"), rules[0])
+    return prob.atol, prob.rtol
+
+
+def _run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, rules, decision, threshold,
+              trainer_accuracy) -> Cell:
     import numpy as np
 
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    cells = [_run_cell("cpu", "cpu", "CPUExecutionProvider", onnx_path, wrapper, policy, X, atol, rtol)]
-    reason = cuda_unavailable()
-    if reason:
-        cells.append(Cell("cuda", "torch cuda", "CUDAExecutionProvider", reason=reason))
-    else:
-        cells.append(_run_cell("cuda", "cuda", "CUDAExecutionProvider", onnx_path, wrapper, policy, X, atol, rtol))
-    ort_reason = ort_cuda_unavailable()
-    if ort_reason:
-        cells.append(Cell("ort cpu-cuda", "onnxruntime cpu", "CUDAExecutionProvider", reason=ort_reason))
-    else:
-        cells.append(_cpu_vs_cuda(onnx_path, policy, X, atol, rtol))
-    return ParityReport(atol, rtol, len(X), cells)
+    from zoo.exports.compare import Comparison, compare
+    from zoo.exports.runtimes import open_session, run, version_of
 
-
-def _cpu_vs_cuda(onnx_path, policy, X, atol, rtol) -> Cell:
-    """onnxruntime against itself: CPUExecutionProvider as the reference for CUDAExecutionProvider.
-
-    CPU and CUDA kernels round differently; labels flipping between them on a deployment
-    machine would be the worst kind of surprise, so this is measured, never assumed.
-    """
-    import numpy as np
-
-    from zoo.exports.runtime import run_sliced, session
-
-    cell = Cell("ort cpu-cuda", "onnxruntime cpu", "CUDAExecutionProvider")
+    cell = Cell(runtime.name, version=version_of(runtime))
     try:
-        cpu, cuda = session(onnx_path, "CPUExecutionProvider"), session(onnx_path, "CUDAExecutionProvider")
-    except Exception as exc:
+        session = open_session(runtime, model_path)
+    except ZooError as exc:
         cell.status, cell.reason = "failed", str(exc)
         return cell
-    cell.providers = list(cuda.get_providers())
-    if cell.providers[:1] != ["CUDAExecutionProvider"]:
-        cell.status, cell.reason = "failed", f"onnxruntime fell back to {cell.providers[0]}"
-        return cell
-    names = ["probabilities", "label"]
-    ref_p, ref_l = run_sliced(cpu, names, cpu.get_inputs()[0].name, X)
-    got_p, got_l = run_sliced(cuda, names, cuda.get_inputs()[0].name, X)
-    diff = np.abs(got_p.astype(np.float64) - ref_p)
-    cell.batches = [len(X)]
-    cell.max_abs_error = float(diff.max())
-    cell.max_rel_error = float((diff / np.maximum(np.abs(ref_p), atol)).max())
-    cell.label_agreement = float((got_l == ref_l).mean())
-    problems = []
-    if not np.all(diff <= atol + rtol * np.abs(ref_p)):
-        problems.append(f"probabilities differ by up to {diff.max():.2e}")
-    if cell.label_agreement < 1.0:
-        problems.append(f"{int((got_l != ref_l).sum())} labels differ")
-    cell.status, cell.reason = ("failed" if problems else "passed"), "; ".join(problems)
-    return cell
-
-
-def cuda_unavailable() -> str | None:
-    """Why the torch-CUDA-vs-onnxruntime-CUDA cell cannot run here, or None when it can."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return "torch sees no CUDA device"
-    return ort_cuda_unavailable()
-
-
-def ort_cuda_unavailable() -> str | None:
-    import onnxruntime as ort
-
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return "this onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)"
-    return None
-
-
-def _run_cell(name, device, provider, onnx_path, wrapper, policy, X, atol, rtol) -> Cell:
-    import numpy as np
-    import torch
-
-    from zoo.exports.runtime import session
-
-    cell = Cell(name, f"torch {device}", provider)
-    try:
-        sess = session(onnx_path, provider)
-    except Exception as exc:
-        cell.status, cell.reason = "failed", f"onnxruntime could not load the model: {exc}"
-        return cell
-    cell.providers = list(sess.get_providers())
-    if cell.providers[:1] != [provider]:
+    cell.device, cell.precision = session.device, session.precision
+    if session.precision != FP32:
         cell.status = "failed"
-        cell.reason = f"onnxruntime fell back to {cell.providers[0] if cell.providers else 'nothing'}"
+        cell.reason = (f"ran at {session.precision}, but the bundle claims {FP32}: this runtime lowered the "
+                       "precision on its own")
         return cell
-    output_names = [o.name for o in sess.get_outputs()]
-    prob_i, label_i = output_names.index("probabilities"), output_names.index("label")
-    model = wrapper.to(device)
-    worst_abs = worst_rel = 0.0
-    agree = total = 0
-    problems = []
+    names = [r.output for r in rules]
+    total = Comparison()
+    inputs = [(f"batch {b}", X[:b], {k: v[:b] for k, v in reference.items()}) for b in batch_sizes(len(X))]
+    if edge is not None and edge_reference is not None:
+        inputs.append(("edge inputs", edge, edge_reference))
+    full = None
     try:
-        for batch in batch_sizes(len(X)):
-            x = X[:batch]
-            with torch.inference_mode():
-                outputs = model(torch.from_numpy(x).to(device))
-            ref_p = outputs[-2].float().cpu().numpy()
-            ref_l = outputs[-1].cpu().numpy()
-            got = sess.run(None, {sess.get_inputs()[0].name: x})
-            got_p, got_l = np.asarray(got[prob_i]), np.asarray(got[label_i])
-            if got_p.shape != ref_p.shape or got_l.shape != ref_l.shape:
-                problems.append(f"batch {batch}: shapes {got_p.shape}/{got_l.shape} vs torch "
-                                f"{ref_p.shape}/{ref_l.shape}")
-                continue
-            diff = np.abs(got_p.astype(np.float64) - ref_p)
-            worst_abs = max(worst_abs, float(diff.max()))
-            worst_rel = max(worst_rel, float((diff / np.maximum(np.abs(ref_p), atol)).max()))
-            if not np.all(diff <= atol + rtol * np.abs(ref_p)):
-                problems.append(f"batch {batch}: probabilities differ by up to {diff.max():.2e}")
-            agree += int((got_l == ref_l).sum())
-            total += len(ref_l)
-            if not np.array_equal(got_l, policy.decide_np(got_p)):
-                problems.append(f"batch {batch}: ONNX label is not the {policy.decision} of its probabilities")
-            cell.batches.append(batch)
-    finally:
-        wrapper.to("cpu")
-    cell.max_abs_error, cell.max_rel_error = worst_abs, worst_rel
-    cell.label_agreement = agree / total if total else None
-    if total and agree != total:
-        problems.append(f"{total - agree} of {total} labels differ")
-    cell.status = "failed" if problems or not total else "passed"
-    cell.reason = "; ".join(problems)
+        for what, x, want in inputs:
+            got = run(session, np.ascontiguousarray(x, dtype=np.float32), names)
+            if what != "edge inputs":
+                cell.batches.append(len(x))
+            if len(x) == len(X) and what != "edge inputs":
+                full = got
+            total.merge(compare(got, want, rules, decision=decision, threshold=threshold), prefix=f"{what}: ")
+    except ZooError as exc:
+        total.problems.append(str(exc))
+    cell.max_abs_error, cell.max_rel_error = total.max_abs_error, total.max_rel_error
+    cell.label_agreement, cell.ties = total.label_agreement, total.ties
+    if full is not None and "label" in full:
+        cell.accuracy = float((np.asarray(full["label"]) == np.asarray(y_true)).mean())
+        if trainer_accuracy is not None and abs(cell.accuracy - trainer_accuracy) > total.ties / len(X) + 1e-9:
+            total.problems.append(f"accuracy on the true labels is {cell.accuracy:.4f} from the file, "
+                                  f"{trainer_accuracy:.4f} from the trainer")
+    cell.status = "failed" if total.problems else "passed"
+    cell.reason = "; ".join(dict.fromkeys(total.problems))
     return cell

@@ -1,4 +1,8 @@
-"""The export flow: trained model -> staged bundle (ONNX, test data, manifest) -> parity -> swapped in."""
+"""The export flow: trained model -> staged bundle (ONNX, test data, manifest) -> parity -> swapped in.
+
+The reference outputs come from :mod:`zoo.exports.oracle` before anything is
+exported, so nothing the export wrapper does can reach them.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,22 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
-from zoo.exports import bundle, parity
+from zoo.exports import bundle, oracle, parity
 from zoo.exports import onnx as onnx_export
+from zoo.exports.manifest import Manifest
 
 
 @dataclass
 class Outcome:
-    """What an export or a verify found. ``verified`` is True only when parity passed."""
+    """What an export found. ``verified`` is True only when parity passed."""
 
     path: Path
-    report: dict[str, Any]
+    manifest: Manifest
     parity: parity.ParityReport
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.manifest.to_dict()
 
     @property
     def verified(self) -> bool:
@@ -29,37 +38,49 @@ class ParityFailed(ZooError):
 
     def __init__(self, outcome: Outcome):
         self.outcome = outcome
-        failed = [c for c in outcome.parity.cells if c.status == "failed"]
-        detail = "; ".join(f"{c.name}: {c.reason}" for c in failed) or "no check ran"
-        super().__init__(f"parity failed ({detail}); nothing was written at {outcome.path}")
+        super().__init__(f"parity failed ({outcome.parity.failures()}); nothing was written at {outcome.path}")
 
 
 def export_bundle(result, target: str | Path, *, force: bool = False, exporter: str = "auto",
                   opset: int = onnx_export.DEFAULT_OPSET, atol: float = parity.DEFAULT_ATOL,
-                  rtol: float = parity.DEFAULT_RTOL, verbose: bool = False) -> Outcome:
-    """Export ``result`` (a :class:`zoo.training.TrainResult`) to the bundle directory ``target``."""
+                  rtol: float = parity.DEFAULT_RTOL, verbose: bool = False,
+                  runtimes: list[str] | None = None) -> Outcome:
+    """Export ``result`` (a :class:`zoo.training.TrainResult`) to the bundle directory ``target``.
+
+    ``runtimes`` names the runtimes parity runs on (default: every registered one that can run here).
+    """
     from zoo import checkpoint
+    from zoo.exports.compare import rules_for
+    from zoo.exports.runtimes import select
 
     target = Path(target)
     bundle.check_target(target, force)
-    policy, config = result.policy, result.built.config
+    select(runtimes)  # a named runtime that cannot run here: refused before any work
+    policy, config, split = result.policy, result.built.config, result.split
     names = onnx_export.output_names(policy)
-    wrapper = onnx_export.make_wrapper(result.module, policy, result.split.mean, result.split.scale)
+    inputs = bundle.test_inputs(split)
+    references = [oracle.reference(result.module, policy, split.mean, split.scale, x, names) for x in inputs]
+    rules = rules_for(names, atol, rtol)
+    wrapper = onnx_export.make_wrapper(result.module, policy, split.mean, split.scale)
     with bundle.staging(target) as staged:
         model_path = staged / bundle.MODEL_FILE
         used = onnx_export.export(wrapper, model_path, input_size=config["input_size"],
                                   names=names, exporter=exporter,
                                   opset=opset, verbose=verbose)
         onnx_export.finish(model_path, bundle.onnx_metadata(result, exporter=used, opset=opset))
-        report = parity.check(model_path, wrapper, policy, result.split.X_test, atol=atol, rtol=rtol)
-        test_data = bundle.write_test_data(staged, wrapper, bundle.test_inputs(result.split),
-                                           onnx_export.INPUT_NAME, names)
-        manifest = bundle.build_manifest(result, report, model_path=model_path, test_data=test_data,
+        report = parity.check(
+            model_path, X=split.X_test, reference=references[2], y_true=split.y_test, edge=inputs[3],
+            edge_reference=references[3], rules=rules, decision=policy.decision,
+            threshold=policy.threshold if policy.decision == "threshold" else None,
+            trainer_accuracy=result.metrics.get("holdout_accuracy"), runtimes=runtimes,
+            reference_name=oracle.DESCRIPTION)
+        test_data = bundle.write_test_data(staged, inputs, references, onnx_export.INPUT_NAME)
+        manifest = bundle.build_manifest(result, report, rules, model_path=model_path, test_data=test_data,
                                          exporter=used, opset=opset)
         outcome = Outcome(target, manifest, report)
         if not report.passed:
             raise ParityFailed(outcome)
-        bundle.write_json(staged / bundle.MANIFEST_FILE, manifest)
+        bundle.write_manifest(staged / bundle.MANIFEST_FILE, manifest)
         checkpoint.save(result, staged / bundle.CHECKPOINT_FILE)
         bundle.commit(staged, target)
     return outcome

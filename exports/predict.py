@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from zoo.errors import ZooError
-from zoo.exports.runtime import Deployed
+from zoo.exports.deployed import Deployed
 
 DEFAULT_CHUNK_ROWS = 65536
 
@@ -200,21 +200,23 @@ def _csv_cell(text: str) -> str:
 
 
 def predict(deployed: Deployed, chunks: Iterator, handle: IO[str], *, fmt: str = "csv",
-            provider: str = "cpu", allow_nan: bool = False, on_rows=None) -> int:
-    """Run every chunk through onnxruntime and write the results; return the number of rows."""
-    from zoo.exports.runtime import provider_name, run_sliced, session
+            runtime: str = "onnxruntime-cpu", allow_nan: bool = False, on_rows=None) -> int:
+    """Run every chunk on the named runtime and write the results; return the number of rows."""
+    import numpy as np
 
-    sess = session(deployed.model_path, provider)
-    wanted = provider_name(provider)
-    if sess.get_providers()[:1] != [wanted]:
-        raise ZooError(f"onnxruntime cannot run on {wanted} here (the session fell back to "
-                       f"{sess.get_providers()[0]}); use --provider cpu")
+    from zoo.exports.runtimes import open_session, run, select
+
+    [(chosen, _)] = select([runtime])
+    session = open_session(chosen, deployed.model_path)
+    step = chosen.max_rows or DEFAULT_CHUNK_ROWS
     writer = Writer(handle, deployed, fmt)
     total = 0
     for chunk in chunks:
         check_finite(chunk, total, allow_nan)
-        outputs = run_sliced(sess, ["probabilities", "label"], deployed.input_name, chunk)
-        writer.write(outputs[1], outputs[0])
+        for start in range(0, len(chunk), step):
+            part = chunk[start:start + step]
+            outputs = run(session, np.ascontiguousarray(part, dtype=np.float32), ["probabilities", "label"])
+            writer.write(outputs["label"], outputs["probabilities"])
         total += len(chunk)
         if on_rows:
             on_rows(len(chunk))

@@ -1,11 +1,12 @@
 """``zoo verify``: re-check an exported model on the target machine, without torch.
 
 A bundle is checked against its manifest (sha256, ONNX checker), then every
-``test_data_set_N`` (torch's outputs, recorded at export) is replayed through
-onnxruntime on every execution provider that is really usable here, within the
-manifest's tolerances. A bare ``.onnx`` from zoo has no test data: it is checked
-for self-consistency on generated inputs (finite probabilities in [0, 1], rows
-summing to 1 under softmax, ``label`` equal to the decision rule).
+``test_data_set_N`` (the reference outputs recorded at export) is replayed on
+every selected runtime (default: every registered one that can run here) under
+the comparison rules the manifest records. A runtime that reports a precision
+other than the bundle's fails. A bare ``.onnx`` from zoo has no test data: it
+is checked for self-consistency on generated inputs (finite probabilities in
+[0, 1], rows summing to 1 under softmax, ``label`` equal to the decision rule).
 """
 
 from __future__ import annotations
@@ -14,20 +15,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import VerifyError
-from zoo.exports.runtime import Deployed, bundle_file, decide, open_model, run, usable_providers
+from zoo import table
+from zoo.errors import VerifyError, ZooError
+from zoo.exports.compare import Comparison, compare, rules_for
+from zoo.exports.deployed import Deployed, bundle_file, decide, open_model
+from zoo.exports.parity import Status
 
 
 @dataclass
 class Replay:
-    provider: str
+    runtime: str
     data: str
     rows: int | None = None
-    status: str = "skipped"  # passed | failed | skipped
+    device: str | None = None
+    precision: str | None = None
+    status: Status = "skipped"
     reason: str = ""
     max_abs_error: float | None = None
     max_rel_error: float | None = None
     label_agreement: float | None = None
+    ties: int = 0
 
 
 @dataclass
@@ -49,46 +56,70 @@ class VerifyReport:
                 "replays": [asdict(r) for r in self.replays]}
 
     def table(self) -> str:
-        lines = [f"{check}: {detail}" for check, detail in self.checks]
-        header = ("provider", "test data", "rows", "max abs err", "max rel err", "labels", "result")
-        rows = [header] + [(
-            r.provider, r.data, "-" if r.rows is None else str(r.rows),
-            _fmt(r.max_abs_error), _fmt(r.max_rel_error),
-            "-" if r.label_agreement is None else f"{r.label_agreement:.2%}",
-            r.status.upper() if r.status != "skipped" else "skipped",
-        ) for r in self.replays]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-        for i, row in enumerate(rows):
-            reason = self.replays[i - 1].reason if i else ""
-            lines.append("  ".join(v.ljust(w) for v, w in zip(row[:-1], widths)) + "  " + row[-1]
-                         + (f": {reason}" if reason else ""))
-        return "\n".join(lines)
+        header = ("runtime", "device", "precision", "test data", "rows", "max abs err", "labels", "result")
+        rows = [(r.runtime, r.device, r.precision, r.data, r.rows, table.number(r.max_abs_error),
+                 table.percent(r.label_agreement),
+                 (r.status.upper() if r.status != "skipped" else "skipped")
+                 + (f" ({r.ties} ties)" if r.ties and r.status == "passed" else "")
+                 + (f": {r.reason}" if r.reason else "")) for r in self.replays]
+        return "\n".join([f"{check}: {detail}" for check, detail in self.checks] + [table.render(header, rows)])
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"
+def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = None,
+           runtimes: list[str] | None = None) -> VerifyReport:
+    """Verify a bundle directory or an ``.onnx`` file exported by zoo on the selected runtimes."""
+    from zoo.exports.runtimes import select
 
-
-def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = None) -> VerifyReport:
-    """Verify a bundle directory or an ``.onnx`` file exported by zoo."""
     deployed = open_model(path)
-    tolerance = (deployed.manifest or {}).get("tolerance", {})
-    atol = float(tolerance.get("atol", 1e-5)) if atol is None else atol
-    rtol = float(tolerance.get("rtol", 1e-5)) if rtol is None else rtol
-    report = VerifyReport(str(deployed.model_path), list(deployed.checks), atol=atol, rtol=rtol)
+    selected = select(runtimes)
+    manifest = deployed.manifest
+    rules = manifest.rules if manifest is not None else rules_for(deployed.output_names, 1e-5, 1e-5)
+    if atol is not None or rtol is not None:
+        rules = [type(r)(r.output, r.kind, r.atol if atol is None else atol, r.rtol if rtol is None else rtol)
+                 for r in rules]
+    prob = next((r for r in rules if r.output == "probabilities"), rules[0])
+    report = VerifyReport(str(deployed.model_path), list(deployed.checks), atol=prob.atol, rtol=prob.rtol)
     data_sets = _load_test_data(deployed) if deployed.bundle is not None else None
-    for provider, sess, why_not in usable_providers(deployed.model_path):
-        if sess is None:
-            report.replays.append(Replay(provider, "-", reason=why_not))
+    claimed = manifest.precision if manifest is not None else deployed.metadata.get("zoo.precision", "fp32")
+    for runtime, why_not in selected:
+        if why_not is not None:
+            report.replays.append(Replay(runtime.name, "-", reason=why_not))
             continue
-        if data_sets is None:
-            report.replays.append(_self_check(deployed, sess, provider))
-        else:
-            for name, x, expected in data_sets:
-                report.replays.append(_replay(deployed, sess, provider, name, x, expected, atol, rtol))
+        report.replays.extend(_replay_on(runtime, deployed, data_sets, rules, claimed))
     if data_sets is None:
         report.checks.append(("test data", "none (a bare .onnx): checked self-consistency on generated inputs"))
     return report
+
+
+def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str) -> list[Replay]:
+    from zoo.exports.runtimes import open_session, run
+
+    try:
+        session = open_session(runtime, deployed.model_path)
+    except ZooError as exc:
+        return [Replay(runtime.name, "-", status="failed", reason=str(exc))]
+    if session.precision != claimed:
+        return [Replay(runtime.name, "-", device=session.device, precision=session.precision, status="failed",
+                       reason=f"ran at {session.precision}, but the bundle claims {claimed}: this runtime "
+                              "lowered the precision on its own")]
+    if data_sets is None:
+        return [_self_check(deployed, session, run)]
+    replays = []
+    for name, x, expected in data_sets:
+        replay = Replay(runtime.name, name, rows=len(x), device=session.device, precision=session.precision)
+        try:
+            got = run(session, x)
+        except ZooError as exc:
+            replay.status, replay.reason = "failed", str(exc)
+            replays.append(replay)
+            continue
+        found: Comparison = compare(got, expected, rules, decision=deployed.decision, threshold=deployed.threshold)
+        replay.max_abs_error, replay.max_rel_error = found.max_abs_error, found.max_rel_error
+        replay.label_agreement, replay.ties = found.label_agreement, found.ties
+        replay.status = "passed" if found.passed else "failed"
+        replay.reason = "; ".join(found.problems)
+        replays.append(replay)
+    return replays
 
 
 def _load_test_data(deployed: Deployed):
@@ -96,8 +127,8 @@ def _load_test_data(deployed: Deployed):
     from onnx import TensorProto, numpy_helper
 
     bundle, manifest = deployed.bundle, deployed.manifest
-    names = manifest.get("files", {}).get("test_data") or []
-    if not isinstance(names, list) or not names:
+    names = manifest.files.test_data
+    if not names:
         raise VerifyError(f"{bundle}/manifest.json lists no test data sets")
     sets = []
     for name in names:
@@ -125,57 +156,18 @@ def _load_test_data(deployed: Deployed):
     return sets
 
 
-def _replay(deployed, sess, provider, name, x, expected, atol, rtol) -> Replay:
-    import numpy as np
-
-    replay = Replay(provider, name, rows=len(x))
-    try:
-        got = dict(zip(deployed.output_names, run(sess, None, {deployed.input_name: x})))
-    except VerifyError as exc:
-        replay.status, replay.reason = "failed", str(exc)
-        return replay
-    problems, worst_abs, worst_rel = [], 0.0, 0.0
-    for out_name, want in expected.items():
-        have = np.asarray(got[out_name])
-        if have.shape != want.shape:
-            problems.append(f"{out_name}: shape {have.shape}, expected {want.shape}")
-            continue
-        if want.dtype.kind in "iu":
-            continue  # labels: compared below
-        diff = np.abs(have.astype(np.float64) - want)
-        if out_name == "probabilities":
-            worst_abs = float(diff.max()) if diff.size else 0.0
-            worst_rel = float((diff / np.maximum(np.abs(want), atol)).max()) if diff.size else 0.0
-        # Logits are compared to the scale of their row: softmax ignores a shift, and at
-        # extreme inputs float32 rounding of a 1e5 logit is 1e-2 in absolute terms.
-        scale = np.abs(want).max(axis=1, keepdims=True) if out_name == "logits" and want.ndim == 2 else np.abs(want)
-        if not np.all(diff <= atol + rtol * scale):
-            problems.append(f"{out_name} differs by up to {diff.max():.2e}")
-    labels = np.asarray(got["label"])
-    if labels.shape == expected["label"].shape:
-        agree = float((labels == expected["label"]).mean()) if len(labels) else 1.0
-        replay.label_agreement = agree
-        if agree < 1.0:
-            problems.append(f"{int((labels != expected['label']).sum())} labels differ")
-    if not np.array_equal(labels, decide(deployed, got["probabilities"])):
-        problems.append(f"label is not the {deployed.decision} of probabilities")
-    replay.max_abs_error, replay.max_rel_error = worst_abs, worst_rel
-    replay.status = "failed" if problems else "passed"
-    replay.reason = "; ".join(problems)
-    return replay
-
-
-def _self_check(deployed, sess, provider) -> Replay:
+def _self_check(deployed: Deployed, session, run) -> Replay:
     import numpy as np
 
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(0, 1, (16, deployed.input_size)),
                         rng.normal(0, 1e4, (4, deployed.input_size)),
                         np.zeros((1, deployed.input_size))]).astype(np.float32)
-    replay = Replay(provider, "generated (no test data)", rows=len(x))
+    replay = Replay(session.runtime, "generated (no test data)", rows=len(x), device=session.device,
+                    precision=session.precision)
     try:
-        got = dict(zip(deployed.output_names, run(sess, None, {deployed.input_name: x})))
-    except VerifyError as exc:
+        got = run(session, x)
+    except ZooError as exc:
         replay.status, replay.reason = "failed", str(exc)
         return replay
     p, labels = np.asarray(got["probabilities"]), np.asarray(got["label"])

@@ -17,10 +17,13 @@ from zoo.registry import (
     get_model,
     get_model_spec,
     get_policy,
+    get_runtime,
     list_datasets,
     list_models,
     list_policies,
+    list_runtimes,
 )
+from zoo.runtimes import Runtime, Session
 from zoo.specs import DatasetSpec, ModelSpec
 
 __version__ = "0.1.0"
@@ -29,13 +32,17 @@ __all__ = [
     "DatasetSpec",
     "LossPolicy",
     "ModelSpec",
+    "Runtime",
+    "Session",
     "__version__",
     "get_dataset",
     "get_model",
     "get_model_spec",
     "get_policy",
+    "get_runtime",
     "hookimpl",
     "list_datasets",
     "list_models",
     "list_policies",
+    "list_runtimes",
 ]

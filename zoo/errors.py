@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of an exception's message (its type name when it has none), cut at ``limit``."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[0].strip() if lines else type(exc).__name__)[:limit]
+
+
 class ZooError(Exception):
     """Base class: something the user can fix; the message says what and how."""
 
@@ -68,3 +74,7 @@ class ExportError(ZooError):
 
 class VerifyError(ZooError):
     """A file given to ``zoo verify`` that cannot be checked."""
+
+
+class RuntimeFailure(ZooError):
+    """A runtime could not open or run a model; the message names the runtime and what happened."""

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import click
 
     from zoo.policies import LossPolicy
+    from zoo.runtimes import Runtime
     from zoo.specs import DatasetSpec, ModelSpec
 
 hookspec = pluggy.HookspecMarker("zoo")
@@ -61,6 +62,20 @@ def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     The spec's ``loader`` (a callable or ``"module:attr"`` string) is called with
     no arguments and returns a :class:`~zoo.data.Dataset`. It must read local
     files only: nothing may be downloaded at run time.
+    """
+
+
+@hookspec
+def register_runtimes(register: Callable[[Runtime], None]) -> None:
+    """Register runtimes that can run an exported ONNX file: ``register(MyRuntime())`` once per runtime.
+
+    A :class:`~zoo.runtimes.Runtime` has a name, a one-line summary, what to
+    install for it (``requires``), an availability probe that returns the
+    reason when it cannot run here, its version, and ``open(path)`` returning a
+    :class:`~zoo.runtimes.Session` that runs rows and reports the device and
+    precision it really used. Parity at export, ``zoo verify``, ``zoo predict``
+    and ``zoo bench`` then use it like the built-in ones. Creating the object
+    must import nothing heavy.
     """
 
 

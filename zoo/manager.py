@@ -46,10 +46,13 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "zoo.plugins.multiclass",
     "zoo.plugins.binary",
     "zoo.plugins.datasets",
+    "zoo.exports.runtimes.onnxruntime",
+    "zoo.exports.runtimes.reference",
+    "zoo.exports.runtimes.openvino",
     "zoo.exports.commands",
 )
 
-REGISTERED_KINDS = ("models", "policies", "datasets", "commands")
+REGISTERED_KINDS = ("models", "policies", "datasets", "runtimes", "commands")
 
 
 class PluginWarning(UserWarning):

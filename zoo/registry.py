@@ -15,10 +15,13 @@ from typing import Any, NamedTuple
 
 from zoo.errors import DuplicateNameError, SpecError, UnknownNameError, ZooError
 from zoo.policies import LossPolicy
-from zoo.specs import DatasetSpec, ModelSpec, resolve
+from zoo.runtimes import Runtime
+from zoo.specs import DatasetSpec, ModelSpec, check_name, resolve
 
-_KINDS = {"model": ModelSpec, "policy": LossPolicy, "dataset": DatasetSpec}
-_HOOKS = {"model": "register_models", "policy": "register_policies", "dataset": "register_datasets"}
+_KINDS = {"model": ModelSpec, "policy": LossPolicy, "dataset": DatasetSpec, "runtime": Runtime}
+_HOOKS = {"model": "register_models", "policy": "register_policies", "dataset": "register_datasets",
+          "runtime": "register_runtimes"}
+_PLURALS = {"model": "models", "policy": "policies", "dataset": "datasets", "runtime": "runtimes"}
 
 
 class Registry:
@@ -51,7 +54,7 @@ class Registry:
                 registry.discard_owner(owner)
                 pm.fail(info, "registered an invalid model", exc)
         for info in pm.infos.values():
-            for kind, plural in (("model", "models"), ("policy", "policies"), ("dataset", "datasets")):
+            for kind, plural in _PLURALS.items():
                 info.registered[plural] = registry.owned_by(kind, info.label)
         return registry
 
@@ -59,6 +62,8 @@ class Registry:
         expected = _KINDS[kind]
         if not isinstance(obj, expected):
             raise SpecError(f"{owner} registered {obj!r} as a {kind}; expected a {expected.__name__}")
+        if kind == "runtime":
+            _check_runtime(obj)
         entries = self._entries[kind]
         if obj.name in entries:
             raise DuplicateNameError(
@@ -95,6 +100,10 @@ class Registry:
         self.get(kind, name)
         return self._entries[kind][name][1]
 
+    def in_order(self, kind: str) -> list[str]:
+        """Names in the order they were registered (built-ins first, in ``DEFAULT_PLUGINS`` order)."""
+        return list(self._entries[kind])
+
     def names(self, kind: str, include: str | Iterable[str] | None = None,
               exclude: str | Iterable[str] | None = None) -> list[str]:
         """Sorted names, filtered by fnmatch patterns."""
@@ -106,6 +115,16 @@ class Registry:
             patterns = [exclude] if isinstance(exclude, str) else list(exclude)
             names = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in patterns)]
         return names
+
+
+def _check_runtime(runtime: Runtime) -> None:
+    check_name("runtime", runtime.name)
+    for attr in ("summary", "requires"):
+        if not isinstance(getattr(runtime, attr), str):
+            raise SpecError(f"runtime {runtime.name!r}: {attr} must be a string")
+    missing = [m for m in ("unavailable", "version", "open") if getattr(type(runtime), m) is getattr(Runtime, m)]
+    if missing:
+        raise SpecError(f"runtime {runtime.name!r} does not implement {', '.join(missing)}")
 
 
 class Built(NamedTuple):
@@ -163,6 +182,14 @@ def get_model_spec(name: str, *, registry: Registry | None = None) -> ModelSpec:
 
 def get_policy(name: str, *, registry: Registry | None = None) -> LossPolicy:
     return (registry or default_registry()).get("policy", name)
+
+
+def list_runtimes(include=None, exclude=None, *, registry: Registry | None = None) -> list[str]:
+    return (registry or default_registry()).names("runtime", include, exclude)
+
+
+def get_runtime(name: str, *, registry: Registry | None = None) -> Runtime:
+    return (registry or default_registry()).get("runtime", name)
 
 
 def get_dataset(name: str, *, registry: Registry | None = None) -> DatasetSpec:

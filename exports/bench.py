@@ -1,0 +1,213 @@
+"""``zoo bench``: latency and throughput of a bundle on every runtime, measured within one run.
+
+Each (runtime, batch size) cell is warmed up, then timed call by call in
+rounds; the rounds interleave the runtimes (their order rotating), so that a
+noisy neighbour slows them all alike and the ratios stay honest. Latency
+percentiles come from every timed call; rows/s is the batch size over the
+median call. The inputs are the bundle's own held-out rows (tiled to the batch
+size). With torch installed and a checkpoint in the bundle, ``torch-eager``
+runs the trained module with the same outputs as the graph, as a baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo import table
+from zoo.errors import ZooError, first_line
+
+DEFAULT_BATCH_SIZES = (1, 16, 1024, 65536)
+TORCH_EAGER = "torch-eager"
+
+
+@dataclass
+class BenchRow:
+    runtime: str
+    batch_size: int
+    latency_ms_p50: float
+    latency_ms_p90: float
+    latency_ms_p99: float
+    rows_per_second: float
+    calls: int
+    device: str
+    precision: str
+    relative: float | None = None  # rows/s over the baseline's at the same batch size
+
+
+@dataclass
+class BenchReport:
+    path: str
+    baseline: str | None
+    rows: list[BenchRow] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "baseline": self.baseline, "rows": [asdict(r) for r in self.rows],
+                "skipped": self.skipped}
+
+    def table(self) -> str:
+        header = ("runtime", "device", "precision", "batch", "p50 ms", "p90 ms", "p99 ms", "rows/s",
+                  f"vs {self.baseline}")
+        rows = [(r.runtime, r.device, r.precision, f"{r.batch_size:,}", f"{r.latency_ms_p50:.4f}",
+                 f"{r.latency_ms_p90:.4f}", f"{r.latency_ms_p99:.4f}", f"{r.rows_per_second:,.0f}",
+                 table.number(r.relative, ".2f") + ("x" if r.relative is not None else ""))
+                for r in self.rows]
+        lines = [table.render(header, rows)]
+        lines += [f"{s['runtime']}: skipped: {s['reason']}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+class _Timed:
+    """One runtime's session as the bench loop sees it: a name, how it ran, and a way to bind a batch."""
+
+    def __init__(self, name: str, device: str, precision: str, bind: Callable, max_rows: int | None):
+        self.name, self.device, self.precision, self.bind, self.max_rows = name, device, precision, bind, max_rows
+
+
+def bench(path: str | Path, *, runtimes: list[str] | None = None,
+          batch_sizes: tuple[int, ...] | list[int] = DEFAULT_BATCH_SIZES, repeats: int = 5,
+          round_seconds: float = 0.05, torch_eager: bool = True,
+          on_step: Callable[[], None] | None = None) -> BenchReport:
+    """Measure every selected runtime (default: every one that can run here) on the bundle at ``path``."""
+    import numpy as np
+
+    from zoo.exports.deployed import open_model
+    from zoo.exports.runtimes import open_session, select
+
+    deployed = open_model(path, check=False)
+    report = BenchReport(str(deployed.model_path), None)
+    timed: list[_Timed] = []
+    for runtime, why_not in select(runtimes):
+        if why_not is not None:
+            report.skipped.append({"runtime": runtime.name, "reason": why_not})
+            continue
+        session = open_session(runtime, deployed.model_path)
+        timed.append(_Timed(runtime.name, session.device, session.precision, session.runner, runtime.max_rows))
+    if torch_eager:
+        eager = _torch_eager(deployed)
+        if isinstance(eager, str):
+            report.skipped.append({"runtime": TORCH_EAGER, "reason": eager})
+        else:
+            timed.append(eager)
+    if not timed:
+        raise ZooError("no runtime can run the model here (zoo runtimes says why)")
+    report.baseline = timed[0].name
+    rows = _rows(deployed)
+    cells: dict[tuple[str, int], list[float]] = {}
+    plan = []
+    for batch in batch_sizes:
+        x = np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1])), dtype=np.float32)
+        for t in timed:
+            if t.max_rows is not None and batch > t.max_rows:
+                report.skipped.append({"runtime": t.name, "reason": f"batch {batch:,} is over its {t.max_rows:,} "
+                                                                    "rows"})
+                continue
+            call = t.bind(x)
+            plan.append((t, batch, call, _calls_per_round(call, round_seconds)))
+            cells[(t.name, batch)] = []
+    for round_no in range(repeats):
+        shift = round_no % max(1, len(timed))
+        for t, batch, call, n in plan[shift:] + plan[:shift]:
+            samples = cells[(t.name, batch)]
+            clock = time.perf_counter
+            for _ in range(n):
+                start = clock()
+                call()
+                samples.append(clock() - start)
+            if on_step:
+                on_step()
+    base = {}
+    for t, batch, _, _ in plan:
+        latencies = np.asarray(cells[(t.name, batch)]) * 1e3
+        p50, p90, p99 = (float(v) for v in np.percentile(latencies, [50, 90, 99]))
+        row = BenchRow(t.name, batch, p50, p90, p99, batch / (p50 / 1e3), len(latencies), t.device, t.precision)
+        base.setdefault(batch, row.rows_per_second if t.name == report.baseline else None)
+        report.rows.append(row)
+    for row in report.rows:
+        if base.get(row.batch_size):
+            row.relative = row.rows_per_second / base[row.batch_size]
+    report.rows.sort(key=lambda r: (r.batch_size, [t.name for t in timed].index(r.runtime)))
+    return report
+
+
+def steps(runtimes: int, batch_sizes: int, repeats: int) -> int:
+    """How many times ``on_step`` is called: for a progress bar's length."""
+    return runtimes * batch_sizes * repeats
+
+
+def _calls_per_round(call: Callable, round_seconds: float) -> int:
+    """Warm up, then as many calls as fit in ``round_seconds`` (at least 1, at most 2,000)."""
+    for _ in range(3):
+        call()
+    start = time.perf_counter()
+    call()
+    single = time.perf_counter() - start
+    return int(min(2000, max(1, round_seconds / max(single, 1e-7))))
+
+
+def _rows(deployed):
+    """The bundle's held-out rows (its largest test data set), or standard normal rows for a bare file."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    from zoo.exports.deployed import bundle_file
+
+    if deployed.manifest is not None and deployed.manifest.files.test_data:
+        inputs = [bundle_file(deployed.bundle, name, "a test data set") / "input_0.pb"
+                  for name in deployed.manifest.files.test_data]
+        arrays = []
+        for path in inputs:
+            try:
+                import onnx
+
+                arrays.append(numpy_helper.to_array(onnx.load_tensor(str(path))))
+            except Exception:
+                continue
+        if arrays:
+            return max(arrays[:3] or arrays, key=len)
+    return np.random.default_rng(0).normal(size=(256, deployed.input_size)).astype(np.float32)
+
+
+def _torch_eager(deployed) -> _Timed | str:
+    """The trained module in torch with the graph's outputs, from the bundle's checkpoint; or why not."""
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("torch") is None:
+            return "torch is not installed (pip install 'zoo-onnx[train]')"
+    except ImportError:
+        return "torch is not installed (pip install 'zoo-onnx[train]')"
+    manifest = deployed.manifest
+    if manifest is None or not manifest.files.checkpoint:
+        return "a bare .onnx has no checkpoint"
+    path = deployed.bundle / manifest.files.checkpoint
+    if not path.is_file():
+        return f"{path} is missing"
+    try:
+        import torch
+
+        from zoo.exports.onnx import make_wrapper
+        from zoo.registry import build
+
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        built = build(payload["model"], policy=payload["policy"], **payload["model_config"])
+        built.module.load_state_dict(payload["state_dict"])
+        wrapper = make_wrapper(built.module.eval(), built.policy, manifest.normalization["mean"],
+                               manifest.normalization["scale"])
+    except Exception as exc:
+        return f"cannot rebuild the model from {path.name}: {first_line(exc)}"
+
+    def bind(x):
+        tensor = torch.from_numpy(x)
+
+        def call():
+            with torch.inference_mode():
+                return wrapper(tensor)
+
+        return call
+
+    return _Timed(TORCH_EAGER, "cpu", "fp32", bind, None)

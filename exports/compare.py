@@ -1,0 +1,154 @@
+"""The one comparison of a model's outputs against a reference, used by parity and by ``zoo verify``.
+
+Each output has a :class:`Rule`, written into the manifest so that anyone can
+re-run the comparison with the bundle's test data and numpy alone:
+
+- ``probabilities``: ``|got - want| <= atol + rtol * |want|``, element-wise;
+- ``logits``: the same with ``|want|`` replaced by the largest ``|want|`` of the
+  row (softmax ignores a shift, and a logit of 1e5 carries 1e-2 of float32
+  rounding in absolute terms);
+- ``label``: equal, except on *ties*: rows where the reference probabilities
+  sit within ``atol + rtol * p`` of the decision boundary (the top two classes,
+  or the threshold) may go either way, since no fp32 runtime can promise which.
+  Ties are counted and reported; anything else that differs is a failure.
+
+Besides the reference, a result must agree with itself: its ``label`` is the
+decision rule applied to its own ``probabilities``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Kind = Literal["close", "close-to-row-scale", "equal-except-ties"]
+
+_FORMULAS = {
+    "close": "|got - want| <= atol + rtol * |want|, element-wise",
+    "close-to-row-scale": "|got - want| <= atol + rtol * max(|want| over the row)",
+    "equal-except-ties": ("got == want, except rows whose reference probabilities lie within "
+                          "atol + rtol * p of the decision boundary (ties, counted)"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one output is compared with its reference."""
+
+    output: str
+    kind: Kind
+    atol: float
+    rtol: float
+
+    @property
+    def formula(self) -> str:
+        return _FORMULAS[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "formula": self.formula}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rule:
+        if data.get("kind") not in _FORMULAS:
+            raise ValueError(f"unknown comparison kind {data.get('kind')!r}")
+        return cls(str(data["output"]), data["kind"], float(data["atol"]), float(data["rtol"]))
+
+
+def rules_for(outputs: list[str] | tuple[str, ...], atol: float, rtol: float) -> list[Rule]:
+    kinds = {"logits": "close-to-row-scale", "probabilities": "close", "label": "equal-except-ties"}
+    return [Rule(name, kinds.get(name, "close"), atol, rtol) for name in outputs]
+
+
+def decide(probabilities: np.ndarray, decision: str, threshold: float | None) -> np.ndarray:
+    """The decision rule in numpy: argmax over classes, or ``p >= threshold`` on the positive class."""
+    from zoo import numeric
+
+    if decision == "argmax":
+        return numeric.argmax_decision(probabilities)
+    return numeric.threshold_decision(probabilities, 0.5 if threshold is None else threshold)
+
+
+def ties(probabilities: np.ndarray, decision: str, threshold: float | None, atol: float, rtol: float) -> np.ndarray:
+    """Rows whose decision is within the probability tolerance of going the other way."""
+    p = np.asarray(probabilities, dtype=np.float64).reshape(len(probabilities), -1)
+    if decision == "argmax":
+        if p.shape[1] < 2:
+            return np.zeros(len(p), dtype=bool)
+        top2 = np.sort(p, axis=1)[:, -2:]
+        return top2[:, 1] - top2[:, 0] <= atol + rtol * top2[:, 1]
+    t = 0.5 if threshold is None else threshold
+    return np.abs(p[:, 0] - t) <= atol + rtol * np.abs(p[:, 0])
+
+
+@dataclass
+class Comparison:
+    """What comparing one result with its reference found."""
+
+    rows: int = 0
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    label_agreement: float | None = None
+    ties: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def merge(self, other: Comparison, prefix: str = "") -> None:
+        """Fold ``other`` (another batch of the same result) into this one."""
+        agree = (self.label_agreement or 0.0) * self.rows + (other.label_agreement or 0.0) * other.rows
+        self.rows += other.rows
+        self.label_agreement = agree / self.rows if self.rows else None
+        self.max_abs_error = _max(self.max_abs_error, other.max_abs_error)
+        self.max_rel_error = _max(self.max_rel_error, other.max_rel_error)
+        self.ties += other.ties
+        self.problems += [prefix + p for p in other.problems]
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rules: list[Rule], *,
+            decision: str, threshold: float | None) -> Comparison:
+    """Compare ``got`` with ``want`` output by output under ``rules`` (outputs ``want`` lacks are skipped)."""
+    result = Comparison(rows=len(next(iter(want.values()))) if want else 0)
+    prob_rule = next((r for r in rules if r.output == "probabilities"), None)
+    for rule in rules:
+        if rule.output not in want:
+            continue
+        if rule.output not in got:
+            result.problems.append(f"no output {rule.output!r}")
+            continue
+        have, ref = np.asarray(got[rule.output]), np.asarray(want[rule.output])
+        if have.shape != ref.shape:
+            result.problems.append(f"{rule.output}: shape {have.shape}, expected {ref.shape}")
+            continue
+        if rule.kind == "equal-except-ties":
+            same = have == ref
+            excused = np.zeros(len(ref), dtype=bool)
+            if "probabilities" in want and prob_rule is not None:
+                excused = ties(want["probabilities"], decision, threshold, prob_rule.atol, prob_rule.rtol)
+            result.label_agreement = float(same.mean()) if len(same) else 1.0
+            result.ties = int((~same & excused).sum())
+            wrong = int((~same & ~excused).sum())
+            if wrong:
+                result.problems.append(f"{wrong} of {len(ref)} {rule.output}s differ")
+            continue
+        diff = np.abs(have.astype(np.float64) - ref.astype(np.float64))
+        scale = np.abs(ref.astype(np.float64))
+        if rule.kind == "close-to-row-scale" and ref.ndim == 2:
+            scale = scale.max(axis=1, keepdims=True)
+        if rule.output == "probabilities" and diff.size:
+            result.max_abs_error = float(diff.max())
+            result.max_rel_error = float((diff / np.maximum(scale, rule.atol or 1e-12)).max())
+        if diff.size and not np.all(diff <= rule.atol + rule.rtol * scale):
+            result.problems.append(f"{rule.output} differ by up to {float(diff.max()):.2e}")
+    if "label" in got and "probabilities" in got:
+        own = decide(np.asarray(got["probabilities"]), decision, threshold)
+        if np.asarray(got["label"]).shape == own.shape and not np.array_equal(np.asarray(got["label"]), own):
+            result.problems.append(f"label is not the {decision} of its own probabilities")
+    return result

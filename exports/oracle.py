@@ -1,0 +1,44 @@
+"""The independent reference every exported file is checked against.
+
+It never goes through the export wrapper (the module that is traced into the
+graph): the inputs are standardized in numpy from the stored statistics, the
+trained module alone runs in torch, and the policy's *numpy* head and decision
+turn its output into probabilities and labels. A wrapper that swapped its
+normalization buffers, dropped or doubled the head, or decided with another
+threshold therefore exports a graph that disagrees with this reference, and
+with the true labels.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DESCRIPTION = "the trained module on numpy-standardized inputs, then the policy's numpy head and decision"
+
+
+def reference(module, policy, mean: np.ndarray, scale: np.ndarray, X: np.ndarray,
+              names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The outputs ``names`` (``logits``, ``probabilities``, ``label``) for raw rows ``X``."""
+    import numpy as np
+    import torch
+
+    standardized = ((np.asarray(X, dtype=np.float64) - np.asarray(mean, dtype=np.float64))
+                    * np.asarray(scale, dtype=np.float64)).astype(np.float32)
+    device = next(module.parameters()).device if any(True for _ in module.parameters()) else "cpu"
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            output = module(torch.from_numpy(standardized).to(device)).float().cpu().numpy()
+    finally:
+        module.train(was_training)
+    probabilities = policy.probabilities_np(output.astype(np.float64))
+    outputs = {
+        "logits": output.astype(np.float32),
+        "probabilities": np.asarray(probabilities, dtype=np.float32),
+        "label": policy.decide_np(probabilities).astype(np.int64),
+    }
+    return {name: outputs[name] for name in names}

@@ -1,0 +1,133 @@
+"""The registered runtimes, as every command uses them: chosen by name, probed, opened and run safely.
+
+The built-in runtimes are the modules beside this one, each a default plugin
+that registers through ``register_runtimes`` as a third party's would. Nothing
+outside those modules names an execution provider or a runtime library: the
+callers here loop over the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import RuntimeFailure, ZooError, first_line
+from zoo.runtimes import Runtime, Session
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from zoo.registry import Registry
+
+
+@dataclass
+class RuntimeStatus:
+    """One row of ``zoo runtimes``."""
+
+    name: str
+    available: bool
+    reason: str | None
+    version: str | None
+    requires: str
+    summary: str
+    registered_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _registry(registry: Registry | None) -> Registry:
+    from zoo.registry import default_registry
+
+    return registry or default_registry()
+
+
+def why_unavailable(runtime: Runtime) -> str | None:
+    """The runtime's own probe, a failure of the probe itself counted as a reason."""
+    try:
+        reason = runtime.unavailable()
+    except Exception as exc:  # a plugin's probe may fail in any way: that is a reason, not a crash
+        return f"its availability probe failed: {type(exc).__name__}: {first_line(exc)}"
+    return None if reason is None else str(reason)
+
+
+def version_of(runtime: Runtime) -> str | None:
+    try:
+        version = runtime.version()
+    except Exception:
+        return None
+    return None if version is None else str(version)
+
+
+def status(runtime: Runtime, registry: Registry | None = None) -> RuntimeStatus:
+    reason = why_unavailable(runtime)
+    return RuntimeStatus(runtime.name, reason is None, reason, version_of(runtime), runtime.requires,
+                         runtime.summary, _registry(registry).owner("runtime", runtime.name))
+
+
+def statuses(registry: Registry | None = None) -> list[RuntimeStatus]:
+    registry = _registry(registry)
+    return [status(registry.get("runtime", name), registry) for name in registry.in_order("runtime")]
+
+
+def select(names: list[str] | tuple[str, ...] | None = None,
+           registry: Registry | None = None) -> list[tuple[Runtime, str | None]]:
+    """``(runtime, why not)`` for each runtime to use.
+
+    No names: every registered runtime in registration order (the built-ins
+    first, onnxruntime-cpu leading), the unavailable ones with their reason
+    (reported as skipped). Names: exactly those, and one that cannot run here
+    is an error, since the user asked for it.
+    """
+    registry = _registry(registry)
+    if not names:
+        chosen = [registry.get("runtime", name) for name in registry.in_order("runtime")]
+        return [(runtime, why_unavailable(runtime)) for runtime in chosen]
+    selected = []
+    for name in dict.fromkeys(names):
+        runtime = registry.get("runtime", name)
+        reason = why_unavailable(runtime)
+        if reason is not None:
+            hint = f"; pip install '{runtime.requires}'" if runtime.requires else ""
+            raise ZooError(f"runtime {name} cannot run here: {reason}{hint} (zoo runtimes lists what can)")
+        selected.append((runtime, None))
+    return selected
+
+
+def by_alias(alias: str, registry: Registry | None = None) -> Runtime:
+    """The runtime that a deprecated ``--provider`` value names (``cpu``, ``cuda``, a provider name)."""
+    registry = _registry(registry)
+    for name in registry.names("runtime"):
+        runtime = registry.get("runtime", name)
+        if alias == name or alias.lower() in (a.lower() for a in runtime.aliases):
+            return runtime
+    known = sorted(a for n in registry.names("runtime") for a in registry.get("runtime", n).aliases)
+    raise ZooError(f"unknown provider {alias!r}: use --runtime NAME (zoo runtimes lists them); "
+                   f"--provider takes {', '.join(known)}")
+
+
+def open_session(runtime: Runtime, model_path: Path) -> Session:
+    """``runtime.open``, any failure turned into one line naming the runtime."""
+    try:
+        session = runtime.open(Path(model_path))
+    except RuntimeFailure:
+        raise
+    except Exception as exc:  # onnxruntime's InvalidGraph, OpenVINO's RuntimeError, a plugin's anything
+        raise RuntimeFailure(f"{runtime.name} cannot load {model_path}: {first_line(exc)}") from None
+    if not isinstance(session, Session):
+        raise RuntimeFailure(f"{runtime.name}: open() returned {type(session).__name__}, not a zoo.Session")
+    return session
+
+
+def run(session: Session, x: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+    """``session.run``, any failure turned into one line naming the runtime."""
+    import numpy as np
+
+    try:
+        got = session.run(x, outputs)
+    except RuntimeFailure:
+        raise
+    except Exception as exc:
+        raise RuntimeFailure(f"{session.runtime} failed to run the model: {first_line(exc)}") from None
+    return {name: np.asarray(value) for name, value in got.items()}
