@@ -130,7 +130,7 @@ def _run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, r
     import numpy as np
 
     from zoo.exports.compare import Comparison, compare
-    from zoo.exports.runtimes import open_session, run, version_of
+    from zoo.exports.runtimes import open_session, precision_problem, run, version_of
 
     cell = Cell(runtime.name, version=version_of(runtime))
     try:
@@ -139,10 +139,9 @@ def _run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, r
         cell.status, cell.reason = "failed", str(exc)
         return cell
     cell.device, cell.precision = session.device, session.precision
-    if session.precision != FP32:
-        cell.status = "failed"
-        cell.reason = (f"ran at {session.precision}, but the bundle claims {FP32}: this runtime lowered the "
-                       "precision on its own")
+    problem = precision_problem(session, FP32)
+    if problem:
+        cell.status, cell.reason = "failed", problem
         return cell
     names = [r.output for r in rules]
     total = Comparison()

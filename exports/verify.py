@@ -92,16 +92,16 @@ def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = 
 
 
 def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str) -> list[Replay]:
-    from zoo.exports.runtimes import open_session, run
+    from zoo.exports.runtimes import open_session, precision_problem, run
 
     try:
         session = open_session(runtime, deployed.model_path)
     except ZooError as exc:
         return [Replay(runtime.name, "-", status="failed", reason=str(exc))]
-    if session.precision != claimed:
+    problem = precision_problem(session, claimed)
+    if problem:
         return [Replay(runtime.name, "-", device=session.device, precision=session.precision, status="failed",
-                       reason=f"ran at {session.precision}, but the bundle claims {claimed}: this runtime "
-                              "lowered the precision on its own")]
+                       reason=problem)]
     if data_sets is None:
         return [_self_check(deployed, session, run)]
     replays = []

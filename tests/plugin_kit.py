@@ -89,3 +89,102 @@ EXPECTED = {
 def broken_dist(root: Path, kind: str) -> Path:
     module = f"zoo_broken_{kind.replace('-', '_')}"
     return make_dist(root, f"zoo-broken-{kind}", module, BROKEN[kind])
+
+
+#: A third party's runtime: one module, one registration. onnxruntime on one thread with its graph
+#: optimizations off (what a deployer pinning a latency-sensitive service might run).
+RUNTIME = """
+    from zoo import Runtime, Session, hookimpl
+
+
+    class OneThreadSession(Session):
+        def __init__(self, sess, precision):
+            super().__init__("ort-one-thread", "cpu", precision, sess.get_inputs()[0].name,
+                             [o.name for o in sess.get_outputs()])
+            self.sess = sess
+
+        def run(self, x, outputs=None):
+            names = list(outputs or self.output_names)
+            return dict(zip(names, self.sess.run(names, {self.input_name: self.prepare(x)})))
+
+        def prepare(self, x):
+            return x
+
+
+    class OneThread(Runtime):
+        name = "ort-one-thread"
+        summary = "onnxruntime on one thread, graph optimizations off"
+        requires = "onnxruntime"
+        session_class = OneThreadSession
+        precision = "fp32"
+
+        def unavailable(self):
+            try:
+                import onnxruntime
+            except ImportError:
+                return "onnxruntime is not installed"
+            return None
+
+        def version(self):
+            import onnxruntime
+            return onnxruntime.__version__
+
+        def open(self, model_path):
+            import onnxruntime as ort
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            sess = ort.InferenceSession(str(model_path), options, providers=ort.get_available_providers()[-1:])
+            return self.session_class(sess, self.precision)
+
+
+    @hookimpl
+    def register_runtimes(register):
+        register(OneThread())
+"""
+
+#: Runtimes that round the input to float16 before running: one says so, one claims fp32.
+LOWERING_RUNTIMES = RUNTIME + """
+
+    class HalfSession(OneThreadSession):
+        def prepare(self, x):
+            return x.astype("float16").astype("float32")
+
+
+    class HonestHalf(OneThread):
+        name = "half-honest"
+        summary = "rounds inputs to float16, and says so"
+        session_class = HalfSession
+        precision = "fp16"
+
+
+    class DishonestHalf(OneThread):
+        name = "half-dishonest"
+        summary = "rounds inputs to float16, and claims fp32"
+        session_class = HalfSession
+
+
+    class Unavailable(OneThread):
+        name = "needs-hardware"
+        summary = "a runtime for hardware this machine lacks"
+        requires = "zoo-needs-hardware"
+
+        def unavailable(self):
+            return "no NPU found"
+
+
+    class BrokenProbe(OneThread):
+        name = "broken-probe"
+        summary = "its probe raises"
+
+        def unavailable(self):
+            raise OSError("driver crashed")
+
+
+    @hookimpl
+    def register_runtimes(register):
+        register(HonestHalf())
+        register(DishonestHalf())
+        register(Unavailable())
+        register(BrokenProbe())
+"""

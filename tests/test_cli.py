@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from zoo.exports.runtimes import statuses
+
 from conftest import HEAVY, assert_clean_error, tree
 
 BLOCK_HEAVY = textwrap.dedent(f"""
@@ -52,11 +54,13 @@ def test_export_with_defaults_is_verified(zoo_cli, tmp_path, name, dataset):
     accuracy = float(result.stdout.split("held-out accuracy ")[1].split()[0])
     assert accuracy >= 0.93
     assert f"on {dataset}" in result.stdout
-    cpu = next(line for line in result.stdout.splitlines() if line.startswith("cpu "))
-    cuda = next(line for line in result.stdout.splitlines() if line.startswith("cuda "))
-    assert cpu.endswith("PASSED")
-    if not torch.cuda.is_available():
-        assert "skipped: torch sees no CUDA device" in cuda
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    for status in statuses():
+        if status.available:
+            assert " fp32 " in lines[status.name] and lines[status.name].split()[-1] == "PASSED", lines[status.name]
+        else:
+            assert lines[status.name].split("skipped: ")[1] == status.reason
+    assert "onnxruntime-cpu" in lines and "onnx-reference" in lines
     assert (tmp_path / "zoo-exports" / name / "model.onnx").stat().st_size > 0
     assert result.stderr == ""  # no exporter noise
 

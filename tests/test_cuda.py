@@ -1,13 +1,19 @@
-"""GPU parity: torch CUDA against onnxruntime's CUDAExecutionProvider. Skipped, with the reason, without one."""
+"""The GPU: training on CUDA and the onnxruntime-cuda runtime. Skipped, with the reason, without one."""
+
+import json
 
 import pytest
+import torch
 
-from zoo.exports.parity import cuda_unavailable
 from zoo.exports.pipeline import export_bundle
+from zoo.exports.runtimes import why_unavailable
+from zoo.registry import get_runtime
 from zoo.training import TrainConfig, fit
 
-REASON = cuda_unavailable()
-pytestmark = [pytest.mark.cuda, pytest.mark.skipif(REASON is not None, reason=f"no CUDA parity here: {REASON}")]
+REASON = why_unavailable(get_runtime("onnxruntime-cuda"))
+if REASON is None and not torch.cuda.is_available():
+    REASON = "torch sees no CUDA device"
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(REASON is not None, reason=f"no CUDA here: {REASON}")]
 
 
 @pytest.mark.parametrize("name", ["multiclass", "binary"])
@@ -15,27 +21,25 @@ def test_cuda_parity_runs_on_the_gpu(tmp_path, name):
     result = fit(name, config=TrainConfig(epochs=3, device="cuda"))
     assert result.metrics["device"] == "cuda"
     outcome = export_bundle(result, tmp_path / "b")
-    for name in ("cuda", "ort cpu-cuda"):
-        cell = next(c for c in outcome.parity.cells if c.name == name)
-        assert cell.status == "passed", cell.reason
-        assert cell.providers[0] == "CUDAExecutionProvider"  # really on the GPU, not a silent fallback
-        assert cell.max_abs_error <= 1e-5 and cell.label_agreement == 1.0
+    cell = next(c for c in outcome.parity.cells if c.runtime == "onnxruntime-cuda")
+    assert cell.status == "passed", cell.reason
+    assert cell.device.startswith("cuda") and cell.precision == "fp32"  # really on the GPU, TF32 off
+    assert cell.max_abs_error <= 1e-5 and cell.label_agreement == 1.0
 
 
 def test_verify_replays_on_cuda(tmp_path):
     from zoo.exports.verify import verify
 
     export_bundle(fit("multiclass", config=TrainConfig(epochs=2, device="cuda")), tmp_path / "b")
-    report = verify(tmp_path / "b")
-    cuda = [r for r in report.replays if r.provider == "CUDAExecutionProvider"]
-    assert cuda and all(r.status == "passed" for r in cuda), [r.reason for r in cuda]
+    report = verify(tmp_path / "b", runtimes=["onnxruntime-cuda"])
+    assert report.replays and all(r.status == "passed" and r.device.startswith("cuda") for r in report.replays)
 
 
 def test_export_with_device_cuda_on_the_command_line(zoo_cli):
-    result = zoo_cli("export", "binary", "--device", "cuda", "--epochs", "3", "-o", "b", "--json")
+    result = zoo_cli("export", "binary", "--device", "cuda", "--epochs", "3", "-o", "b", "--json",
+                     "--runtime", "onnxruntime-cuda")
     assert result.exit_code == 0, result.output
-    import json
-
     report = json.loads(result.stdout)
     assert report["training"]["metrics"]["device"] == "cuda"
-    assert all(c["status"] == "passed" for c in report["parity"]["cells"])
+    assert [c["runtime"] for c in report["parity"]["cells"]] == ["onnxruntime-cuda"]
+    assert report["parity"]["cells"][0]["status"] == "passed"

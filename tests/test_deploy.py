@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from zoo.exports import bundle
-from zoo.exports.onnx import make_wrapper
+from zoo.exports.runtimes import statuses
 from zoo.exports.pipeline import export_bundle
 from zoo.training import TrainConfig, fit
 
@@ -46,13 +46,16 @@ def test_verify_replays_every_test_data_set(zoo_cli, bundle_copy):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["verified"]
-    cpu = [r for r in report["replays"] if r["provider"] == "CPUExecutionProvider"]
-    assert [r["data"] for r in cpu] == [f"test_data_set_{n}" for n in range(4)]
-    assert [r["rows"] for r in cpu][:2] == [1, 7] and all(r["status"] == "passed" for r in cpu)
-    assert all(r["max_abs_error"] <= 1e-5 and r["label_agreement"] == 1.0 for r in cpu)
-    cuda = [r for r in report["replays"] if r["provider"] == "CUDAExecutionProvider"]
-    if not torch.cuda.is_available():
-        assert cuda[0]["status"] == "skipped" and cuda[0]["reason"]
+    for status in statuses():
+        replays = [r for r in report["replays"] if r["runtime"] == status.name]
+        if not status.available:
+            assert [(r["status"], r["reason"]) for r in replays] == [("skipped", status.reason)]
+            continue
+        assert [r["data"] for r in replays] == [f"test_data_set_{n}" for n in range(4)]
+        assert [r["rows"] for r in replays][:2] == [1, 7] and all(r["status"] == "passed" for r in replays)
+        assert all(r["max_abs_error"] <= 1e-5 and r["label_agreement"] == 1.0 for r in replays)
+        assert all(r["precision"] == "fp32" for r in replays)
+    assert {"onnxruntime-cpu", "onnx-reference"} <= {r["runtime"] for r in report["replays"] if r["status"] == "passed"}
     assert [c["check"] for c in report["checks"]] == ["sha256", "onnx checker"]
     table = zoo_cli("verify", "multiclass/model.onnx")
     assert table.exit_code == 0 and "verified: " in table.stdout and "test_data_set_3" in table.stdout
@@ -173,9 +176,14 @@ def test_test_data_of_the_wrong_shape(zoo_cli, bundle_copy):
 
 
 def torch_labels(result, X):
-    wrapper = make_wrapper(result.module, result.policy, result.split.mean, result.split.scale)
+    """The trained module's own decisions, computed here without any of zoo's export or runtime code."""
+    standardized = (X.astype(np.float64) - result.split.mean) * result.split.scale
     with torch.inference_mode():
-        return wrapper(torch.from_numpy(X.astype(np.float32)))[-1].numpy()
+        out = result.module(torch.from_numpy(standardized.astype(np.float32))).numpy()
+    if out.shape[1] > 1:
+        return out.argmax(axis=1)
+    p = out[:, 0] if result.policy.expects == "probabilities" else 1 / (1 + np.exp(-out[:, 0].astype(np.float64)))
+    return (p >= 0.5).astype(np.int64)
 
 
 @pytest.mark.parametrize("name", ["multiclass", "binary"])
@@ -272,12 +280,46 @@ def test_predict_allow_nan(zoo_cli, bundle_copy, tmp_path):
     assert zoo_cli("predict", "multiclass", "in.csv", "--allow-nan").exit_code == 0
 
 
-def test_predict_unknown_provider(zoo_cli, bundle_copy, tmp_path):
+def test_predict_on_a_runtime_that_cannot_run_here(zoo_cli, bundle_copy, tmp_path):
     bundle_copy()
     np.save(tmp_path / "in.npy", np.zeros((1, 64), dtype=np.float32))
-    result = zoo_cli("predict", "multiclass", "in.npy", "--provider", "cuda")
-    if not torch.cuda.is_available():
-        assert_clean_error(result, "CUDAExecutionProvider")
+    reason = statuses_by_name()["onnxruntime-cuda"].reason
+    if reason is None:
+        pytest.skip("onnxruntime-cuda can run here")
+    assert_clean_error(zoo_cli("predict", "multiclass", "in.npy", "--runtime", "onnxruntime-cuda"),
+                       f"runtime onnxruntime-cuda cannot run here: {reason}", code=1)
+    assert_clean_error(zoo_cli("predict", "multiclass", "in.npy", "--runtime", "onnxruntime-gpu"),
+                       "unknown runtime 'onnxruntime-gpu': did you mean", code=1)
+
+
+def test_predict_provider_is_a_deprecated_alias_of_runtime(zoo_cli, bundle_copy, tmp_path):
+    bundle_copy()
+    np.save(tmp_path / "in.npy", np.random.default_rng(0).normal(size=(50, 64)).astype(np.float32))
+    new = zoo_cli("predict", "multiclass", "in.npy", "--runtime", "onnxruntime-cpu")
+    old = zoo_cli("predict", "multiclass", "in.npy", "--provider", "cpu")
+    assert new.exit_code == old.exit_code == 0, old.output
+    assert old.stdout == new.stdout
+    assert old.stderr.strip() == "zoo: warning: --provider is deprecated; use --runtime onnxruntime-cpu"
+    assert zoo_cli("predict", "multiclass", "in.npy", "--provider", "CPUExecutionProvider").stdout == new.stdout
+    bad = zoo_cli("predict", "multiclass", "in.npy", "--provider", "tpu")
+    assert bad.exit_code == 1 and "unknown provider 'tpu': use --runtime NAME" in bad.stderr
+
+
+@pytest.mark.parametrize("runtime", ["onnx-reference", "openvino-cpu"])
+def test_predict_on_every_runtime_gives_the_same_labels(zoo_cli, bundle_copy, tmp_path, runtime):
+    if statuses_by_name()[runtime].reason is not None:
+        pytest.skip(f"{runtime} cannot run here: {statuses_by_name()[runtime].reason}")
+    bundle_copy()
+    np.save(tmp_path / "in.npy", np.random.default_rng(1).integers(0, 17, (300, 64)).astype(np.float32))
+    base = zoo_cli("predict", "multiclass", "in.npy")
+    other = zoo_cli("predict", "multiclass", "in.npy", "--runtime", runtime)
+    assert base.exit_code == other.exit_code == 0, other.output
+    labels = [[line.split(",")[1] for line in r.stdout.splitlines()[1:]] for r in (base, other)]
+    assert labels[0] == labels[1] and len(labels[0]) == 300
+
+
+def statuses_by_name():
+    return {s.name: s for s in statuses()}
 
 
 # -- no torch, no scikit-learn --------------------------------------------------------------------

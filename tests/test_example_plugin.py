@@ -34,7 +34,7 @@ def test_plugins_json_lists_it():
     plugin = next(p for p in json.loads(result.stdout) if p["distribution"] == "zoo-deep-mlp")
     assert plugin["version"] == VERSION and plugin["status"] == "loaded" and plugin["error"] is None
     assert plugin["registered"] == {"models": ["deep-mlp"], "policies": ["label-smoothing-ce"],
-                                    "datasets": ["spirals"], "commands": ["confusion"]}
+                                    "datasets": ["spirals"], "runtimes": [], "commands": ["confusion"]}
     assert plugin["hooks"] == ["register_commands", "register_datasets", "register_models", "register_policies"]
 
 

@@ -38,25 +38,41 @@ def test_round_trip_for_every_registered_model(trained, tmp_path, name):
     outcome = export_bundle(result, tmp_path / "bundle")
     assert outcome.verified
     cpu = outcome.parity.cells[0]
-    assert cpu.status == "passed" and cpu.providers[0] == "CPUExecutionProvider"
+    assert cpu.runtime == "onnxruntime-cpu" and cpu.status == "passed"
+    assert (cpu.device, cpu.precision) == ("cpu", "fp32")
     assert cpu.batches == [1, 7, len(result.split.y_test)] and cpu.label_agreement == 1.0
+    assert cpu.accuracy == result.metrics["holdout_accuracy"]
+    ran = {c.runtime for c in outcome.parity.cells if c.status == "passed"}
+    assert {"onnxruntime-cpu", "onnx-reference"} <= ran
     assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == [
         "checkpoint.pt", "manifest.json", "model.onnx",
         "test_data_set_0", "test_data_set_1", "test_data_set_2", "test_data_set_3"]
 
-    # Independently of zoo's parity code: onnxruntime against torch on the held-out rows.
+    # Independently of zoo's parity, oracle and runtime code: onnxruntime against the trained module,
+    # with the standardization, head and decision written out here, and against the true labels.
     sess = ort.InferenceSession(str(tmp_path / "bundle" / "model.onnx"), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     assert names == list(output_names(result.policy))
     X = result.split.X_test.astype(np.float32)
     got = dict(zip(names, sess.run(None, {"input": X})))
-    wrapper = make_wrapper(result.module, result.policy, result.split.mean, result.split.scale)
-    with torch.inference_mode():
-        want = dict(zip(names, (t.numpy() for t in wrapper(torch.from_numpy(X)))))
+    want = module_outputs(result, X)
     np.testing.assert_allclose(got["probabilities"], want["probabilities"], atol=1e-5, rtol=0)
     assert got["label"].dtype == np.int64 and got["label"].shape == (len(X),)
-    assert np.array_equal(got["label"], result.policy.decide_np(got["probabilities"]))
     assert np.array_equal(got["label"], want["label"])
+    assert (got["label"] == result.split.y_test).mean() == result.metrics["holdout_accuracy"]
+
+
+def module_outputs(result, X):
+    """Probabilities and labels of the trained module, standardization, head and decision written out here."""
+    z = torch.from_numpy(((X.astype(np.float64) - result.split.mean) * result.split.scale).astype(np.float32))
+    with torch.inference_mode():
+        out = result.module(z).double().numpy()
+    if result.policy.head == "softmax":
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        return {"probabilities": p, "label": p.argmax(axis=1)}
+    p = out if result.policy.expects == "probabilities" else 1 / (1 + np.exp(-out))
+    return {"probabilities": p, "label": (p[:, 0] >= 0.5).astype(np.int64)}
 
 
 def test_graph_metadata_and_dynamic_batch(trained, tmp_path):
@@ -153,3 +169,79 @@ def test_folding_leaves_other_graphs_alone():
     model = helper.make_model(graph)
     assert fold_standardization(model) is False
     assert [n.op_type for n in model.graph.node] == ["Sub", "Mul", "Relu"]
+
+
+# -- the oracle: a broken export wrapper must never export a bundle marked verified -------------------
+
+
+def broken_wrapper(how):
+    """``make_wrapper`` broken one way, as a bug in the export code would break it."""
+
+    def make(module, policy, mean, scale):
+        class Broken(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = module
+                swap = how == "normalization swapped"
+                self.register_buffer("mean", torch.as_tensor(scale if swap else mean, dtype=torch.float32))
+                self.register_buffer("scale", torch.as_tensor(mean if swap else scale, dtype=torch.float32))
+
+            def forward(self, x):
+                out = self.model((x - self.mean) * self.scale)
+                p = policy.probabilities(out)
+                if how == "head dropped":
+                    p = out
+                elif how == "head doubled":
+                    p = policy.probabilities(p)
+                label = (p[:, 0] >= 0.99).to(torch.int64) if how == "threshold changed" else policy.decide(p)
+                return (out, p, label) if policy.expects == "logits" else (p, label)
+
+        return Broken().eval()
+
+    return make
+
+
+@pytest.mark.parametrize("name, how", [
+    ("multiclass", "normalization swapped"), ("binary", "normalization swapped"),
+    ("multiclass", "head dropped"), ("binary", "head dropped"),
+    ("multiclass", "head doubled"), ("binary", "head doubled"),
+    ("binary", "threshold changed"),
+])
+def test_a_broken_export_wrapper_fails_the_export(zoo_cli, tmp_path, monkeypatch, name, how):
+    monkeypatch.setattr("zoo.exports.onnx.make_wrapper", broken_wrapper(how))
+    result = zoo_cli("export", name, "--epochs", "2", "-o", "b")
+    assert result.exit_code == 1, result.output
+    assert "parity failed (onnxruntime-cpu: " in result.stderr and "nothing was written at b" in result.stderr
+    assert "FAILED" in result.stdout and "PASSED" not in result.stdout  # every runtime caught it
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no bundle, no staging directory
+
+
+def test_the_claimed_accuracy_is_measured_on_the_written_file(trained, tmp_path):
+    result = trained("binary")
+    outcome = export_bundle(result, tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    claimed = manifest["training"]["metrics"]["holdout_accuracy"]
+    sess = ort.InferenceSession(str(tmp_path / "b" / "model.onnx"), providers=["CPUExecutionProvider"])
+    labels = sess.run(["label"], {"input": result.split.X_test.astype(np.float32)})[0]
+    assert claimed == (labels == result.split.y_test).mean() == outcome.parity.cells[0].accuracy
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "b" / "model.onnx")).metadata_props}
+    assert float(meta["zoo.holdout_accuracy"]) == pytest.approx(claimed, abs=1e-6)
+    assert manifest["parity"]["trainer_accuracy"] == claimed
+
+
+def test_a_runtime_named_for_export_must_be_able_to_run(trained, tmp_path):
+    with pytest.raises(zoo.errors.UnknownNameError, match="unknown runtime 'onnxruntime'"):
+        export_bundle(trained("binary"), tmp_path / "b", runtimes=["onnxruntime"])
+    outcome = export_bundle(trained("binary"), tmp_path / "b", runtimes=["onnx-reference"])
+    assert [(c.runtime, c.status) for c in outcome.parity.cells] == [("onnx-reference", "passed")]
+
+
+def test_every_output_records_its_comparison_rule(trained, tmp_path):
+    export_bundle(trained("multiclass"), tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["format"] == "zoo-bundle/2" and manifest["precision"] == "fp32"
+    rules = {o["name"]: o["compare"] for o in manifest["outputs"]}
+    assert rules["probabilities"]["kind"] == "close" and rules["probabilities"]["atol"] == 1e-5
+    assert rules["logits"]["kind"] == "close-to-row-scale" and rules["label"]["kind"] == "equal-except-ties"
+    assert all(r["formula"] for r in rules.values())

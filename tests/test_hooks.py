@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 import pytest
 
 from zoo import DatasetSpec, LossPolicy, ModelSpec, hookimpl
@@ -81,6 +82,44 @@ def test_hook_register_commands(pm):
     pm.register_commands(group)
     assert group.commands["hello"] is hello
     assert pm.infos["test-plugin"].registered["commands"] == ["hello"]
+
+
+def test_hook_register_runtimes(pm, tmp_path):
+    from zoo import Runtime
+    from zoo.exports.pipeline import export_bundle
+    from zoo.exports.runtimes import open_session, run, select, statuses
+    from zoo.exports.runtimes.reference import OnnxReference
+
+    class Mine(OnnxReference):
+        name = "my-reference"
+        summary = "the reference evaluator, under another name"
+
+    class Plugin:
+        @hookimpl
+        def register_runtimes(self, register):
+            register(Mine())
+
+    registry = with_plugin(pm, Plugin())
+    assert registry.owner("runtime", "my-reference") == "plugin 'test-plugin'"
+    assert pm.infos["test-plugin"].registered["runtimes"] == ["my-reference"]
+    assert [r.name for r, why in select(["my-reference"], registry)] == ["my-reference"]
+    assert {s.name for s in statuses(registry)} >= {"my-reference", "onnxruntime-cpu"}
+    export_bundle(fit("binary", config=TrainConfig(epochs=1, device="cpu")), tmp_path / "b",
+                  runtimes=["onnx-reference"])
+    session = open_session(Mine(), tmp_path / "b" / "model.onnx")
+    out = run(session, np.zeros((3, 30), dtype=np.float32))
+    assert out["label"].shape == (3,) and session.runtime == "my-reference" and session.precision == "fp32"
+
+    class Incomplete(Runtime):
+        name = "incomplete"
+
+    class Bad:
+        @hookimpl
+        def register_runtimes(self, register):
+            register(Incomplete())
+
+    with pytest.raises(Exception, match="runtime 'incomplete' does not implement unavailable, version, open"):
+        with_plugin(get_plugin_manager(entry_points=False, strict=True), Bad())
 
 
 def test_every_hook_has_a_test():

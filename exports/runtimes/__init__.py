@@ -131,3 +131,11 @@ def run(session: Session, x: np.ndarray, outputs: list[str] | None = None) -> di
     except Exception as exc:
         raise RuntimeFailure(f"{session.runtime} failed to run the model: {first_line(exc)}") from None
     return {name: np.asarray(value) for name, value in got.items()}
+
+
+def precision_problem(session: Session, claimed: str) -> str | None:
+    """Why a session may not verify a bundle that claims ``claimed`` precision, or None when it may."""
+    if session.precision == claimed:
+        return None
+    return (f"ran at {session.precision}, but the bundle claims {claimed}: this runtime lowered the precision "
+            "on its own")

@@ -1,0 +1,168 @@
+"""Runtimes as plugins: the built-ins, a third party's runtime installed as a distribution, precision, bench."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoo.exports.pipeline import export_bundle
+from zoo.exports.runtimes import statuses
+from zoo.training import TrainConfig, fit
+
+from conftest import assert_clean_error
+from plugin_kit import LOWERING_RUNTIMES, RUNTIME, make_dist
+
+ROOT = Path(__file__).resolve().parents[1]
+AVAILABLE = {s.name: s for s in statuses()}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runtimes") / "multiclass"
+    export_bundle(fit("multiclass", config=TrainConfig(epochs=3, device="cpu")), path)
+    return path
+
+
+def zoo(*args, path_entries=(), cwd=None):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, path_entries))}
+    return subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=cwd)
+
+
+def test_runtimes_json_lists_the_four_built_ins(zoo_cli):
+    result = zoo_cli("runtimes", "--json")
+    assert result.exit_code == 0, result.output
+    found = {r["name"]: r for r in json.loads(result.stdout)}
+    assert {"onnxruntime-cpu", "onnxruntime-cuda", "onnx-reference", "openvino-cpu"} <= set(found)
+    for row in found.values():
+        assert set(row) >= {"name", "available", "reason", "version"}
+        assert row["available"] == (row["reason"] is None)
+    assert found["onnxruntime-cpu"]["available"] and found["onnx-reference"]["available"]
+    assert found["onnxruntime-cpu"]["version"] == __import__("onnxruntime").__version__
+    table = zoo_cli("runtimes")
+    assert table.exit_code == 0 and "onnxruntime-cuda" in table.stdout
+
+
+def test_no_execution_provider_is_named_outside_the_runtime_modules():
+    allowed = {ROOT / "exports" / "runtimes" / "onnxruntime.py"}
+    offenders = [str(p.relative_to(ROOT)) for room in ("zoo", "exports", "plugins") for p in (ROOT / room).rglob("*.py")
+                 if p not in allowed and re.search(r"ExecutionProvider", p.read_text())]
+    assert offenders == []
+
+
+def test_a_third_party_runtime_works_everywhere(tmp_path, bundle):
+    site = make_dist(tmp_path / "site", "zoo-ort-one-thread", "zoo_ort_one_thread", RUNTIME)
+    listed = zoo("runtimes", "--json", path_entries=[site])
+    assert listed.returncode == 0, listed.stderr
+    mine = next(r for r in json.loads(listed.stdout) if r["name"] == "ort-one-thread")
+    assert mine["available"] and mine["registered_by"].startswith("plugin 'zoo_ort_one_thread' from zoo-ort-one-thread")
+    verified = zoo("verify", bundle, "--runtime", "ort-one-thread", "--json", path_entries=[site])
+    assert verified.returncode == 0, verified.stderr
+    replays = json.loads(verified.stdout)["replays"]
+    assert {r["runtime"] for r in replays} == {"ort-one-thread"} and len(replays) == 4
+    assert all(r["status"] == "passed" and r["precision"] == "fp32" for r in replays)
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).normal(size=(20, 64)).astype(np.float32))
+    mine_rows = zoo("predict", bundle, tmp_path / "rows.npy", "--runtime", "ort-one-thread", path_entries=[site])
+    base_rows = zoo("predict", bundle, tmp_path / "rows.npy", path_entries=[site])
+    assert mine_rows.returncode == 0 and mine_rows.stdout.splitlines()[0] == base_rows.stdout.splitlines()[0]
+    labels = [[line.split(",")[0] for line in r.stdout.splitlines()[1:]] for r in (mine_rows, base_rows)]
+    assert labels[0] == labels[1]
+    exported = zoo("export", "binary", "--epochs", "2", "-o", tmp_path / "b", "--runtime", "ort-one-thread",
+                   "--json", path_entries=[site])
+    assert exported.returncode == 0, exported.stderr
+    assert [c["runtime"] for c in json.loads(exported.stdout)["parity"]["cells"]] == ["ort-one-thread"]
+    benched = zoo("bench", bundle, "--runtime", "ort-one-thread", "--batch-size", "4", "--repeats", "1",
+                  "--no-torch", "--json", path_entries=[site])
+    assert benched.returncode == 0, benched.stderr
+    assert [r["runtime"] for r in json.loads(benched.stdout)["rows"]] == ["ort-one-thread"]
+    checked = zoo("check-plugin", "zoo-ort-one-thread", path_entries=[site])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "2 passed, 0 failed" in checked.stdout and "ort-one-thread" in checked.stdout
+
+
+def test_a_runtime_that_lowers_precision_fails_verification(tmp_path, bundle):
+    site = make_dist(tmp_path / "site", "zoo-half", "zoo_half", LOWERING_RUNTIMES)
+    honest = zoo("verify", bundle, "--runtime", "half-honest", "--json", path_entries=[site])
+    assert honest.returncode == 1
+    [replay] = json.loads(honest.stdout)["replays"]
+    assert replay["status"] == "failed" and replay["precision"] == "fp16"
+    assert "ran at fp16, but the bundle claims fp32" in replay["reason"]
+    # One that hides it is caught by the numbers.
+    dishonest = zoo("verify", bundle, "--runtime", "half-dishonest", "--json", path_entries=[site])
+    assert dishonest.returncode == 1
+    replays = json.loads(dishonest.stdout)["replays"]
+    assert any(r["status"] == "failed" and "probabilities differ" in r["reason"] for r in replays)
+    exported = zoo("export", "multiclass", "--epochs", "2", "-o", tmp_path / "m", "--runtime", "half-honest",
+                   path_entries=[site])
+    assert exported.returncode == 1 and "ran at fp16" in exported.stderr
+    assert not (tmp_path / "m").exists()
+    checked = zoo("check-plugin", "zoo-half", path_entries=[site])
+    assert checked.returncode == 1
+    assert "skipped: no NPU found" in checked.stdout and "0 passed, 4 failed, 4 skipped" in checked.stdout
+
+
+def test_unavailable_runtimes_are_skipped_by_default_and_refused_by_name(tmp_path, bundle):
+    site = make_dist(tmp_path / "site", "zoo-half", "zoo_half", LOWERING_RUNTIMES)
+    listed = {r["name"]: r for r in json.loads(zoo("runtimes", "--json", path_entries=[site]).stdout)}
+    assert listed["needs-hardware"]["reason"] == "no NPU found"
+    assert listed["broken-probe"]["reason"] == "its availability probe failed: OSError: driver crashed"
+    named = zoo("verify", bundle, "--runtime", "needs-hardware", path_entries=[site])
+    assert named.returncode == 1 and named.stderr.strip() == (
+        "Error: runtime needs-hardware cannot run here: no NPU found; pip install 'zoo-needs-hardware' "
+        "(zoo runtimes lists what can)")
+
+
+def test_openvino_runs_at_the_precision_the_bundle_claims(bundle):
+    if not AVAILABLE["openvino-cpu"].available:
+        pytest.skip(f"openvino-cpu cannot run here: {AVAILABLE['openvino-cpu'].reason}")
+    from zoo.exports.runtimes import open_session, precision_problem, run
+    from zoo.exports.runtimes.openvino import OpenVINOCPU
+    from zoo.exports.verify import verify
+
+    forced = open_session(OpenVINOCPU(), bundle / "model.onnx")
+    assert forced.precision == "fp32"
+    report = verify(bundle, runtimes=["openvino-cpu"])
+    assert report.verified and all(r.precision == "fp32" for r in report.replays)
+    # OpenVINO's own default: bf16 on CPUs with AMX / AVX512-BF16. Whatever it picks, it is reported,
+    # and anything but fp32 must fail.
+    default = open_session(OpenVINOCPU(precision=None), bundle / "model.onnx")
+    x = np.random.default_rng(0).integers(0, 17, (4096, 64)).astype(np.float32)
+    want = run(forced, x)["probabilities"]
+    got = run(default, x)["probabilities"]
+    if default.precision == "fp32":
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    else:
+        assert default.precision in ("bf16", "fp16") and np.abs(got - want).max() > 1e-4
+        assert f"ran at {default.precision}, but the bundle claims fp32" in precision_problem(default, "fp32")
+
+
+def test_bench_json(zoo_cli, bundle):
+    result = zoo_cli("bench", str(bundle), "--batch-size", "1", "--batch-size", "256", "--repeats", "2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    rows = report["rows"]
+    keys = {"runtime", "batch_size", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "rows_per_second"}
+    assert rows and all(keys <= set(r) for r in rows)
+    ran = {s for s, v in AVAILABLE.items() if v.available} | {"torch-eager"}
+    assert {r["runtime"] for r in rows} == ran and {r["batch_size"] for r in rows} == {1, 256}
+    for r in rows:
+        assert 0 < r["latency_ms_p50"] <= r["latency_ms_p90"] <= r["latency_ms_p99"]
+        assert r["rows_per_second"] == pytest.approx(r["batch_size"] / (r["latency_ms_p50"] / 1e3))
+    assert report["baseline"] == "onnxruntime-cpu"
+    assert all(r["relative"] == 1.0 for r in rows if r["runtime"] == "onnxruntime-cpu")
+    table = zoo_cli("bench", str(bundle), "--runtime", "onnx-reference", "--batch-size", "8", "--repeats", "1",
+                    "--no-torch")
+    assert table.exit_code == 0 and "onnx-reference" in table.stdout and "p99 ms" in table.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--runtime", "nope"], "unknown runtime 'nope'"),
+    (["--batch-size", "0"], "Invalid value for '--batch-size'"),
+])
+def test_bench_bad_input(zoo_cli, bundle, args, fragment):
+    assert_clean_error(zoo_cli("bench", str(bundle), *args), fragment)
