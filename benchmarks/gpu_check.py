@@ -4,12 +4,12 @@
 
 Writes DIR/gpu-report.json and DIR/gpu-report.md: onnxruntime's providers, and
 for the multiclass and binary models trained with --device cuda the parity
-cells (torch CPU vs CPUExecutionProvider, torch CUDA vs CUDAExecutionProvider,
-onnxruntime CPU vs CUDA) with max abs error and label agreement; `zoo verify`
-replaying the bundle on every usable provider; `pytest -m cuda`; and the GPU
-benchmark rows (torch CUDA vs onnxruntime CUDA at batch 1 and 65,536). Exits 0
-when every check passed, 1 when one failed, 2 when there is no usable CUDA here
-(the report says why).
+cells of every runtime (onnxruntime-cpu, onnxruntime-cuda, onnx-reference, ...)
+against the independent reference, with device, precision, max abs error and
+label agreement; `zoo verify` replaying the bundle on every runtime; `zoo bench`
+on onnxruntime-cuda; `pytest -m cuda`; and the GPU benchmark rows (torch CUDA vs
+onnxruntime CUDA at batch 1 and 65,536). Exits 0 when every check passed, 1
+when one failed, 2 when there is no usable CUDA here (the report says why).
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ def main() -> int:
     import onnxruntime as ort
     import torch
 
-    from zoo.exports.parity import cuda_unavailable
+    from zoo.exports.bench import bench
     from zoo.exports.pipeline import export_bundle
+    from zoo.exports.runtimes import why_unavailable
     from zoo.exports.verify import verify
+    from zoo.registry import get_runtime
     from zoo.training import TrainConfig, fit
 
     report = {
@@ -43,7 +45,9 @@ def main() -> int:
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "models": {}, "passed": False,
     }
-    reason = cuda_unavailable()
+    reason = why_unavailable(get_runtime("onnxruntime-cuda"))
+    if reason is None and not torch.cuda.is_available():
+        reason = "torch sees no CUDA device"
     if reason:
         report["skipped"] = reason
         return finish(report, args.out, 2)
@@ -53,13 +57,15 @@ def main() -> int:
             result = fit(name, config=TrainConfig(device="cuda"))
             outcome = export_bundle(result, Path(tmp) / name)
             replay = verify(Path(tmp) / name)
-            cells = [{"cell": c.name, "reference": c.reference, "runtime": c.runtime, "status": c.status,
-                      "providers": c.providers, "max_abs_error": c.max_abs_error,
-                      "label_agreement": c.label_agreement, "reason": c.reason} for c in outcome.parity.cells]
+            cells = [{"runtime": c.runtime, "device": c.device, "precision": c.precision, "status": c.status,
+                      "max_abs_error": c.max_abs_error, "label_agreement": c.label_agreement,
+                      "accuracy": c.accuracy, "reason": c.reason} for c in outcome.parity.cells]
+            speed = bench(Path(tmp) / name, runtimes=["onnxruntime-cpu", "onnxruntime-cuda"], batch_sizes=[1, 65536])
             report["models"][name] = {"holdout_accuracy": result.metrics["holdout_accuracy"],
                                       "trained_on": result.metrics["device"], "parity": cells,
-                                      "verify": replay.to_dict()}
-            ok &= outcome.verified and replay.verified and all(c["status"] == "passed" for c in cells)
+                                      "verify": replay.to_dict(), "bench": speed.to_dict()}
+            cuda_ran = any(c["runtime"] == "onnxruntime-cuda" and c["status"] == "passed" for c in cells)
+            ok &= outcome.verified and replay.verified and cuda_ran and all(c["status"] != "failed" for c in cells)
     tests = subprocess.run([sys.executable, "-m", "pytest", "-m", "cuda", "-rs", "-q", str(HERE.parent / "tests")],
                            capture_output=True, text=True)
     report["pytest_cuda"] = {"returncode": tests.returncode, "summary": tests.stdout.strip().splitlines()[-1:]}
@@ -83,14 +89,17 @@ def finish(report: dict, out: Path, code: int) -> int:
         lines.append(f"- skipped: {report['skipped']}")
     for name, model in report["models"].items():
         lines += ["", f"## {name} (held-out accuracy {model['holdout_accuracy']:.4f}, trained on "
-                      f"{model['trained_on']})", "", "| cell | reference | runtime | max abs err | labels | result |",
+                      f"{model['trained_on']})", "", "| runtime | device | precision | max abs err | labels | result |",
                   "|---|---|---|---|---|---|"]
         for c in model["parity"]:
             err = "-" if c["max_abs_error"] is None else f"{c['max_abs_error']:.2e}"
             labels = "-" if c["label_agreement"] is None else f"{c['label_agreement']:.2%}"
-            lines.append(f"| {c['cell']} | {c['reference']} | {c['runtime']} | {err} | {labels} | {c['status']} "
-                         f"{c['reason']} |")
+            lines.append(f"| {c['runtime']} | {c['device'] or '-'} | {c['precision'] or '-'} | {err} | {labels} | "
+                         f"{c['status']} {c['reason']} |")
         lines.append(f"\nzoo verify: {'verified' if model['verify']['verified'] else 'NOT verified'}")
+        for r in model["bench"]["rows"]:
+            lines.append(f"- zoo bench {r['runtime']} batch {r['batch_size']:,}: p50 {r['latency_ms_p50']:.4f} ms, "
+                         f"{r['rows_per_second']:,.0f} rows/s")
     if "pytest_cuda" in report:
         lines += ["", f"pytest -m cuda: {' '.join(report['pytest_cuda']['summary'])}"]
     for row in report.get("benchmark", []):

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--only NAME[,NAME]] [--repeats N] [--out DIR]
 
-Benchmarks: startup, export, inference, training, distributed, scaling, gpu. Variants are
+Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, gpu. Variants are
 interleaved within each repeat (A B C, A B C, ...) so that a noisy neighbour hurts
 all of them alike; every figure is the median, with min-max. Results go to
 DIR/latest.json and DIR/latest.md (default benchmarks/results/).
@@ -74,6 +74,14 @@ def row(figure, value, unit, baseline, baseline_value, ratio, target=None, met=N
 # -- benchmarks ---------------------------------------------------------------------------------
 
 
+def open_runtime(name: str, path: Path):
+    """A session of the registered runtime ``name`` on ``path``, as zoo's commands open one."""
+    from zoo.exports.runtimes import open_session
+    from zoo.registry import get_runtime
+
+    return open_session(get_runtime(name), path)
+
+
 def bench_startup(repeats: int, work: Path) -> list[dict]:
     variants = {
         "import torch": lambda: measure_process([PY, "-c", "import torch"], work)["wall_s"],
@@ -129,7 +137,8 @@ def _mlp_bundle(work: Path, input_size: int, hidden: int, classes: int, seed: in
     path = work / f"mlp-{input_size}-{hidden}-{classes}.onnx"
     started = time.perf_counter()
     export(wrapper, path, input_size=input_size, names=output_names(SOFTMAX_CROSS_ENTROPY))
-    finish(path, {"zoo.model": "benchmark"})
+    finish(path, {"zoo.model": "benchmark", "zoo.input_size": input_size, "zoo.head": "softmax",
+                  "zoo.decision": "argmax", "zoo.class_labels": json.dumps([str(c) for c in range(classes)])})
     return wrapper, module, path, time.perf_counter() - started
 
 
@@ -137,10 +146,8 @@ def bench_inference(repeats: int, work: Path) -> list[dict]:
     import numpy as np
     import torch
 
-    from zoo.exports.runtime import run_sliced, session
-
     wrapper, module, path, _ = _mlp_bundle(work, 784, 5, 3)
-    sess = session(path, "cpu")
+    sess = open_runtime("onnxruntime-cpu", path)
     names = ["probabilities", "label"]
     x = np.random.default_rng(1).normal(size=(65536, 784)).astype(np.float32)
     xt = torch.from_numpy(x)
@@ -156,13 +163,13 @@ def bench_inference(repeats: int, work: Path) -> list[dict]:
             return module(t)
 
     big = interleaved({
-        "zoo": lambda: statistics.median(timed(lambda: run_sliced(sess, names, "input", x), 3)),
+        "zoo": lambda: statistics.median(timed(lambda: sess.run(x, names), 3)),
         "torch same": lambda: statistics.median(timed(lambda: torch_same(xt), 3)),
         "torch bare": lambda: statistics.median(timed(lambda: torch_bare(xt), 3)),
         "read": lambda: statistics.median(timed(lambda: x.sum(), 3)),
     }, n)
     small = interleaved({
-        "zoo": lambda: statistics.median(timed(lambda: run_sliced(sess, names, "input", one), 200)),
+        "zoo": lambda: statistics.median(timed(lambda: sess.run(one, names), 200)),
         "torch same": lambda: statistics.median(timed(lambda: torch_same(one_t), 200)),
         "torch bare": lambda: statistics.median(timed(lambda: torch_bare(one_t), 200)),
     }, n)
@@ -252,8 +259,6 @@ SCALING_BATCHES = (1, 16, 256, 4096, 65536)
 def bench_scaling(repeats: int, work: Path) -> list[dict]:
     import numpy as np
 
-    from zoo.exports.runtime import run_sliced, session
-
     x = np.random.default_rng(2).normal(size=(max(SCALING_BATCHES), 784)).astype(np.float32)
     rows = []
     for hidden in (5, 64, 512):
@@ -261,13 +266,13 @@ def bench_scaling(repeats: int, work: Path) -> list[dict]:
         for _ in range(max(repeats, 3)):
             *_, path, seconds = _mlp_bundle(work, 784, hidden, 10)
             export_times.append(seconds)
-        sess = session(path, "cpu")
+        sess = open_runtime("onnxruntime-cpu", path)
         throughput = {}
         for batch in SCALING_BATCHES:
             xb = x[:batch]
             calls = max(3, min(200, 65536 // batch))
-            rates = [batch / statistics.median(timed(lambda: run_sliced(sess, ["probabilities", "label"], "input",
-                                                                           xb), calls)) for _ in range(3)]
+            rates = [batch / statistics.median(timed(lambda: sess.run(xb, ["probabilities", "label"]), calls))
+                     for _ in range(3)]
             throughput[batch] = summary(rates)
         rows.append({"figure": f"784-{hidden}-10", "export_s": summary(export_times),
                      "rows_per_s": {str(b): t for b, t in throughput.items()}})
@@ -278,17 +283,17 @@ def bench_gpu(repeats: int, work: Path) -> list[dict]:
     import numpy as np
     import torch
 
-    from zoo.exports.parity import cuda_unavailable
-    from zoo.exports.runtime import run_sliced, session
+    from zoo.exports.runtimes import why_unavailable
+    from zoo.registry import get_runtime
 
-    reason = cuda_unavailable()
+    reason = why_unavailable(get_runtime("onnxruntime-cuda"))
+    if reason is None and not torch.cuda.is_available():
+        reason = "torch sees no CUDA device"
     if reason:
         return [{"figure": "GPU rows", "skipped": reason}]
     wrapper, _, path, _ = _mlp_bundle(work, 784, 5, 3)
     wrapper = wrapper.to("cuda")
-    sess = session(path, "cuda")
-    if sess.get_providers()[:1] != ["CUDAExecutionProvider"]:
-        return [{"figure": "GPU rows", "skipped": f"onnxruntime fell back to {sess.get_providers()}"}]
+    sess = open_runtime("onnxruntime-cuda", path)  # refuses a session that fell back to the CPU
     rows = []
     for batch in (1, 65536):
         x = np.random.default_rng(3).normal(size=(batch, 784)).astype(np.float32)
@@ -300,8 +305,8 @@ def bench_gpu(repeats: int, work: Path) -> list[dict]:
 
         calls = 200 if batch == 1 else 10
         samples = interleaved({
-            "zoo": lambda: statistics.median(timed(lambda: run_sliced(sess, ["probabilities", "label"], "input",
-                                                                          x, rows=batch), calls)),
+            "zoo": lambda: statistics.median(timed(lambda: sess.sess.run(["probabilities", "label"],
+                                                                         {"input": x}), calls)),
             "torch": lambda: statistics.median(timed(torch_run, calls)),
         }, max(repeats, 3))
         z, t = statistics.median(samples["zoo"]), statistics.median(samples["torch"])
@@ -346,9 +351,74 @@ def bench_distributed(repeats: int, work: Path) -> list[dict]:
     return rows
 
 
+def bench_bench(repeats: int, work: Path) -> list[dict]:
+    """`zoo bench`'s own cost: its rows/s for onnxruntime-cpu against a hand-written timing loop."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from zoo.exports.bench import bench
+
+    *_, path, _ = _mlp_bundle(work, 784, 5, 3)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rows = []
+    for batch in (1, 65536):
+        x = np.ascontiguousarray(np.resize(np.random.default_rng(0).normal(size=(256, 784)), (batch, 784)),
+                                 dtype=np.float32)
+        calls = 2000 if batch == 1 else 5
+
+        def by_hand():
+            for _ in range(5):
+                sess.run(None, {"input": x})
+            samples = []
+            for _ in range(calls):
+                started = time.perf_counter()
+                sess.run(None, {"input": x})
+                samples.append(time.perf_counter() - started)
+            return batch / statistics.median(samples)
+
+        def by_zoo():
+            report = bench(path, runtimes=["onnxruntime-cpu"], batch_sizes=[batch], repeats=3, torch_eager=False)
+            return report.rows[0].rows_per_second
+
+        got = interleaved({"zoo": by_zoo, "hand": by_hand}, max(repeats, 3))
+        z, h = summary(got["zoo"]), summary(got["hand"])
+        ratio = z["median"] / h["median"]
+        rows.append(row(f"zoo bench rows/s, onnxruntime-cpu, batch {batch:,}, 784-5-3", z["median"], "rows/s",
+                        "hand-written perf_counter loop over sess.run, same model and provider", h["median"], ratio,
+                        ">= 0.95", ratio >= 0.95, z))
+    return rows
+
+
+def bench_openvino(repeats: int, work: Path) -> list[dict]:
+    """OpenVINO against onnxruntime on the multiclass bundle, at OpenVINO's default precision and at f32."""
+    import numpy as np
+
+    from zoo.exports.pipeline import export_bundle
+    from zoo.exports.runtimes import open_session, why_unavailable
+    from zoo.exports.runtimes.openvino import OpenVINOCPU
+    from zoo.training import TrainConfig, fit
+
+    reason = why_unavailable(OpenVINOCPU())
+    if reason:
+        return [{"figure": "OpenVINO rows", "skipped": reason}]
+    export_bundle(fit("multiclass", config=TrainConfig(device="cpu")), work / "ov-multiclass")
+    model = work / "ov-multiclass" / "model.onnx"
+    x = np.random.default_rng(0).integers(0, 17, (65536, 64)).astype(np.float32)
+    ort_out = open_runtime("onnxruntime-cpu", model).run(x)
+    rows = []
+    for label, runtime in (("OpenVINO's default", OpenVINOCPU(precision=None)), ("forced f32", OpenVINOCPU())):
+        session = open_session(runtime, model)
+        out = session.run(x)
+        diff = float(np.abs(out["probabilities"] - ort_out["probabilities"]).max())
+        flips = float((out["label"] != ort_out["label"]).mean())
+        rows.append({"figure": f"OpenVINO vs onnxruntime, multiclass, batch 65,536, {label}",
+                     "precision": session.precision, "max_abs_diff": diff, "labels_flipped": flips})
+    return rows
+
+
 BENCHMARKS = {"startup": bench_startup, "export": bench_export, "inference": bench_inference,
               "training": bench_training, "distributed": bench_distributed, "scaling": bench_scaling,
-              "gpu": bench_gpu}
+              "bench": bench_bench, "openvino": bench_openvino, "gpu": bench_gpu}
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -366,7 +436,7 @@ def markdown(results: dict, machine: str) -> str:
     lines = [f"Machine: {machine}", "",
              "| figure | zoo | baseline | baseline value | ratio | target | met |", "|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
-        if name == "scaling":
+        if name in ("scaling", "openvino"):
             continue
         for r in rows:
             if "skipped" in r:
@@ -379,6 +449,15 @@ def markdown(results: dict, machine: str) -> str:
             met = "-" if r["met"] is None else ("yes" if r["met"] else "**no**")
             lines.append(f"| {r['figure']} | {zoo_value} | {r['baseline']} | {fmt(r['baseline_value'], r['unit'])} "
                          f"| {r['ratio']:.3f} | {r['target'] or '-'} | {met} |")
+    if results.get("openvino"):
+        lines += ["", "OpenVINO against onnxruntime (same file, same 65,536 rows):", "",
+                  "| run | precision OpenVINO reports | max abs prob. diff | labels flipped |", "|---|---|---|---|"]
+        for r in results["openvino"]:
+            if "skipped" in r:
+                lines.append(f"| {r['figure']} | skipped: {r['skipped']} | | |")
+            else:
+                lines.append(f"| {r['figure']} | {r['precision']} | {r['max_abs_diff']:.2e} | "
+                             f"{r['labels_flipped']:.3%} |")
     if "scaling" in results:
         lines += ["", "Scaling (onnxruntime CPU through zoo's runtime; rows/s, median of 3):", "",
                   "| model | export s | " + " | ".join(f"batch {b:,}" for b in SCALING_BATCHES) + " |",

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo import files
-from zoo.exports.manifest import FILE as MANIFEST_FILE
+from zoo.exports.manifest import FILE as MANIFEST_FILE  # noqa: F401 (re-exported)
 from zoo.exports.manifest import Files, Manifest, Output
 
 if TYPE_CHECKING:

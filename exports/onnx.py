@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ExportError
+from zoo.errors import ExportError, first_line
 from zoo.exports.defaults import DEFAULT_OPSET, EXPORTERS  # noqa: F401 (re-exported)
 
 INPUT_NAME = "input"
@@ -152,8 +152,7 @@ def export(wrapper, path: str | os.PathLike, *, input_size: int, names: tuple[st
                 )
                 program.save(str(path))
     except Exception as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(f"the {exporter} exporter failed: {detail}") from exc
+        raise ExportError(f"the {exporter} exporter failed: {first_line(exc)}") from exc
     return exporter
 
 

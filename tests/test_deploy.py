@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from zoo.exports import bundle
-from zoo.exports.runtimes import statuses
 from zoo.exports.pipeline import export_bundle
+from zoo.exports.runtimes import statuses
 from zoo.training import TrainConfig, fit
 
 from conftest import assert_clean_error, tree

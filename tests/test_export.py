@@ -10,7 +10,7 @@ import torch
 
 import zoo
 from zoo.exports import bundle
-from zoo.exports.onnx import make_wrapper, output_names
+from zoo.exports.onnx import output_names
 from zoo.exports.pipeline import ParityFailed, export_bundle
 from zoo.training import TrainConfig, fit
 

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from zoo import files
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.registry import Registry, build, default_registry
 from zoo.training import TrainConfig, TrainResult, require_torch
 
@@ -55,9 +55,8 @@ def load(path: str | os.PathLike, registry: Registry | None = None) -> TrainResu
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ZooError(
-            f"cannot load checkpoint {path}: {first[:200]} (zoo loads weights only, never pickled code)"
+            f"cannot load checkpoint {path}: {first_line(exc, 200)} (zoo loads weights only, never pickled code)"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ZooError(f"{path} is not a zoo checkpoint (expected format {FORMAT})")

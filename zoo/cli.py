@@ -155,19 +155,21 @@ def main() -> None:
 @click.option("--exclude", "-x", multiple=True, metavar="PATTERN", help="Leave out models matching PATTERN.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(patterns: tuple[str, ...], exclude: tuple[str, ...], as_json: bool) -> None:
-    """List models (filtered by fnmatch PATTERNS), loss policies and datasets."""
+    """List models (filtered by fnmatch PATTERNS), loss policies, datasets and runtimes."""
     from zoo.registry import default_registry
 
     registry = default_registry()
     models = [registry.get("model", n) for n in registry.names("model", patterns or None, exclude or None)]
     policies = [registry.get("policy", n) for n in registry.names("policy")]
     datasets = [registry.get("dataset", n) for n in registry.names("dataset")]
+    runtimes = [registry.get("runtime", n) for n in registry.in_order("runtime")]
     if as_json:
         echo_json({
             "models": [{"name": m.name, "summary": m.summary, "policy": m.policy, "dataset": m.dataset,
                         "task": m.task, "emits": m.emits} for m in models],
             "policies": [p.describe() for p in policies],
             "datasets": [{"name": d.name, "task": d.task, "summary": d.summary} for d in datasets],
+            "runtimes": [{"name": r.name, "summary": r.summary, "requires": r.requires} for r in runtimes],
         })
         return
     click.echo(_table("MODELS", ("name", "policy", "dataset", "summary"),
@@ -177,14 +179,15 @@ def list_(patterns: tuple[str, ...], exclude: tuple[str, ...], as_json: bool) ->
                       [(p.name, p.expects, p.head, p.targets, p.decision) for p in policies]))
     click.echo()
     click.echo(_table("DATASETS", ("name", "task", "summary"), [(d.name, d.task, d.summary) for d in datasets]))
+    click.echo()
+    click.echo(_table("RUNTIMES (zoo runtimes: which can run here)", ("name", "summary"),
+                      [(r.name, r.summary) for r in runtimes]))
 
 
 def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    if not rows:
-        return f"{title}\n  (none)"
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda r: "  " + "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([title, fmt(header), *map(fmt, rows)])
+    from zoo import table
+
+    return f"{title}\n" + (table.render(header, rows, indent="  ") if rows else "  (none)")
 
 
 @cli.command()

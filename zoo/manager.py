@@ -35,7 +35,7 @@ from typing import NamedTuple
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import PluginError
+from zoo.errors import PluginError, first_line
 
 ENTRY_POINT_GROUP = "zoo"
 STRICT_ENV = "ZOO_STRICT_PLUGINS"
@@ -311,8 +311,7 @@ def _call_impl(impl, **kwargs):
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
 
 
 def get_plugin_manager(*, entry_points: bool = True, strict: bool | None = None) -> ZooPluginManager:

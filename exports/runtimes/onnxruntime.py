@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo import hookimpl
-from zoo.errors import RuntimeFailure
+from zoo.errors import RuntimeFailure, first_line
 from zoo.runtimes import FP32, Runtime, Session
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class OnnxRuntimeCUDA(_OnnxRuntime):
         try:
             sess = self._session(probe.SerializeToString(), self.options)
         except Exception as exc:
-            return f"{self.provider} is listed but cannot start: {str(exc).strip().splitlines()[0][:200]}"
+            return f"{self.provider} is listed but cannot start: {first_line(exc, 200)}"
         if sess.get_providers()[:1] != [self.provider]:
             return f"{self.provider} is listed but a session fell back to {sess.get_providers()[0]}"
         return None
