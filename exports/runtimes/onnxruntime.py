@@ -60,6 +60,16 @@ class OnnxRuntimeSession(Session):
         return partial(self.run, x, outputs)
 
 
+def _provider_missing(provider: str) -> str | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return "onnxruntime is not installed"
+    if provider not in ort.get_available_providers():
+        return f"this onnxruntime has no {provider}"
+    return None
+
+
 class _OnnxRuntime(Runtime):
     provider = ""
     requires = "onnxruntime"
@@ -88,13 +98,7 @@ class OnnxRuntimeCPU(_OnnxRuntime):
     aliases = ("cpu", "CPUExecutionProvider")
 
     def unavailable(self) -> str | None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            return "onnxruntime is not installed"
-        if self.provider not in ort.get_available_providers():
-            return f"this onnxruntime has no {self.provider}"
-        return None
+        return _provider_missing(self.provider)
 
     def open(self, model_path: Path) -> Session:
         sess = self._session(model_path)
@@ -118,12 +122,9 @@ class OnnxRuntimeCUDA(_OnnxRuntime):
         return self._probe
 
     def _probe_cuda(self) -> str | None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            return "onnxruntime is not installed"
-        if self.provider not in ort.get_available_providers():
-            return f"this onnxruntime has no {self.provider} (install onnxruntime-gpu)"
+        missing = _provider_missing(self.provider)
+        if missing:
+            return f"{missing} (install onnxruntime-gpu)"
         from onnx import TensorProto, helper
 
         graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",
