@@ -347,3 +347,37 @@ def test_verify_and_predict_never_import_torch_or_sklearn(python, bundle_copy, t
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 1 and "training and export need torch" in proc.stderr
     assert "pip install 'zoo-onnx[train]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_third_party_can_rerun_the_check_from_the_manifest_alone(bundle_copy):
+    """The manifest's rules, applied with onnx, onnxruntime and numpy only: none of zoo's comparison code."""
+    import onnxruntime as ort
+
+    path = bundle_copy("binary")
+    manifest = json.loads((path / "manifest.json").read_text())
+    sess = ort.InferenceSession(str(path / manifest["files"]["model"]), providers=["CPUExecutionProvider"])
+    outputs = manifest["outputs"]
+    for name in manifest["files"]["test_data"]:
+        x = onnx.numpy_helper.to_array(onnx.load_tensor(str(path / name / "input_0.pb")))
+        got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {manifest["input"]["name"]: x})))
+        for k, output in enumerate(outputs):
+            want = onnx.numpy_helper.to_array(onnx.load_tensor(str(path / name / f"output_{k}.pb")))
+            rule, have = output["compare"], got[output["name"]]
+            if rule["kind"] == "equal-except-ties":
+                assert np.array_equal(have, want)
+                continue
+            scale = np.abs(want).max(axis=1, keepdims=True) if rule["kind"] == "close-to-row-scale" else np.abs(want)
+            assert np.all(np.abs(have - want) <= rule["atol"] + rule["rtol"] * scale), (name, output["name"])
+
+
+def test_a_bundle_of_the_first_manifest_format_still_verifies(zoo_cli, bundle_copy):
+    path = bundle_copy()
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format"] = "zoo-bundle/1"
+    for output in manifest["outputs"]:
+        del output["compare"]
+    del manifest["precision"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    result = zoo_cli("verify", "multiclass", "--runtime", "onnxruntime-cpu", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["verified"]
