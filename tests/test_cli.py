@@ -88,6 +88,20 @@ def test_train_then_export_the_checkpoint(zoo_cli, tmp_path):
     assert not (tmp_path / "w").exists()
 
 
+def test_exporting_a_checkpoint_after_its_data_changed_is_refused(zoo_cli, tmp_path):
+    """The accuracy the bundle would claim (the trainer's) must be what the written file scores."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(-2, 1, (80, 3)), rng.normal(2, 1, (80, 3))])
+    y = np.repeat([0, 1], 80)
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, y]), delimiter=",")
+    assert zoo_cli("train", "binary", "--data", "d.csv", "--epochs", "5", "-o", "m.pt").exit_code == 0
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, 1 - y]), delimiter=",")  # the labels, swapped
+    result = zoo_cli("export", "binary", "--checkpoint", "m.pt", "-o", "b")
+    assert_clean_error(result, "accuracy on the true labels is 0.0", "from the trainer", "nothing was written at b",
+                       code=1)
+    assert not (tmp_path / "b").exists()
+
+
 def test_a_checkpoint_with_a_pickled_payload_is_refused(zoo_cli, tmp_path):
     class Payload:
         def __reduce__(self):
