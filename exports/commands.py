@@ -156,8 +156,8 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--runtime", default="onnxruntime-cpu", show_default=True, metavar="NAME",
               help="The runtime to run on (zoo runtimes lists them).")
-@click.option("--provider", hidden=True, help="Deprecated: use --runtime (cpu -> onnxruntime-cpu, "
-              "cuda -> onnxruntime-cuda).")
+@click.option("--provider", metavar="NAME", help="Deprecated alias of --runtime: cpu -> onnxruntime-cpu, "
+              "cuda -> onnxruntime-cuda.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows read and run at a time (bounds memory).")
 @click.option("--allow-nan", is_flag=True, help="Run rows holding NaN/Inf instead of refusing them.")
