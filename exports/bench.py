@@ -56,7 +56,7 @@ class BenchReport:
                  f"{r.latency_ms_p90:.4f}", f"{r.latency_ms_p99:.4f}", f"{r.rows_per_second:,.0f}",
                  table.number(r.relative, ".2f") + ("x" if r.relative is not None else ""))
                 for r in self.rows]
-        lines = [table.render(header, rows)]
+        lines = [table.render(header, rows, rule=True)]
         lines += [f"{s['runtime']}: skipped: {s['reason']}" for s in self.skipped]
         return "\n".join(lines)
 

@@ -38,7 +38,7 @@ class Cell:
 
     runtime: str
     status: Status = "skipped"
-    reason: str = ""
+    reason: str | None = None  # why it was skipped or failed
     version: str | None = None
     device: str | None = None
     precision: str | None = None
@@ -167,5 +167,5 @@ def _run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, r
             total.problems.append(f"accuracy on the true labels is {cell.accuracy:.4f} from the file, "
                                   f"{trainer_accuracy:.4f} from the trainer")
     cell.status = "failed" if total.problems else "passed"
-    cell.reason = "; ".join(dict.fromkeys(total.problems))
+    cell.reason = "; ".join(dict.fromkeys(total.problems)) or None
     return cell

@@ -25,12 +25,12 @@ from zoo.exports.parity import Status
 @dataclass
 class Replay:
     runtime: str
-    data: str
+    data: str | None  # the test data set; None when the runtime did not get that far
     rows: int | None = None
     device: str | None = None
     precision: str | None = None
     status: Status = "skipped"
-    reason: str = ""
+    reason: str | None = None  # why it was skipped or failed
     max_abs_error: float | None = None
     max_rel_error: float | None = None
     label_agreement: float | None = None
@@ -62,7 +62,8 @@ class VerifyReport:
                  (r.status.upper() if r.status != "skipped" else "skipped")
                  + (f" ({r.ties} ties)" if r.ties and r.status == "passed" else "")
                  + (f": {r.reason}" if r.reason else "")) for r in self.replays]
-        return "\n".join([f"{check}: {detail}" for check, detail in self.checks] + [table.render(header, rows)])
+        return "\n".join([f"{check}: {detail}" for check, detail in self.checks]
+                         + [table.render(header, rows, rule=True)])
 
 
 def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = None,
@@ -83,7 +84,7 @@ def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = 
     claimed = manifest.precision if manifest is not None else deployed.metadata.get("zoo.precision", "fp32")
     for runtime, why_not in selected:
         if why_not is not None:
-            report.replays.append(Replay(runtime.name, "-", reason=why_not))
+            report.replays.append(Replay(runtime.name, None, reason=why_not))
             continue
         report.replays.extend(_replay_on(runtime, deployed, data_sets, rules, claimed))
     if data_sets is None:
@@ -97,10 +98,10 @@ def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str) -> l
     try:
         session = open_session(runtime, deployed.model_path)
     except ZooError as exc:
-        return [Replay(runtime.name, "-", status="failed", reason=str(exc))]
+        return [Replay(runtime.name, None, status="failed", reason=str(exc))]
     problem = precision_problem(session, claimed)
     if problem:
-        return [Replay(runtime.name, "-", device=session.device, precision=session.precision, status="failed",
+        return [Replay(runtime.name, None, device=session.device, precision=session.precision, status="failed",
                        reason=problem)]
     if data_sets is None:
         return [_self_check(deployed, session, run)]
@@ -117,7 +118,7 @@ def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str) -> l
         replay.max_abs_error, replay.max_rel_error = found.max_abs_error, found.max_rel_error
         replay.label_agreement, replay.ties = found.label_agreement, found.ties
         replay.status = "passed" if found.passed else "failed"
-        replay.reason = "; ".join(found.problems)
+        replay.reason = "; ".join(found.problems) or None
         replays.append(replay)
     return replays
 
@@ -179,5 +180,5 @@ def _self_check(deployed: Deployed, session, run) -> Replay:
     if not np.array_equal(labels, decide(deployed, p)):
         problems.append(f"label is not the {deployed.decision} of probabilities")
     replay.status = "failed" if problems else "passed"
-    replay.reason = "; ".join(problems)
+    replay.reason = "; ".join(problems) or None
     return replay

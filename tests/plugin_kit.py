@@ -188,3 +188,19 @@ LOWERING_RUNTIMES = RUNTIME + """
         register(Unavailable())
         register(BrokenProbe())
 """
+
+#: A runtime for hardware this machine lacks, alone in its distribution.
+UNAVAILABLE_RUNTIME = RUNTIME + """
+
+    class NeedsHardware(OneThread):
+        name = "needs-npu"
+        summary = "a runtime for an NPU"
+
+        def unavailable(self):
+            return "no NPU found"
+
+
+    @hookimpl
+    def register_runtimes(register):
+        register(NeedsHardware())
+"""

@@ -303,6 +303,8 @@ def test_predict_provider_is_a_deprecated_alias_of_runtime(zoo_cli, bundle_copy,
     assert zoo_cli("predict", "multiclass", "in.npy", "--provider", "CPUExecutionProvider").stdout == new.stdout
     bad = zoo_cli("predict", "multiclass", "in.npy", "--provider", "tpu")
     assert bad.exit_code == 1 and "unknown provider 'tpu': use --runtime NAME" in bad.stderr
+    both = zoo_cli("predict", "multiclass", "in.npy", "--provider", "cpu", "--runtime", "onnx-reference")
+    assert_clean_error(both, "--provider is the deprecated name of --runtime: give only --runtime", code=2)
 
 
 @pytest.mark.parametrize("runtime", ["onnx-reference", "openvino-cpu"])

@@ -15,7 +15,7 @@ from zoo.exports.runtimes import statuses
 from zoo.training import TrainConfig, fit
 
 from conftest import assert_clean_error
-from plugin_kit import LOWERING_RUNTIMES, RUNTIME, make_dist
+from plugin_kit import LOWERING_RUNTIMES, RUNTIME, UNAVAILABLE_RUNTIME, make_dist
 
 ROOT = Path(__file__).resolve().parents[1]
 AVAILABLE = {s.name: s for s in statuses()}
@@ -113,7 +113,7 @@ def test_unavailable_runtimes_are_skipped_by_default_and_refused_by_name(tmp_pat
     assert listed["broken-probe"]["reason"] == "its availability probe failed: OSError: driver crashed"
     named = zoo("verify", bundle, "--runtime", "needs-hardware", path_entries=[site])
     assert named.returncode == 1 and named.stderr.strip() == (
-        "Error: runtime needs-hardware cannot run here: no NPU found; pip install 'zoo-needs-hardware' "
+        "Error: runtime needs-hardware cannot run here: no NPU found; it needs zoo-needs-hardware "
         "(zoo runtimes lists what can)")
 
 
@@ -166,3 +166,12 @@ def test_bench_json(zoo_cli, bundle):
 ])
 def test_bench_bad_input(zoo_cli, bundle, args, fragment):
     assert_clean_error(zoo_cli("bench", str(bundle), *args), fragment)
+
+
+def test_check_plugin_fails_when_nothing_could_be_checked(tmp_path):
+    site = make_dist(tmp_path / "site", "zoo-npu", "zoo_npu", UNAVAILABLE_RUNTIME)
+    checked = zoo("check-plugin", "zoo-npu", path_entries=[site])
+    assert checked.returncode == 1
+    assert "0 passed, 0 failed, 2 skipped" in checked.stdout
+    assert checked.stderr.strip().splitlines()[-1].startswith("Error: nothing could be checked here: every case was "
+                                                             "skipped")

@@ -89,7 +89,7 @@ def select(names: list[str] | tuple[str, ...] | None = None,
         runtime = registry.get("runtime", name)
         reason = why_unavailable(runtime)
         if reason is not None:
-            hint = f"; pip install '{runtime.requires}'" if runtime.requires else ""
+            hint = f"; it needs {runtime.requires}" if runtime.requires else ""
             raise ZooError(f"runtime {name} cannot run here: {reason}{hint} (zoo runtimes lists what can)")
         selected.append((runtime, None))
     return selected

@@ -109,7 +109,7 @@ class OnnxRuntimeCUDA(_OnnxRuntime):
     name = "onnxruntime-cuda"
     summary = "onnxruntime, CUDAExecutionProvider (TF32 off); passes only when the session really runs on CUDA"
     provider = "CUDAExecutionProvider"
-    requires = "onnxruntime-gpu"
+    requires = "onnxruntime-gpu, in place of onnxruntime (pip uninstall -y onnxruntime first)"
     aliases = ("cuda", "gpu", "CUDAExecutionProvider")
     options = {"use_tf32": "0"}
 
@@ -124,7 +124,7 @@ class OnnxRuntimeCUDA(_OnnxRuntime):
     def _probe_cuda(self) -> str | None:
         missing = _provider_missing(self.provider)
         if missing:
-            return f"{missing} (install onnxruntime-gpu)"
+            return missing
         from onnx import TensorProto, helper
 
         graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",
