@@ -12,20 +12,15 @@
   edge inputs, for ``zoo verify`` to replay without torch;
 - ``checkpoint.pt``: weights only, for re-export.
 
-Everything is written into a staging directory beside the target; only when
-every executed parity check passed is it swapped in by renames, the previous
-bundle kept until the new one is in place. A failed or interrupted run leaves
-the target as it was.
+Everything is written into a staging directory beside the target, with the
+target locked; only when every runtime that ran passed is it fsynced and
+swapped in by one atomic exchange. A failed, interrupted or killed run leaves
+the target as it was (see :mod:`zoo.files`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
-import uuid
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,38 +43,14 @@ def check_target(target: Path, force: bool) -> None:
     files.check_target(target, force=force, directory=True)
 
 
-def _existing_ancestor(path: Path) -> Path:
-    for parent in path.parents:
-        if parent.exists():
-            return parent
-    return Path(".")
-
-
-@contextmanager
 def staging(target: Path):
-    """A fresh directory on the target's file system; removed if the block raises."""
-    directory = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=_existing_ancestor(target)))
-    try:
-        yield directory
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
+    """The target locked and a fresh directory beside it to fill (see :func:`zoo.files.staged_directory`)."""
+    return files.staged_directory(target)
 
 
 def commit(staged: Path, target: Path) -> None:
-    """Swap ``staged`` in at ``target``; the old ``target`` survives until the new one is there."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        os.replace(staged, target)
-        return
-    backup = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(target, backup)
-    try:
-        os.replace(staged, target)
-    except BaseException:
-        os.replace(backup, target)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
+    """Swap ``staged`` in at ``target`` in one step, durably; the old ``target`` survives until then."""
+    files.replace_directory(staged, target)
 
 
 def write_manifest(path: Path, manifest: Manifest) -> None:

@@ -135,8 +135,10 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
     bundle's fails. A bare .onnx is checked for self-consistency. Exits 1 on
     any mismatch.
     """
+    from zoo import files
     from zoo.exports.verify import verify as run_verify
 
+    files.tidy(path.parent / path.name if path.name else path.resolve())
     report = run_verify(path, atol=atol, rtol=rtol, runtimes=list(runtimes) or None)
     if as_json:
         echo_json(report.to_dict())
@@ -154,14 +156,14 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
               help="Write here (whole or not at all) instead of stdout.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@click.option("--runtime", default="onnxruntime-cpu", show_default=True, metavar="NAME",
-              help="The runtime to run on (zoo runtimes lists them).")
+@click.option("--runtime", metavar="NAME", help="The runtime to run on (zoo runtimes lists them) "
+              "[default: onnxruntime-cpu].")
 @click.option("--provider", metavar="NAME", help="Deprecated alias of --runtime: cpu -> onnxruntime-cpu, "
               "cuda -> onnxruntime-cuda.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows read and run at a time (bounds memory).")
 @click.option("--allow-nan", is_flag=True, help="Run rows holding NaN/Inf instead of refusing them.")
-def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str, runtime: str,
+def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str, runtime: str | None,
             provider: str | None, batch_size: int, allow_nan: bool) -> None:
     """Predict labels and probabilities for the rows of INPUT with an exported model.
 
@@ -180,8 +182,11 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
     if provider is not None:
         from zoo.exports.runtimes import by_alias
 
+        if runtime is not None:
+            raise click.UsageError("--provider is the deprecated name of --runtime: give only --runtime")
         runtime = by_alias(provider).name
         say(f"zoo: warning: --provider is deprecated; use --runtime {runtime}", err=True)
+    runtime = runtime or "onnxruntime-cpu"
     if output is not None:
         files.check_target(output, force=force, directory=False)
     deployed = open_model(model, check=False)
@@ -242,10 +247,14 @@ def check_plugin(dist: str | None, epochs: int, as_json: bool) -> None:
         say(table(cases))
     failed = sum(case.status == "failed" for case in cases)
     skipped = sum(case.status == "skipped" for case in cases)
+    passed = len(cases) - failed - skipped
     if not as_json:
-        say(f"{len(cases) - failed - skipped} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+        say(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     if failed:
         raise click.exceptions.Exit(1)
+    if not passed:
+        raise ZooError("nothing could be checked here: every case was skipped (see the reasons above); "
+                       "run it where the plugin's runtime can run")
 
 
 @click.command()
@@ -275,10 +284,13 @@ def runtimes(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {\"rows\": [...]}.")
 def bench_command(path: Path, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...], repeats: int, no_torch: bool,
                   as_json: bool) -> None:
-    """Latency (p50/p90/p99) and rows/s of bundle DIR on every runtime, and torch eager as a baseline.
+    """Latency (p50/p90/p99) and rows/s of a bundle DIR (or a zoo .onnx FILE) on every runtime.
 
-    Warms up, then interleaves the runtimes round by round, so the ratios are
-    taken within one run on the same machine state.
+    torch eager on the bundle's checkpoint is the baseline when torch is
+    installed. The rows are the bundle's held-out rows tiled to each batch size
+    (standard normal rows for a bare .onnx). Warms up, then interleaves the
+    runtimes round by round, so the ratios are taken within one run on the same
+    machine state.
     """
     import sys
 

@@ -1,14 +1,39 @@
-"""Writing files without losing any: refuse bad targets up front, write whole files or nothing."""
+"""Writing files without losing any, even to SIGKILL or a power cut.
+
+Every file or directory zoo writes goes through here:
+
+- the target is refused up front when it cannot or must not be written;
+- a lock beside the target (``.NAME.lock``, held with ``flock``) lets one
+  writer in at a time; a second gets one line naming the first;
+- the new version is written beside the target, fsynced (files, then the
+  directory that holds them), and put in place by one ``rename`` (a file) or
+  one ``renameat2(RENAME_EXCHANGE)`` (a directory: the old and the new swap in
+  a single step, so the target is never absent), then the parent directory is
+  fsynced;
+- a run killed at any point leaves the complete old version or the complete
+  new one at the target; its leftovers (a staging directory, the old version
+  after a swap, a temporary file, the lock file) are removed by the next zoo
+  command on that target, which says so in one line;
+- modes follow the umask: 0644 files and 0755 directories under umask 022
+  (``mkstemp``/``mkdtemp`` would make them 0600/0700).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from zoo.errors import OutputPathError
+
+#: Leftover names beside a target ``NAME``: what a killed run may leave behind.
+STAGING, OLD, TMP, LOCK = ".staging-", ".old-", ".tmp", ".lock"
 
 
 def check_target(path: Path, *, force: bool, directory: bool) -> None:
@@ -29,21 +54,285 @@ def check_target(path: Path, *, force: bool, directory: bool) -> None:
             raise OutputPathError(f"{path} already exists: pass --force to replace it, or choose another -o")
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path`` and rename it into place when it returns."""
+# -- modes and durability ------------------------------------------------------------------------
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    return 0o777 & ~_umask()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (renames, new files) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """fsync every file below ``root``, then every directory, deepest first."""
+    for folder, _, names in os.walk(root, topdown=False):
+        for name in names:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(folder))
+
+
+def chmod_tree(root: Path) -> None:
+    """Give everything below ``root`` (and root) the modes the umask asks for."""
+    files, dirs = file_mode(), dir_mode()
+    os.chmod(root, dirs)
+    for folder, subdirs, names in os.walk(root):
+        for name in subdirs:
+            os.chmod(os.path.join(folder, name), dirs)
+        for name in names:
+            os.chmod(os.path.join(folder, name), files)
+
+
+# -- the lock and the recovery of a killed run's leftovers ---------------------------------------
+
+
+def _hidden(target: Path, kind: str) -> str:
+    return f".{target.name}{kind}"
+
+
+def leftovers(target: Path) -> list[Path]:
+    """What killed runs left beside ``target``: staging directories, old versions, temporary files."""
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    stem = f".{target.name}"
+    found = []
+    for entry in parent.iterdir():
+        name = entry.name
+        if not name.startswith(stem):
+            continue
+        rest = name[len(stem):]
+        if rest.startswith((STAGING, OLD)) or (rest.startswith(".") and rest.endswith(TMP)):
+            found.append(entry)
+    return sorted(found)
+
+
+def recover(target: Path, notice: Callable[[str], None] | None = None, stale_pid: str | None = None) -> None:
+    """Remove (or, where the target is missing, restore) what a killed run left beside ``target``.
+
+    Called with the target's lock held, so no live writer owns these. An ``.old-``
+    directory is the previous version set aside by the fallback swap; if the target
+    is missing it is put back, otherwise it is removed.
+    """
+    notice = notice or _notice
+    found = leftovers(target)
+    for path in found:
+        if path.name.startswith(_hidden(target, OLD)) and not target.exists():
+            os.replace(path, target)
+            notice(f"restored {target} from an interrupted run's copy")
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if found:
+        fsync_dir(target.parent)
+        notice(f"removed what an interrupted run left beside {target}: {', '.join(p.name for p in found)}")
+    elif stale_pid:
+        notice(f"an interrupted run (pid {stale_pid}) had left its lock on {target}; taken over")
+
+
+def _notice(message: str) -> None:
+    print(f"zoo: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def locked(target: Path, notice: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the lock on ``target`` (one writer at a time), recovering a killed run's leftovers first."""
+    import fcntl
+
+    lock = target.parent / _hidden(target, LOCK)
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, file_mode())
+        except OSError as exc:
+            raise OutputPathError(f"cannot write {target}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise OutputPathError(f"another zoo process (pid {holder}) is writing {target}: wait for it to finish, "
+                                  "or choose another -o") from None
+        try:  # the holder before us may have removed the file as it finished: lock the file that is there
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    stale = os.pread(fd, 32, 0).decode(errors="replace").strip()  # a pid: a run that never removed its lock
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        recover(target, notice, stale or None)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        os.close(fd)
+
+
+def tidy(target: Path) -> None:
+    """Recover a killed run's leftovers beside ``target`` if nobody is writing it and we may: for readers
+    (``zoo verify``), which must never fail or wait because of it."""
+    target = Path(target)
+    if not leftovers(target) and not (target.parent / _hidden(target, LOCK)).exists():
+        return
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        return
+    with contextlib.suppress(OutputPathError, OSError):
+        with locked(target):
+            pass
+
+
+def _make_parents(path: Path) -> list[Path]:
+    """``mkdir -p path.parent``; return the directories it created (outermost first)."""
+    created = [p for p in reversed(path.parents) if not p.exists()]
+    for folder in created:
+        try:
+            folder.mkdir(mode=dir_mode())
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return created
+
+
+def _remove_created(created: list[Path]) -> None:
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path`` and rename it into place when it returns.
+
+    The file is fsynced before the rename and the directory after it; the target is
+    locked for the duration; the mode follows the umask.
+    """
+    path = Path(path)
+    created = _make_parents(path)
+    try:
+        with locked(path):
+            _write_and_rename(path, write)
+    except BaseException:
+        _remove_created(created)
+        raise
+
+
+def _write_and_rename(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP)
     except OSError as exc:
         raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
             raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}; nothing was written") from None
         raise
+
+
+# -- directories --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """Lock ``target``, and yield a fresh directory beside it to fill; swap it in with :func:`replace_directory`.
+
+    If the block raises (or is interrupted), the staging directory and any parent
+    directories created for it are removed and the target is left as it was.
+    """
+    target = Path(target)
+    created = _make_parents(target)
+    try:
+        with locked(target):
+            staged = Path(tempfile.mkdtemp(prefix=_hidden(target, STAGING), dir=target.parent))
+            try:
+                yield staged
+            except BaseException:
+                shutil.rmtree(staged, ignore_errors=True)
+                raise
+    except BaseException:
+        _remove_created(created)
+        raise
+
+
+def replace_directory(staged: Path, target: Path) -> None:
+    """Make ``staged`` durable and swap it in at ``target`` in one step; the old version is then removed."""
+    chmod_tree(staged)
+    fsync_tree(staged)
+    if not target.exists():
+        os.rename(staged, target)
+        fsync_dir(target.parent)
+        return
+    if exchange(staged, target):
+        fsync_dir(target.parent)
+        shutil.rmtree(staged, ignore_errors=True)  # the old version, now at the staging path
+        return
+    # No atomic exchange on this system or file system: set the old version aside, then rename.
+    # A kill between the two renames leaves the target missing until the next zoo command on it
+    # restores the old version (see recover).
+    old = target.with_name(_hidden(target, OLD) + os.urandom(4).hex())
+    os.rename(target, old)
+    try:
+        os.rename(staged, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where it is not supported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))

@@ -1,0 +1,118 @@
+"""SIGKILL at every file-system step of `zoo export --force` and `zoo train -o --force`.
+
+strace's fault injection kills the process at the k-th call of one system call
+(every fsync, rename, mkdir, and a sample of the unlinks of the old version),
+for every k. Afterwards the target must be the complete old version or the
+complete new one (never absent, never mixed), and the next zoo command on it
+must remove whatever the killed run left behind, saying so in one line.
+"""
+
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import tree
+
+STRACE = shutil.which("strace")
+STEPS = ("fsync", "fdatasync", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "unlinkat", "unlink")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(STRACE is None, reason="needs strace (apt-get install -y strace)")]
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}, "PYTHONDONTWRITEBYTECODE": "1",
+       "ZOO_LOAD_PLUGINS": ""}
+
+
+def zoo(cwd, *args, strace=()):
+    return subprocess.run([*strace, sys.executable, "-m", "zoo", *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=300)
+
+
+def calls(cwd, args) -> dict[str, int]:
+    """How many times each step's system call is made by one run of ``zoo args``."""
+    log = cwd / "strace.log"
+    done = zoo(cwd, *args, strace=(STRACE, "-f", "-qq", "-o", str(log), "-e", f"trace={','.join(STEPS)}"))
+    assert done.returncode == 0, done.stderr
+    counts = collections.Counter(m.group(1) for line in log.read_text().splitlines()
+                                 if (m := re.match(r"^\d+\s+(\w+)\(", line)))
+    log.unlink()
+    return counts
+
+
+def plan(counts: dict[str, int]) -> list[tuple[str, int]]:
+    steps = []
+    for name, n in sorted(counts.items()):
+        ks = range(1, n + 1) if name not in ("unlinkat", "unlink") else sorted({1, 2, n // 2, n - 1, n} - {0})
+        steps += [(name, k) for k in ks]
+    return steps
+
+
+def killed_at(cwd, name, k, args):
+    return zoo(cwd, *args, strace=(STRACE, "-f", "-qq", "-o", "/dev/null", "-e", f"trace={name}",
+                                   "-e", f"inject={name}:signal=KILL:when={k}"))
+
+
+def leftovers(cwd, keep):
+    return sorted(p.name for p in cwd.iterdir() if p.name not in keep)
+
+
+def test_sigkill_at_every_step_of_an_export_keeps_a_whole_bundle(tmp_path):
+    args = ["export", "binary", "--epochs", "1", "-o", "b", "--force", "--runtime", "onnxruntime-cpu"]
+    assert zoo(tmp_path, *args[:-3], "--runtime", "onnxruntime-cpu").returncode == 0
+    old = tree(tmp_path / "b")
+    steps = plan(calls(tmp_path, args))
+    assert {"fsync", "renameat2"} <= {name for name, _ in steps}, steps
+    old = tree(tmp_path / "b")
+    outcomes = collections.Counter()
+    for name, k in steps:
+        run = killed_at(tmp_path, name, k, args)
+        assert run.returncode in (0, -9, 137), (name, k, run.returncode, run.stderr[-500:])
+        outcomes["killed" if run.returncode else "finished"] += 1  # 0: this run made fewer such calls
+        now = tree(tmp_path / "b")
+        if now == old:
+            outcomes["old"] += 1
+        else:  # the new bundle, complete: it verifies on its own test data and checksum
+            verified = zoo(tmp_path, "verify", "b", "--runtime", "onnxruntime-cpu", "--json")
+            assert verified.returncode == 0, (name, k, verified.stdout[-800:], verified.stderr)
+            assert json.loads(verified.stdout)["verified"]
+            outcomes["new"] += 1
+            old = tree(tmp_path / "b")
+        left = leftovers(tmp_path, {"b"})
+        after = zoo(tmp_path, "verify", "b", "--runtime", "onnxruntime-cpu")  # the next command on the target
+        assert after.returncode == 0, (name, k, after.stdout[-800:], after.stderr)
+        assert leftovers(tmp_path, {"b"}) == [], (name, k, left)
+        if left:
+            assert re.search(r"^zoo: (removed what an interrupted run left beside b|an interrupted run .* had left "
+                             r"its lock on b)", after.stderr, re.M), (name, k, left, after.stderr)
+        assert tree(tmp_path / "b") == old  # tidying never touches the bundle
+    assert outcomes["old"] and outcomes["new"], outcomes  # kills before and after the swap were both tried
+    assert outcomes["killed"] >= 0.9 * len(steps), outcomes
+
+
+def test_sigkill_at_every_step_of_a_checkpoint_write(tmp_path):
+    args = ["train", "binary", "--epochs", "1", "-o", "m.pt", "--force"]
+    assert zoo(tmp_path, *args).returncode == 0
+    before = (tmp_path / "m.pt").read_bytes()
+    steps = plan(calls(tmp_path, args))
+    assert {"fsync", "rename"} <= {name for name, _ in steps}, steps
+    killed = 0
+    for name, k in steps:
+        run = killed_at(tmp_path, name, k, args)
+        assert run.returncode in (0, -9, 137), (name, k, run.returncode, run.stderr[-500:])
+        killed += run.returncode != 0  # 0: this run made fewer such calls than the counting run
+        now = (tmp_path / "m.pt").read_bytes()
+        if now != before:  # a whole new checkpoint: it exports
+            exported = zoo(tmp_path, "export", "binary", "--checkpoint", "m.pt", "-o", f"x{name}{k}",
+                           "--runtime", "onnxruntime-cpu")
+            assert exported.returncode == 0, (name, k, exported.stderr)
+            shutil.rmtree(tmp_path / f"x{name}{k}")
+            before = now
+        nxt = zoo(tmp_path, *args)  # the next command on the target tidies up, then writes it whole
+        assert nxt.returncode == 0, nxt.stderr
+        assert leftovers(tmp_path, {"m.pt"}) == [], (name, k)
+        before = (tmp_path / "m.pt").read_bytes()
+    assert killed >= 0.8 * len(steps), (killed, steps)
