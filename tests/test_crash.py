@@ -90,7 +90,7 @@ def test_sigkill_at_every_step_of_an_export_keeps_a_whole_bundle(tmp_path):
                              r"its lock on b)", after.stderr, re.M), (name, k, left, after.stderr)
         assert tree(tmp_path / "b") == old  # tidying never touches the bundle
     assert outcomes["old"] and outcomes["new"], outcomes  # kills before and after the swap were both tried
-    assert outcomes["killed"] >= 0.9 * len(steps), outcomes
+    assert outcomes["killed"] >= 0.8 * len(steps), outcomes
 
 
 def test_sigkill_at_every_step_of_a_checkpoint_write(tmp_path):

@@ -137,3 +137,40 @@ def test_quiet_and_verbose(zoo_cli, bundle_dir, tmp_path):
     assert_clean_error(zoo_cli("-q", "-v", "list"), "contradict", code=2)
     json_out = zoo_cli("-q", "verify", str(bundle_dir), "--json")
     assert json_out.stdout.lstrip().startswith("{")  # machine output is not "information"
+
+
+# -- crash consistency: locks and modes ------------------------------------------------------------
+
+
+def test_a_second_writer_to_the_same_target_is_refused(zoo_cli, tmp_path):
+    import fcntl
+
+    lock = tmp_path / ".m.pt.lock"
+    with open(lock, "w") as handle:  # a live writer holds the target's lock
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write("4242")
+        handle.flush()
+        result = zoo_cli("train", "binary", "--epochs", "1", "-o", "m.pt")
+        assert_clean_error(result, "another zoo process (pid 4242) is writing m.pt: wait for it to finish", code=1)
+        assert not (tmp_path / "m.pt").exists()
+    assert zoo_cli("train", "binary", "--epochs", "1", "-o", "m.pt").exit_code == 0  # released: the next one wins
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+@pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_modes_follow_the_umask(zoo_cli, tmp_path, umask, file_mode, dir_mode):
+    import stat
+
+    old = os.umask(umask)
+    try:
+        assert zoo_cli("export", "binary", "--epochs", "1", "-o", "b", "--runtime", "onnxruntime-cpu").exit_code == 0
+        assert zoo_cli("train", "binary", "--epochs", "1", "-o", "m.pt").exit_code == 0
+        np.save(tmp_path / "rows.npy", np.zeros((2, 30), dtype=np.float32))
+        assert zoo_cli("predict", "b", "rows.npy", "-o", "p.csv").exit_code == 0
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*")}
+    assert modes["b"] == dir_mode and modes["b/test_data_set_0"] == dir_mode
+    for name in ("b/model.onnx", "b/manifest.json", "b/checkpoint.pt", "b/test_data_set_0/input_0.pb", "m.pt",
+                 "p.csv"):
+        assert modes[name] == file_mode, (name, oct(modes[name]))
