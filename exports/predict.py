@@ -38,7 +38,7 @@ def read_chunks(source: str, n_features: int, chunk_rows: int = DEFAULT_CHUNK_RO
         raise PredictInputError(f"input {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's byte-order mark
             yield from _csv_chunks(handle, str(path), n_features, chunk_rows)
     elif suffix in (".npy", ".npz"):
         yield from _array_chunks(path, n_features, chunk_rows)
@@ -112,6 +112,8 @@ def _csv_chunks(handle: IO[str], name: str, n_features: int, chunk_rows: int) ->
     seen = 0
     try:
         for line_no, cells in enumerate(csv.reader(handle), start=1):
+            if line_no == 1 and cells and cells[0].startswith("\ufeff"):  # a byte-order mark on stdin
+                cells[0] = cells[0][1:]
             if not cells or all(not c.strip() for c in cells):
                 continue
             if line_no == 1 and not any(_is_number(c) for c in cells):
@@ -183,7 +185,7 @@ class Writer:
         rows = probabilities.tolist()
         out = io.StringIO()
         if self.fmt == "csv" and not self.started:  # after the first chunk passed its checks
-            out.write(",".join(["label", "class_index", *(f"p_{_csv_cell(c)}" for c in self.columns)]) + "\n")
+            out.write(",".join(["label", "class_index", *(_csv_cell(f"p_{c}") for c in self.columns)]) + "\n")
         self.started = True
         if self.fmt == "csv":
             for name, index, p in zip(names, labels.tolist(), rows):

@@ -65,6 +65,24 @@ BROKEN = {
         def register_model(register):
             pass
     """,
+    "exit-at-import": "import sys\nsys.exit(3)\n",
+    "register-then-raise": """
+        from zoo import ModelSpec, hookimpl
+
+        @hookimpl
+        def register_models(register):
+            register(ModelSpec("half-done", "registered, then the hook failed", "zoo.plugins.nets:MulticlassNet",
+                               "softmax-cross-entropy", "multiclass", "iris"))
+            raise ValueError("failed after registering")
+    """,
+    "exit-in-hook": """
+        import sys
+        from zoo import hookimpl
+
+        @hookimpl
+        def register_models(register):
+            sys.exit(4)
+    """,
     "command-clash": """
         import click
         from zoo import hookimpl
@@ -83,6 +101,9 @@ EXPECTED = {
     "bad-width": "registered an invalid model: PairingError: sigmoid-bce is for two classes, got 3",
     "typo-hook": "is not a valid plugin: it implements register_model, which zoo has no hook for",
     "command-clash": "command 'export' is already registered by built-in zoo.exports.commands",
+    "exit-at-import": "failed to import 'zoo_broken_exit_at_import': SystemExit: 3",
+    "exit-in-hook": "raised in register_models: SystemExit: 4",
+    "register-then-raise": "raised in register_models: ValueError: failed after registering",
 }
 
 

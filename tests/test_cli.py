@@ -208,3 +208,16 @@ def test_console_script_entry_point(python, tmp_path):
     proc = subprocess.run([exe, "export", "nope"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 1 and proc.stderr.startswith("Error: unknown model 'nope'")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999", "4294967296"])
+def test_seeds_out_of_range_are_one_line(zoo_cli, seed):
+    assert_clean_error(zoo_cli("train", "binary", "--seed", seed), "Invalid value for '--seed'", "0<=x<=4294967295",
+                       code=2)
+
+
+def test_the_default_dataset_is_found_beside_a_directory_of_its_name(zoo_cli, tmp_path):
+    (tmp_path / "breast-cancer").mkdir()
+    result = zoo_cli("train", "binary", "--epochs", "1", "-o", "m.pt")
+    assert result.exit_code == 0, result.output
+    assert "on breast-cancer (456 rows" in result.stdout

@@ -1,5 +1,7 @@
 """Data sources: bundled datasets, user files, synthetic data, the split and standardization."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,33 @@ def test_split_is_stratified_deterministic_and_standardizes_on_train_only(regist
 def test_too_few_rows_for_a_split():
     with pytest.raises(DataError, match="too few"):
         split(Dataset("tiny", np.zeros((1, 2)), np.array([0])), 0.2)
+
+
+# -- found on review -----------------------------------------------------------------------------
+
+
+def test_a_directory_named_like_a_dataset_does_not_shadow_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()
+    (tmp_path / "iris").write_text("not a dataset")
+    assert load_source("digits").X.shape == (1797, 64)
+    assert load_source("iris").X.shape == (150, 4)
+    with pytest.raises(DataError, match="data path digits is a directory"):
+        load_source("digits/")
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ("synthetic:0x5x3", "synthetic:0x5x3: synthetic data needs at least 2 rows"),
+    ("synthetic:10x0x3", "synthetic:10x0x3: synthetic data needs at least 2 rows, 1 feature"),
+    ("synthetic:10x5x1", "and 2 classes"),
+])
+def test_synthetic_sizes_are_taken_as_written(source, fragment):
+    with pytest.raises(DataError, match=re.escape(fragment)):
+        load_source(source)
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(tmp_path):
+    rows = "a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n"
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + rows.encode())
+    data = load_source(str(tmp_path / "excel.csv"))
+    assert data.X.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]] and data.y.tolist() == [0, 1, 0, 1]

@@ -383,3 +383,31 @@ def test_a_bundle_of_the_first_manifest_format_still_verifies(zoo_cli, bundle_co
     result = zoo_cli("verify", "multiclass", "--runtime", "onnxruntime-cpu", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["verified"]
+
+
+def test_predict_header_is_valid_csv_for_any_class_label(zoo_cli, tmp_path):
+    import csv
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(-2, 1, (60, 3)), rng.normal(2, 1, (60, 3))]).astype(np.float32)
+    labels = np.array(["plain", 'benign, "x"'])
+    np.savez(tmp_path / "d.npz", X=X, y=np.repeat([0, 1], 60), class_labels=labels)
+    assert zoo_cli("export", "binary", "--data", "d.npz", "--epochs", "3", "-o", "b",
+                   "--runtime", "onnxruntime-cpu").exit_code == 0
+    np.save(tmp_path / "rows.npy", X[[0, 119]])
+    out = zoo_cli("predict", "b", "rows.npy")
+    assert out.exit_code == 0, out.output
+    rows = list(csv.reader(out.stdout.splitlines()))
+    assert rows[0] == ["label", "class_index", 'p_benign, "x"']
+    assert [r[0] for r in rows[1:]] == ["plain", 'benign, "x"']
+
+
+def test_predict_reads_a_csv_with_a_byte_order_mark(zoo_cli, bundle_copy, tmp_path):
+    bundle_copy()
+    rows = np.random.default_rng(0).integers(0, 17, (3, 64))
+    text = ",".join(f"f{i}" for i in range(64)) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n"
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "plain.csv").write_text(text)
+    excel, plain = zoo_cli("predict", "multiclass", "excel.csv"), zoo_cli("predict", "multiclass", "plain.csv")
+    assert excel.exit_code == plain.exit_code == 0, excel.output
+    assert excel.stdout == plain.stdout and len(excel.stdout.splitlines()) == 4

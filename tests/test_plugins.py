@@ -27,7 +27,7 @@ def site(tmp_path, monkeypatch):
     before = set(sys.modules)
     yield root
     for name in set(sys.modules) - before:
-        if name.startswith(("zoo_broken", "zoo_good", "twin_")):
+        if name.startswith(("zoo_broken", "zoo_good", "twin_")):  # zoo_good_zipped, zoo_good_egg too
             del sys.modules[name]
 
 
@@ -50,6 +50,8 @@ def test_a_broken_plugin_is_skipped_with_one_warning(site, kind):
     assert f"from zoo-broken-{kind} 0.1.0" in messages[0] and EXPECTED[kind] in messages[0]
     info = next(i for i in pm.infos.values() if i.distribution == f"zoo-broken-{kind}")
     assert info.status == "failed" and EXPECTED[kind] in info.error
+    assert all(registry.owned_by(k, info.label) == [] for k in ("model", "policy", "dataset", "runtime"))
+    assert "half-done" not in registry.names("model")  # nothing a failed hook registered is kept
     # everything else keeps working
     assert "good-mlp" in registry.names("model") and "multiclass" in registry.names("model")
     assert registry.owner("model", "good-mlp") == "plugin 'zoo_good' from zoo-good 0.1.0"
@@ -156,16 +158,50 @@ def test_check_plugin_passes_a_good_plugin_and_fails_a_broken_one(site):
     assert bad.returncode == 1 and "FAILED at load" in bad.stdout
 
 
-def test_entry_point_discovery_agrees_with_importlib_metadata(site):
-    """zoo reads entry_points.txt itself (for start-up time); it must find what importlib.metadata finds."""
-    import importlib.metadata
+def test_a_zipped_distribution_on_the_path_is_found(site, monkeypatch):
+    import textwrap
+    import zipfile
 
+    archive = site.parent / "zipped.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("zoo_good_zipped.py", textwrap.dedent(GOOD).replace("good-mlp", "zipped-mlp"))
+        z.writestr("zoo_good_zipped-0.2.0.dist-info/METADATA",
+                   "Metadata-Version: 2.1\nName: zoo-good-zipped\nVersion: 0.2.0\n")
+        z.writestr("zoo_good_zipped-0.2.0.dist-info/entry_points.txt", "[zoo]\nzipped = zoo_good_zipped\n")
+    monkeypatch.syspath_prepend(str(archive))
+    pm, registry = load(strict=True)
+    assert registry.owner("model", "zipped-mlp") == "plugin 'zipped' from zoo-good-zipped 0.2.0"
+
+
+def test_an_egg_info_distribution_is_found(site):
+    (site / "zoo_good_egg.py").write_text(GOOD.replace("good-mlp", "egg-mlp").replace("\n    ", "\n"))
+    info = site / "zoo_good_egg.egg-info"
+    info.mkdir()
+    (info / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: zoo-good-egg\nVersion: 1.2\n")
+    (info / "entry_points.txt").write_text("[zoo]\negg = zoo_good_egg\n")
+    pm, registry = load(strict=True)
+    assert registry.owner("model", "egg-mlp") == "plugin 'egg' from zoo-good-egg 1.2"
+
+
+def test_a_shadowed_copy_of_a_distribution_is_not_loaded(site, tmp_path, monkeypatch):
+    """Two copies of one distribution on sys.path: the first is the one Python imports, and the only one zoo loads."""
+    stale = tmp_path / "stale"
+    make_dist(stale, "zoo-good", "zoo_good_stale", "raise RuntimeError('the stale copy was loaded')\n",
+              entry_name="zoo_good", version="0.0.1")
+    make_dist(site, "zoo-good", "zoo_good", GOOD, version="3.1.4")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(stale)])  # after site: shadowed
     from zoo.manager import find_entry_points
 
-    make_dist(site, "zoo-good", "zoo_good", GOOD, version="3.1.4")
-    broken_dist(site, "import-error")
-    ours = {(ep.dist, ep.version, ep.name, ep.value) for ep in find_entry_points()}
-    theirs = {(d.metadata["Name"], d.version, ep.name, ep.value)
-              for d in importlib.metadata.distributions() for ep in d.entry_points if ep.group == "zoo"}
-    assert ours == theirs
-    assert ("zoo-good", "3.1.4", "zoo_good", "zoo_good") in ours
+    assert [(ep.dist, ep.version) for ep in find_entry_points() if ep.dist == "zoo-good"] == [("zoo-good", "3.1.4")]
+    pm, registry = load(strict=True)
+    assert registry.owner("model", "good-mlp") == "plugin 'zoo_good' from zoo-good 3.1.4"
+
+
+@pytest.mark.parametrize("kind", ["exit-at-import", "exit-in-hook"])
+def test_a_plugin_calling_sys_exit_does_not_take_zoo_down(site, kind):
+    broken_dist(site, kind)
+    result = zoo(site, "list")
+    assert result.returncode == 0, result.stderr
+    assert "multiclass" in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("zoo: warning: ") and EXPECTED[kind] in lines[0], lines

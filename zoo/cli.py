@@ -8,16 +8,27 @@ scikit-learn are imported only inside the commands that need them.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
 import zoo
-from zoo.config import TrainConfig
 from zoo.errors import ZooError
 
-DEFAULTS = TrainConfig()
+#: Core commands defined in modules of their own, imported when asked for: ``zoo list`` stays light.
+LAZY_COMMANDS = {"train": "zoo.train_command:train"}
+
+#: What plugins imported from here before these moved to :mod:`zoo.options`.
+_MOVED = {"training_options", "distributed_options", "split_options", "launch_from_options", "scaled",
+          "train_from_options", "DEFAULTS"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        from zoo import options
+
+        return getattr(options, name)
+    raise AttributeError(f"module 'zoo.cli' has no attribute {name!r}")
 
 
 class ZooGroup(click.Group):
@@ -32,12 +43,22 @@ class ZooGroup(click.Group):
 
             default_plugin_manager().register_commands(self)
 
+    def _load_lazy(self, name: str) -> None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            from zoo.specs import resolve
+
+            self.add_command(resolve(LAZY_COMMANDS[name]), name)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
+        for name in LAZY_COMMANDS:
+            self._load_lazy(name)
         self._load_plugin_commands()
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, cmd_name: str):
-        self._load_plugin_commands()
+        self._load_lazy(cmd_name)
+        if cmd_name not in self.commands:  # a core command (list, info, ...) needs no plugin's commands
+            self._load_plugin_commands()
         return super().get_command(ctx, cmd_name)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
@@ -236,7 +257,10 @@ def plugins(show_all: bool, as_json: bool) -> None:
     from zoo.manager import default_plugin_manager
     from zoo.registry import default_registry
 
-    default_registry()  # fills in what each plugin registered (commands are in by now)
+    root = click.get_current_context().find_root().command
+    if isinstance(root, ZooGroup):
+        root._load_plugin_commands()  # what each plugin's register_commands added
+    default_registry()  # fills in what each plugin registered
     infos = [i for i in default_plugin_manager().infos.values() if show_all or not i.builtin]
     if as_json:
         echo_json([i.to_dict() for i in infos])
@@ -254,131 +278,3 @@ def plugins(show_all: bool, as_json: bool) -> None:
         for kind, names in info.registered.items():
             if names:
                 click.echo(f"  {kind}: {', '.join(names)}")
-
-
-# -- training --------------------------------------------------------------------------------
-
-
-def training_options(function):
-    """The options every command that trains takes (``train``, ``export``; plugins may reuse them)."""
-    options = [
-        click.option("--policy", metavar="NAME", help="Loss policy [default: the model's own]."),
-        click.option("--data", metavar="SOURCE",
-                     help="A dataset name, a .npz or .csv file, or synthetic:ROWSxFEATURES[xCLASSES] "
-                          "[default: the model's dataset]."),
-        click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True),
-        click.option("--hidden-size", type=click.IntRange(min=1), help="Hidden units [default: the model's]."),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr,
-                     show_default=True, help="Adam learning rate."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True),
-        click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
-                     help="Seeds the split, the initial weights and the shuffling."),
-        click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-                     default=DEFAULTS.holdout, show_default=True, help="Fraction of each class held out."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device,
-                     show_default=True, help="Where to train; auto takes CUDA when torch sees a GPU."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def distributed_options(function):
-    """Scale-out options of ``train`` and ``export`` (torch's elastic launcher, as ``torchrun``)."""
-    options = [
-        click.option("--nproc-per-node", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Worker processes on this machine (DistributedDataParallel; gloo on CPU, NCCL on CUDA)."),
-        click.option("--nnodes", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Machines taking part; more than 1 needs --rdzv-endpoint."),
-        click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="This machine's rank among --nnodes (0 hosts the rendezvous)."),
-        click.option("--rdzv-endpoint", metavar="HOST:PORT", help="Rendezvous address of node 0."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(training options, distributed options) from a command's keyword arguments."""
-    keys = ("nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint")
-    return {k: v for k, v in options.items() if k not in keys}, {k: options.pop(k) for k in keys if k in options}
-
-
-def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any], finish: str,
-                        finish_args: dict[str, Any]) -> dict[str, Any]:
-    """Train ``name`` on several processes through :mod:`zoo.distributed`; rank 0 runs ``finish``."""
-    from dataclasses import asdict
-
-    from zoo.distributed import launch
-    from zoo.training import require_torch
-
-    require_torch()
-    config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
-                         seed=options["seed"], holdout=options["holdout"], device=options["device"])
-    if config.device == "auto":
-        from zoo.training import resolve_device
-
-        config = TrainConfig(**{**asdict(config), "device": resolve_device("auto")})
-    job = {"name": name, "policy": options["policy"], "data": options["data"], "config": asdict(config),
-           "model_config": {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]},
-           "finish": finish, "finish_args": finish_args}
-    return launch(job, **scale)
-
-
-def scaled(scale: dict[str, Any]) -> bool:
-    return scale.get("nproc_per_node", 1) > 1 or scale.get("nnodes", 1) > 1
-
-
-def train_from_options(name: str, options: dict[str, Any], *, progress: bool = True):
-    """Run :func:`zoo.training.fit` from the values of :func:`training_options`."""
-    from zoo.training import fit
-
-    config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
-                         seed=options["seed"], holdout=options["holdout"], device=options["device"])
-    model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}
-    show = progress and sys.stderr.isatty() and not verbosity()[1]
-    if not show:
-        return fit(name, policy=options["policy"], data=options["data"], config=config, **model_config)
-    with click.progressbar(length=config.epochs, label=f"training {name}", file=sys.stderr,
-                           show_pos=True, item_show_func=lambda loss: loss) as bar:
-        def on_epoch(epoch: int, epochs: int, loss: float) -> None:
-            bar.update(1, f"loss {loss:.4f}")
-
-        return fit(name, policy=options["policy"], data=options["data"], config=config,
-                   on_epoch=on_epoch, **model_config)
-
-
-@cli.command()
-@click.argument("name")
-@training_options
-@distributed_options
-@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE",
-              help="Checkpoint to write [default: checkpoints/NAME.pt].")
-@click.option("--force", is_flag=True, help="Replace an existing checkpoint.")
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def train(name: str, output: Path | None, force: bool, as_json: bool, **options: Any) -> None:
-    """Train model NAME briefly and save a weights-only checkpoint.
-
-    The checkpoint feeds `zoo export NAME --checkpoint FILE`.
-    """
-    from zoo import checkpoint, files
-    from zoo.registry import default_registry
-
-    default_registry().get("model", name)
-    output = output or Path("checkpoints") / f"{name}.pt"
-    files.check_target(output, force=force, directory=False)
-    options, scale = split_options(options)
-    if scaled(scale):
-        answer = launch_from_options(name, options, scale, "zoo.checkpoint:finish_training",
-                                     {"output": str(output)})
-        describe, metrics = answer["describe"], answer["metrics"]
-    else:
-        result = train_from_options(name, options, progress=not as_json)
-        checkpoint.save(result, output)
-        describe, metrics = result.describe(), result.metrics
-    if as_json:
-        echo_json({"model": name, "checkpoint": str(output), "metrics": metrics})
-        return
-    say(describe)
-    say(f"wrote {output}")

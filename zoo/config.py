@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from zoo.errors import TrainingError
 
+#: Seeds go to numpy's default_rng and torch.manual_seed; 0..2**32-1 is what both take everywhere.
+MAX_SEED = 2**32 - 1
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -24,6 +27,8 @@ class TrainConfig:
             raise TrainingError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
             raise TrainingError(f"batch size must be at least 1, got {self.batch_size}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise TrainingError(f"seed must be an integer in 0..{MAX_SEED}, got {self.seed!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise TrainingError(f"learning rate must be a positive number, got {self.lr}")
 

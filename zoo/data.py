@@ -96,14 +96,20 @@ def load_source(source: str, registry=None) -> Dataset:
     """A dataset from a registered name, a ``.npz``/``.csv`` path or ``synthetic:RxF[xC]``."""
     match = SYNTHETIC.match(source)
     if match:
-        rows, features, classes = (int(g) if g else None for g in match.groups())
-        return synthetic(rows or 1000, features or 20, classes or 3)
+        rows, features, classes = (int(g) if g is not None else None for g in match.groups())
+        return synthetic(1000 if rows is None else rows, 20 if features is None else features,
+                         3 if classes is None else classes)
     path = Path(source)
-    if path.suffix.lower() in (".csv", ".npz") or path.exists():
+    # A file is named by its suffix or a path separator; any other word is a registered dataset, even
+    # where a file or directory of that name happens to sit in the working directory.
+    if path.suffix.lower() in (".csv", ".npz") or "/" in source or "\\" in source:
         return load_file(path)
     from zoo.registry import default_registry
 
-    return (registry or default_registry()).get("dataset", source).load()
+    registry = registry or default_registry()
+    if source in registry.names("dataset") or not path.exists():
+        return registry.get("dataset", source).load()
+    return load_file(path)
 
 
 def load_file(path: Path) -> Dataset:
@@ -141,7 +147,7 @@ def load_csv(path: Path) -> Dataset:
     rows: list[list[float]] = []
     width = None
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's byte-order mark
             for line_no, cells in enumerate(csv.reader(handle), start=1):
                 if not cells or all(not c.strip() for c in cells):
                     continue
@@ -181,7 +187,8 @@ def _number(cell: str) -> float | None:
 def synthetic(rows: int = 1000, features: int = 20, classes: int = 3, seed: int = 0) -> Dataset:
     """Gaussian blobs, one per class, linearly separable with some overlap."""
     if rows < 2 or features < 1 or classes < 2:
-        raise DataError("synthetic data needs at least 2 rows, 1 feature and 2 classes")
+        raise DataError(f"synthetic:{rows}x{features}x{classes}: synthetic data needs at least 2 rows, "
+                        "1 feature and 2 classes")
     rng = np.random.default_rng(seed)
     centers = rng.normal(0.0, 2.0, size=(classes, features))
     y = np.arange(rows) % classes

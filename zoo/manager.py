@@ -14,11 +14,8 @@ this:
     which code that is.
 
 pluggy's own ``load_setuptools_entrypoints`` stops at the first plugin that
-fails to import, so zoo finds the entry points itself and registers each plugin
-through pluggy's public ``register``. It reads ``*.dist-info/entry_points.txt``
-on ``sys.path`` directly rather than through ``importlib.metadata``, whose
-import alone is 40 ms of a 0.2 s ``zoo --help`` (a test checks that both find
-the same plugins).
+fails to import, so zoo lists the entry points with ``importlib.metadata`` (as
+pluggy does) and registers each plugin through pluggy's public ``register``.
 """
 
 from __future__ import annotations
@@ -26,7 +23,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import sys
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -170,11 +166,11 @@ class ZooPluginManager(pluggy.PluginManager):
     def _load_one(self, ep: EntryPoint, info: PluginInfo) -> None:
         try:
             plugin = ep.load()
-        except Exception as exc:  # ImportError, SyntaxError, anything raised at import
+        except (Exception, SystemExit) as exc:  # ImportError, SyntaxError, sys.exit(), anything raised at import
             return self.fail(info, f"failed to import {ep.value!r}", exc)
         try:
             self.register(plugin, name=ep.name)
-        except Exception as exc:  # pluggy.PluginValidationError and the like
+        except (Exception, SystemExit) as exc:  # pluggy.PluginValidationError and the like
             return self.fail(info, "is not a valid plugin", exc)
         unknown = [h for h in info.hooks if not hasattr(hookspecs, h)]
         if unknown:
@@ -202,7 +198,7 @@ class ZooPluginManager(pluggy.PluginManager):
             before = dict(cli.commands)
             try:
                 call(cli=cli)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not take zoo down
                 cli.commands.clear()
                 cli.commands.update(before)
                 self.fail(info, "raised in register_commands", exc)
@@ -236,69 +232,20 @@ class EntryPoint(NamedTuple):
 
 
 def find_entry_points(group: str = ENTRY_POINT_GROUP) -> list[EntryPoint]:
-    """The ``group`` entry points of the distributions on ``sys.path``, in path order.
+    """The ``group`` entry points of the installed distributions, through ``importlib.metadata``.
 
-    A distribution found twice (on two path entries) counts once, as with
-    ``importlib.metadata``. Distributions inside zip files are not seen.
+    It sees what pip installed, zipped distributions and eggs on the path, and a
+    distribution found twice counts once (the first on ``sys.path``, as Python
+    imports it). Measured cost: about 20 ms of start-up.
     """
-    found: list[EntryPoint] = []
-    seen: set[str] = set()
-    for entry in sys.path:
-        try:
-            folders = sorted(os.listdir(entry or "."))
-        except OSError:
-            continue
-        for folder in folders:
-            if not folder.endswith((".dist-info", ".egg-info")):
-                continue
-            base = os.path.join(entry or ".", folder)
-            try:
-                with open(os.path.join(base, "entry_points.txt"), encoding="utf-8") as handle:
-                    lines = _section(handle.read(), group)
-            except OSError:
-                continue
-            if not lines:
-                continue
-            dist, version = _name_and_version(base, folder)
-            if normalize(dist) in seen:
-                continue
-            seen.add(normalize(dist))
-            found.extend(EntryPoint(name, value, dist, version) for name, value in lines)
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group=group):
+        dist = ep.dist
+        name = (dist.metadata["Name"] if dist is not None else None) or "?"
+        found.append(EntryPoint(ep.name, ep.value, name, dist.version if dist is not None else "?"))
     return found
-
-
-def _section(text: str, group: str) -> list[tuple[str, str]]:
-    entries, current = [], None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            current = line[1:-1].strip()
-        elif current == group and "=" in line:
-            name, _, value = line.partition("=")
-            entries.append((name.strip(), value.strip()))
-    return entries
-
-
-def _name_and_version(base: str, folder: str) -> tuple[str, str]:
-    """Name and Version from the distribution's METADATA (or PKG-INFO) headers."""
-    fields: dict[str, str] = {}
-    for metadata in ("METADATA", "PKG-INFO"):
-        try:
-            with open(os.path.join(base, metadata), encoding="utf-8") as handle:
-                for line in handle:
-                    if not line.strip():
-                        break
-                    key, _, value = line.partition(":")
-                    if key in ("Name", "Version"):
-                        fields.setdefault(key, value.strip())
-            break
-        except OSError:
-            continue
-    stem = folder.rsplit(".", 1)[0]
-    name, _, version = stem.partition("-")
-    return fields.get("Name", name), fields.get("Version", version or "?")
 
 
 def hook_names() -> list[str]:

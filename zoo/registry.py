@@ -43,7 +43,7 @@ class Registry:
             for info, call in pm.implementations(hook_name):
                 try:
                     call(register=partial(registry.add, kind, owner=info.label))
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not take zoo down
                     registry.discard_owner(info.label)
                     pm.fail(info, f"raised in {hook_name}", exc)
         for spec, owner in list(registry._entries["model"].values()):

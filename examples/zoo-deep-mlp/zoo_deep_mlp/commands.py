@@ -2,7 +2,7 @@
 
 import click
 
-from zoo.cli import train_from_options, training_options
+from zoo.options import train_from_options, training_options
 
 
 @click.command()

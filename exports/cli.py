@@ -1,0 +1,315 @@
+"""The commands `zoo export`, `verify`, `predict`, `runtimes`, `bench` and `check-plugin`.
+
+They join the CLI through the command hook of :mod:`zoo.exports.commands`, which imports this module only
+when click asks for a command that is not one of the core's (``zoo list`` never pays for these).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from zoo.cli import echo_json, say, verbosity
+from zoo.errors import ZooError
+from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_OPSET, DEFAULT_RTOL, EXPORTERS
+from zoo.options import (
+    distributed_options,
+    launch_from_options,
+    scaled,
+    split_options,
+    train_from_options,
+    training_options,
+)
+
+DEFAULT_EXPORT_ROOT = Path("zoo-exports")
+
+
+def runtime_option(help: str):
+    """``--runtime NAME``, repeatable: the registered runtimes a command runs on (`zoo runtimes` lists them)."""
+    return click.option("--runtime", "runtimes", multiple=True, metavar="NAME", help=help)
+
+
+def tolerance_options(function):
+    function = click.option("--rtol", type=click.FloatRange(min=0), default=DEFAULT_RTOL, show_default=True,
+                            help="Relative tolerance on probabilities.")(function)
+    return click.option("--atol", type=click.FloatRange(min=0), default=DEFAULT_ATOL, show_default=True,
+                        help="Absolute tolerance on probabilities.")(function)
+
+
+@click.command()
+@click.argument("name")
+@training_options
+@distributed_options
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="DIR",
+              help=f"Bundle directory to write [default: {DEFAULT_EXPORT_ROOT}/NAME].")
+@click.option("--force", is_flag=True, help="Replace an existing bundle (swapped in only once verified).")
+@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Export this `zoo train` checkpoint instead of training.")
+@click.option("--exporter", type=click.Choice(EXPORTERS), default="auto",
+              show_default=True, help="torch's ONNX exporter; auto takes the faster TorchScript one.")
+@click.option("--opset", type=click.IntRange(min=13), default=DEFAULT_OPSET, show_default=True,
+              help="ONNX opset.")
+@tolerance_options
+@runtime_option("Check parity on this runtime (repeatable) [default: every runtime that can run here].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Show the exporter's own output.")
+def export(name: str, output: Path | None, force: bool, checkpoint: Path | None, exporter: str,
+           opset: int, atol: float, rtol: float, runtimes: tuple[str, ...], as_json: bool, verbose: bool,
+           **options: Any) -> None:
+    """Train model NAME briefly, export it to ONNX and check every runtime against the trained model.
+
+    The reference is the trained module on inputs standardized in numpy, with
+    the policy's numpy head and decision; each runtime's labels on the held-out
+    rows must also score the trainer's accuracy on the true labels. Writes
+    DIR/model.onnx, DIR/manifest.json, DIR/test_data_set_N/ and
+    DIR/checkpoint.pt, only if every runtime that ran passed. Exits 1 when one
+    failed.
+    """
+    from zoo import checkpoint as checkpoints
+    from zoo.exports import bundle
+    from zoo.exports.parity import ParityReport
+    from zoo.exports.pipeline import ParityFailed, export_bundle
+    from zoo.exports.runtimes import select as select_runtimes
+    from zoo.registry import default_registry
+
+    started = time.perf_counter()
+    default_registry().get("model", name)
+    target = output or DEFAULT_EXPORT_ROOT / name
+    bundle.check_target(target, force)
+    select_runtimes(list(runtimes) or None)  # a named runtime that cannot run here: refused before training
+    options, scale = split_options(options)
+    export_options = {"force": force, "exporter": exporter, "opset": opset, "atol": atol, "rtol": rtol,
+                      "verbose": verbose or verbosity()[0], "runtimes": list(runtimes) or None}
+    if scaled(scale):
+        if checkpoint is not None:
+            raise click.UsageError("--checkpoint exports a trained model; there is nothing to train on "
+                                   "several processes")
+        answer = launch_from_options(name, options, scale, "zoo.exports.pipeline:export_job",
+                                     {"target": str(target), **export_options})
+        describe, report = answer["describe"], answer["report"]
+        failure = answer.get("failed")
+    else:
+        if checkpoint is not None:
+            result = checkpoints.load(checkpoint)
+            if result.built.spec.name != name:
+                raise click.UsageError(f"{checkpoint} holds model {result.built.spec.name!r}, not {name!r}")
+        else:
+            result = train_from_options(name, options, progress=not as_json)
+        describe, failure = result.describe(), None
+        try:
+            report = export_bundle(result, target, **export_options).report
+        except ParityFailed as exc:
+            report, failure = exc.outcome.report, str(exc)
+    parity = ParityReport.from_dict(report["parity"])
+    if failure:
+        if as_json:
+            echo_json(report)
+        else:
+            click.echo(parity.table())
+        raise ZooError(failure)
+    seconds = time.perf_counter() - started
+    if as_json:
+        echo_json(report | {"path": str(target), "seconds": round(seconds, 3)})
+        return
+    say(describe)
+    say(f"exported with the {report['versions']['exporter']} exporter, opset {opset}")
+    say(parity.table())
+    say(f"verified: wrote {target}/ ({bundle.MODEL_FILE}, {bundle.MANIFEST_FILE}, "
+        f"{len(report['files']['test_data'])} test data sets, {bundle.CHECKPOINT_FILE}) in {seconds:.1f} s")
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--atol", type=click.FloatRange(min=0), help="Absolute tolerance [default: the manifest's].")
+@click.option("--rtol", type=click.FloatRange(min=0), help="Relative tolerance [default: the manifest's].")
+@runtime_option("Replay on this runtime (repeatable) [default: every runtime that can run here].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[str, ...], as_json: bool) -> None:
+    """Check an exported bundle DIR (or a zoo .onnx FILE) on this machine, without torch.
+
+    Checks the sha256 against the manifest and runs the full ONNX checker, then
+    replays every test data set on each runtime, under the comparison rules the
+    manifest records; a runtime that runs at another precision than the
+    bundle's fails. A bare .onnx is checked for self-consistency. Exits 1 on
+    any mismatch.
+    """
+    from zoo import files
+    from zoo.exports.verify import verify as run_verify
+
+    files.tidy(path.parent / path.name if path.name else path.resolve())
+    report = run_verify(path, atol=atol, rtol=rtol, runtimes=list(runtimes) or None)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        say(report.table())
+        say(f"{'verified' if report.verified else 'NOT verified'}: {report.path}")
+    if not report.verified:
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path), metavar="DIR|FILE")
+@click.argument("source", metavar="INPUT")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write here (whole or not at all) instead of stdout.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--runtime", metavar="NAME", help="The runtime to run on (zoo runtimes lists them) "
+              "[default: onnxruntime-cpu].")
+@click.option("--provider", metavar="NAME", help="Deprecated alias of --runtime: cpu -> onnxruntime-cpu, "
+              "cuda -> onnxruntime-cuda.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=65536, show_default=True,
+              help="Rows read and run at a time (bounds memory).")
+@click.option("--allow-nan", is_flag=True, help="Run rows holding NaN/Inf instead of refusing them.")
+def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str, runtime: str | None,
+            provider: str | None, batch_size: int, allow_nan: bool) -> None:
+    """Predict labels and probabilities for the rows of INPUT with an exported model.
+
+    INPUT is a .npy, .npz or .csv file of raw features (one row per sample), or -
+    for CSV on stdin. Rows are checked against the model's input and streamed in
+    batches, so memory stays bounded whatever the size of INPUT.
+    """
+    import io
+    import sys
+
+    from zoo import files
+    from zoo.exports.deployed import open_model
+    from zoo.exports.predict import predict as run_predict
+    from zoo.exports.predict import read_chunks
+
+    if provider is not None:
+        from zoo.exports.runtimes import by_alias
+
+        if runtime is not None:
+            raise click.UsageError("--provider is the deprecated name of --runtime: give only --runtime")
+        runtime = by_alias(provider).name
+        say(f"zoo: warning: --provider is deprecated; use --runtime {runtime}", err=True)
+    runtime = runtime or "onnxruntime-cpu"
+    if output is not None:
+        files.check_target(output, force=force, directory=False)
+    deployed = open_model(model, check=False)
+    chunks = read_chunks(source, deployed.input_size, batch_size, stdin=sys.stdin)
+    progress = sys.stderr.isatty() and output is not None and not verbosity()[1]
+
+    def run(handle):
+        if not progress:
+            return run_predict(deployed, chunks, handle, fmt=fmt, runtime=runtime, allow_nan=allow_nan)
+        with click.progressbar(length=0, label="predicting", file=sys.stderr,
+                               show_eta=False, show_percent=False) as bar:
+            return run_predict(deployed, chunks, handle, fmt=fmt, runtime=runtime, allow_nan=allow_nan,
+                               on_rows=bar.update)
+
+    if output is None:
+        run(sys.stdout)
+        return
+    rows = []
+
+    def write(binary) -> None:
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        rows.append(run(text))
+        text.flush()
+        text.detach()  # leave the file open for atomic_write to sync and rename
+
+    files.atomic_write(output, write)
+    say(f"wrote {rows[0]} rows to {output}", err=True)
+
+
+@click.command(name="check-plugin")
+@click.argument("dist", required=False)
+@click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Epochs to train each case.")
+@click.option("--json", "as_json", is_flag=True, help="Print the cases as JSON.")
+def check_plugin(dist: str | None, epochs: int, as_json: bool) -> None:
+    """Put what plugin DIST registered through build, train, export and parity.
+
+    A runtime it registered is checked with the built-in multiclass and binary
+    models, on that runtime alone (skipped, with the reason, when it cannot run
+    here). DIST is a distribution name (zoo-deep-mlp) or a plugin name; without it,
+    every plugin that registered something is checked, the built-ins included.
+    Exits 1 when any case fails. Set ZOO_STRICT_PLUGINS=1 to make load errors
+    fatal too.
+    """
+    from zoo.exports.conformance import cases_for, run_case, select_plugins, table, to_dicts
+    from zoo.manager import default_plugin_manager
+    from zoo.registry import default_registry
+
+    registry = default_registry()
+    cases = [case for info in select_plugins(default_plugin_manager(), dist) for case in cases_for(info, registry)]
+    if not cases:
+        raise click.ClickException(f"{dist or 'the installed plugins'} registered no model, policy or dataset")
+    for case in cases:
+        run_case(case, registry, epochs=epochs)
+    if as_json:
+        echo_json(to_dicts(cases))
+    else:
+        say(table(cases))
+    failed = sum(case.status == "failed" for case in cases)
+    skipped = sum(case.status == "skipped" for case in cases)
+    passed = len(cases) - failed - skipped
+    if not as_json:
+        say(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    if failed:
+        raise click.exceptions.Exit(1)
+    if not passed:
+        raise ZooError("nothing could be checked here: every case was skipped (see the reasons above); "
+                       "run it where the plugin's runtime can run")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def runtimes(as_json: bool) -> None:
+    """List every registered runtime: whether it can run here (and why not), its version, what it needs."""
+    from zoo import table
+    from zoo.exports.runtimes import statuses
+
+    found = statuses()
+    if as_json:
+        echo_json([s.to_dict() for s in found])
+        return
+    click.echo(table.render(("name", "available", "version", "requires", "registered by", "summary / why not"), [
+        (s.name, "yes" if s.available else "no", s.version, s.requires, s.registered_by,
+         s.summary if s.available else f"unavailable: {s.reason}") for s in found]))
+
+
+@click.command(name="bench")
+@click.argument("path", type=click.Path(path_type=Path), metavar="DIR|FILE")
+@runtime_option("Measure this runtime (repeatable) [default: every runtime that can run here].")
+@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(min=1), metavar="N",
+              help="Batch size to measure (repeatable) [default: 1, 16, 1024, 65536].")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Rounds; each round times every runtime at every batch size, in rotating order.")
+@click.option("--no-torch", is_flag=True, help="Leave out torch eager on the bundle's checkpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {\"rows\": [...]}.")
+def bench_command(path: Path, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...], repeats: int, no_torch: bool,
+                  as_json: bool) -> None:
+    """Latency (p50/p90/p99) and rows/s of a bundle DIR (or a zoo .onnx FILE) on every runtime.
+
+    torch eager on the bundle's checkpoint is the baseline when torch is
+    installed. The rows are the bundle's held-out rows tiled to each batch size
+    (standard normal rows for a bare .onnx). Warms up, then interleaves the
+    runtimes round by round, so the ratios are taken within one run on the same
+    machine state.
+    """
+    import sys
+
+    from zoo.exports.bench import DEFAULT_BATCH_SIZES, bench
+
+    sizes = tuple(dict.fromkeys(batch_sizes)) or DEFAULT_BATCH_SIZES
+    options = {"runtimes": list(runtimes) or None, "batch_sizes": sizes, "repeats": repeats,
+               "torch_eager": not no_torch}
+    if sys.stderr.isatty() and not as_json and not verbosity()[1]:
+        with click.progressbar(length=0, label="benchmarking", file=sys.stderr, show_eta=False,
+                               show_percent=False) as bar:
+            report = bench(path, on_step=lambda: bar.update(1), **options)
+    else:
+        report = bench(path, **options)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(report.table())
+
+
+COMMANDS = (export, verify, predict, runtimes, bench_command, check_plugin)

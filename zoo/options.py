@@ -1,0 +1,109 @@
+"""Options that several commands share, for the core and for plugins: training and scale-out.
+
+A plugin's command that trains applies :func:`training_options` and calls
+:func:`train_from_options`, as ``zoo train`` and ``zoo export`` do (datasette's
+``publish/common.py`` is the model). Imported only by commands that train, so
+``zoo list`` never pays for it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from zoo.cli import say, verbosity  # noqa: F401 (say re-exported for plugins)
+from zoo.config import MAX_SEED, TrainConfig
+
+DEFAULTS = TrainConfig()
+
+
+def training_options(function):
+    """The options every command that trains takes (``train``, ``export``; plugins may reuse them)."""
+    options = [
+        click.option("--policy", metavar="NAME", help="Loss policy [default: the model's own]."),
+        click.option("--data", metavar="SOURCE",
+                     help="A dataset name, a .npz or .csv file, or synthetic:ROWSxFEATURES[xCLASSES] "
+                          "[default: the model's dataset]."),
+        click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True),
+        click.option("--hidden-size", type=click.IntRange(min=1), help="Hidden units [default: the model's]."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr,
+                     show_default=True, help="Adam learning rate."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True),
+        click.option("--seed", type=click.IntRange(0, MAX_SEED), default=DEFAULTS.seed, show_default=True,
+                     help="Seeds the split, the initial weights and the shuffling."),
+        click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     default=DEFAULTS.holdout, show_default=True, help="Fraction of each class held out."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device,
+                     show_default=True, help="Where to train; auto takes CUDA when torch sees a GPU."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def distributed_options(function):
+    """Scale-out options of ``train`` and ``export`` (torch's elastic launcher, as ``torchrun``)."""
+    options = [
+        click.option("--nproc-per-node", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Worker processes on this machine (DistributedDataParallel; gloo on CPU, NCCL on CUDA)."),
+        click.option("--nnodes", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Machines taking part; more than 1 needs --rdzv-endpoint."),
+        click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="This machine's rank among --nnodes (0 hosts the rendezvous)."),
+        click.option("--rdzv-endpoint", metavar="HOST:PORT", help="Rendezvous address of node 0."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(training options, distributed options) from a command's keyword arguments."""
+    keys = ("nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint")
+    return {k: v for k, v in options.items() if k not in keys}, {k: options.pop(k) for k in keys if k in options}
+
+
+def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any], finish: str,
+                        finish_args: dict[str, Any]) -> dict[str, Any]:
+    """Train ``name`` on several processes through :mod:`zoo.distributed`; rank 0 runs ``finish``."""
+    from dataclasses import asdict
+
+    from zoo.distributed import launch
+    from zoo.training import require_torch
+
+    require_torch()
+    config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
+                         seed=options["seed"], holdout=options["holdout"], device=options["device"])
+    if config.device == "auto":
+        from zoo.training import resolve_device
+
+        config = TrainConfig(**{**asdict(config), "device": resolve_device("auto")})
+    job = {"name": name, "policy": options["policy"], "data": options["data"], "config": asdict(config),
+           "model_config": {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]},
+           "finish": finish, "finish_args": finish_args}
+    return launch(job, **scale)
+
+
+def scaled(scale: dict[str, Any]) -> bool:
+    return scale.get("nproc_per_node", 1) > 1 or scale.get("nnodes", 1) > 1
+
+
+def train_from_options(name: str, options: dict[str, Any], *, progress: bool = True):
+    """Run :func:`zoo.training.fit` from the values of :func:`training_options`."""
+    from zoo.training import fit
+
+    config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
+                         seed=options["seed"], holdout=options["holdout"], device=options["device"])
+    model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}
+    show = progress and sys.stderr.isatty() and not verbosity()[1]
+    if not show:
+        return fit(name, policy=options["policy"], data=options["data"], config=config, **model_config)
+    with click.progressbar(length=config.epochs, label=f"training {name}", file=sys.stderr,
+                           show_pos=True, item_show_func=lambda loss: loss) as bar:
+        def on_epoch(epoch: int, epochs: int, loss: float) -> None:
+            bar.update(1, f"loss {loss:.4f}")
+
+        return fit(name, policy=options["policy"], data=options["data"], config=config,
+                   on_epoch=on_epoch, **model_config)
