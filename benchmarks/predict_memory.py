@@ -51,15 +51,18 @@ def main() -> None:
             "for start in range(0, n, 100_000):\n"
             "    stop = min(start + 100_000, n); rows[start:stop] = rng.integers(0, 17, size=(stop - start, 64))\n"
             "rows.flush()\n"
+            "np.savez('rows.npz', X=rows)\n"
         )
         subprocess.run([sys.executable, "-c", make_rows, str(args.rows)], cwd=work, check=True)
         baseline = [sys.executable, "-c", "import numpy, onnxruntime as ort; "
                     "ort.InferenceSession('bundle/model.onnx', providers=['CPUExecutionProvider'])"]
         predict = [*zoo, "predict", "bundle", "rows.npy", "-o", "pred.csv", "--force"]
-        samples: dict[str, list[tuple[float, float]]] = {"baseline": [], "predict": []}
+        predict_npz = [*zoo, "predict", "bundle", "rows.npz", "-o", "pred-npz.csv", "--force"]
+        samples: dict[str, list[tuple[float, float]]] = {"baseline": [], "predict": [], "predict .npz": []}
         for _ in range(args.repeats):
             samples["baseline"].append(run(baseline, work))
             samples["predict"].append(run(predict, work))
+            samples["predict .npz"].append(run(predict_npz, work))
         lines = sum(1 for _ in open(work / "pred.csv"))
     assert lines == args.rows + 1, lines
     summary = {}
@@ -73,7 +76,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "predict_memory.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("| command | peak RSS MiB (median, min-max) | wall s (median) |\n|---|---|---|")
-    for name in ("baseline", "predict"):
+    for name in ("baseline", "predict", "predict .npz"):
         s = summary[name]
         print(f"| {name} | {s['peak_rss_mib']:.1f} ({s['peak_min_max'][0]:.1f}-{s['peak_min_max'][1]:.1f}) "
               f"| {s['wall_s']:.2f} |")

@@ -1,7 +1,7 @@
 """``zoo predict``: labels and probabilities for rows of features, streamed in bounded memory.
 
-Inputs: ``.npy`` (memory-mapped, read a chunk at a time), ``.npz`` (array ``X``,
-or its only array), ``.csv`` or ``-`` (CSV on stdin; a first line of
+Inputs: ``.npy`` and ``.npz`` (array ``X``, or its only array), both read a
+chunk at a time, ``.csv`` or ``-`` (CSV on stdin; a first line of
 non-numeric cells is a header), one row of raw features per sample. Each chunk
 is checked against what the model takes (feature count, numeric, finite) before
 it runs; output is CSV or JSON lines, written whole or not at all.
@@ -47,53 +47,54 @@ def read_chunks(source: str, n_features: int, chunk_rows: int = DEFAULT_CHUNK_RO
 
 
 def _array_chunks(path: Path, n_features: int, chunk_rows: int) -> Iterator:
-    import numpy as np
+    """``.npy`` and ``.npz`` read a chunk at a time, never whole: a memory map would keep every page it
+    touched resident, and ``np.load`` of an ``.npz`` member reads it all (1M x 64: 380 MiB)."""
+    import zipfile
 
     if path.suffix.lower() == ".npy":
-        yield from _npy_chunks(path, n_features, chunk_rows)
+        with open(path, "rb") as handle:
+            yield from _npy_stream(handle, path, n_features, chunk_rows)
         return
     try:
-        archive = np.load(path, allow_pickle=False)
-        names = archive.files
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise PredictInputError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    with archive:
+        names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
         if "X" not in names and len(names) != 1:
             raise PredictInputError(f"{path}: no array 'X' among {', '.join(names) or 'nothing'}; "
                                     "name the features X")
-        array = archive["X" if "X" in names else names[0]]
-    except PredictInputError:
-        raise
-    except Exception as exc:
-        raise PredictInputError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
-    _check_array(path, array.dtype, array.shape, n_features)
-    array = array.reshape(-1, n_features)
-    for start in range(0, len(array), chunk_rows):
-        yield np.ascontiguousarray(array[start:start + chunk_rows], dtype=np.float32)
+        member = "X" if "X" in names else names[0]
+        try:
+            with archive.open(f"{member}.npy") as handle:  # decompresses as it goes (np.savez_compressed)
+                yield from _npy_stream(handle, path, n_features, chunk_rows)
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise PredictInputError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
 
 
-def _npy_chunks(path: Path, n_features: int, chunk_rows: int) -> Iterator:
-    """Read an .npy a chunk at a time with plain reads: a memory map would keep every page it
-    touched resident, so a large file would cost its whole size in RSS."""
+def _npy_stream(handle, path: Path, n_features: int, chunk_rows: int) -> Iterator:
     import numpy as np
 
-    with open(path, "rb") as handle:
-        try:
-            version = np.lib.format.read_magic(handle)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran_order, dtype = read_header(handle)
-        except Exception as exc:
-            raise PredictInputError(f"{path}: not a readable .npy file ({type(exc).__name__}: {exc})") from None
-        _check_array(path, dtype, shape, n_features)
-        if fortran_order and len(shape) == 2 and shape[0] > 1:
-            raise PredictInputError(f"{path}: a Fortran-ordered array cannot be streamed by rows; "
-                                    "save it with np.save(path, np.ascontiguousarray(X))")
-        remaining = int(np.prod(shape)) // n_features
-        while remaining:
-            rows = min(chunk_rows, remaining)
-            chunk = np.fromfile(handle, dtype=dtype, count=rows * n_features)
-            if chunk.size != rows * n_features:
-                raise PredictInputError(f"{path}: the file ends early (truncated)")
-            remaining -= rows
-            yield chunk.reshape(rows, n_features).astype(np.float32, copy=False)
+    try:
+        version = np.lib.format.read_magic(handle)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(handle)
+    except Exception as exc:
+        raise PredictInputError(f"{path}: not a readable .npy file ({type(exc).__name__}: {exc})") from None
+    _check_array(path, dtype, shape, n_features)
+    if fortran_order and len(shape) == 2 and shape[0] > 1:
+        raise PredictInputError(f"{path}: a Fortran-ordered array cannot be streamed by rows; "
+                                "save it with np.save(path, np.ascontiguousarray(X))")
+    remaining = int(np.prod(shape)) // n_features
+    while remaining:
+        rows = min(chunk_rows, remaining)
+        want = rows * n_features * dtype.itemsize
+        data = handle.read(want)
+        if len(data) != want:
+            raise PredictInputError(f"{path}: the file ends early (truncated)")
+        remaining -= rows
+        yield np.frombuffer(data, dtype=dtype).reshape(rows, n_features).astype(np.float32)
 
 
 def _check_array(path: Path, dtype, shape: tuple, n_features: int) -> None:

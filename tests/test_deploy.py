@@ -10,6 +10,7 @@ import onnx
 import pytest
 import torch
 
+import zoo.errors
 from zoo.exports import bundle
 from zoo.exports.pipeline import export_bundle
 from zoo.exports.runtimes import statuses
@@ -411,3 +412,18 @@ def test_predict_reads_a_csv_with_a_byte_order_mark(zoo_cli, bundle_copy, tmp_pa
     excel, plain = zoo_cli("predict", "multiclass", "excel.csv"), zoo_cli("predict", "multiclass", "plain.csv")
     assert excel.exit_code == plain.exit_code == 0, excel.output
     assert excel.stdout == plain.stdout and len(excel.stdout.splitlines()) == 4
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_npz_input_is_streamed_a_chunk_at_a_time(save, tmp_path, monkeypatch):
+    from zoo.exports.predict import read_chunks
+
+    X = np.random.default_rng(0).normal(size=(1000, 64)).astype(np.float32)
+    save(tmp_path / "rows.npz", X=X, other=np.zeros(3))
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load reads a whole .npz member"))
+    chunks = list(read_chunks(str(tmp_path / "rows.npz"), 64, chunk_rows=300))
+    assert [len(c) for c in chunks] == [300, 300, 300, 100]
+    assert np.array_equal(np.concatenate(chunks), X)
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "rows.npz").read_bytes()[:-4000])
+    with pytest.raises(zoo.errors.ZooError, match="cut.npz: not a readable .npz file"):
+        list(read_chunks(str(tmp_path / "cut.npz"), 64, chunk_rows=300))
