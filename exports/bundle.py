@@ -103,26 +103,31 @@ def output_meanings(policy, class_labels) -> dict[str, str]:
         return {
             "logits": "raw scores, one per class (before the softmax)",
             "probabilities": "softmax over the classes, in class_labels order; each row sums to 1",
-            "label": "argmax of probabilities: an index into class_labels",
+            "label": "argmax of probabilities: an index into class_labels; -1 for a row with a NaN or infinite "
+                     "feature",
         }
     positive = class_labels[1] if len(class_labels) > 1 else "1"
     return {
         "logits": f"one raw score (logit) for class {positive!r}",
         "probabilities": f"sigmoid of the logit: the probability of class {positive!r}",
-        "label": f"1 ({positive!r}) where probabilities >= threshold, else 0",
+        "label": f"1 ({positive!r}) where probabilities >= threshold, else 0; -1 for a row with a NaN or "
+                 "infinite feature",
     }
 
 
 def edge_inputs(split) -> np.ndarray:
-    """Inputs at the edges: zeros, the training mean, and rows pushed to +-1e4 standard deviations."""
+    """Inputs at the edges: zeros, the training mean, rows pushed to +-1e4 standard deviations, and rows
+    with a NaN and an infinite feature (whose label must be -1)."""
     import numpy as np
 
     std = 1.0 / split.scale
     first = split.X_test[0]
+    nan, inf = first.copy(), first.copy()
+    nan[0], inf[-1] = np.nan, np.inf
     return np.stack([
         np.zeros_like(split.mean), split.mean,
         split.mean + 1e4 * std, split.mean - 1e4 * std,
-        first * 1e4, first * -1e4,
+        first * 1e4, first * -1e4, nan, inf,
     ]).astype(np.float32)
 
 

@@ -12,8 +12,12 @@ re-run the comparison with the bundle's test data and numpy alone:
   or the threshold) may go either way, since no fp32 runtime can promise which.
   Ties are counted and reported; anything else that differs is a failure.
 
-Besides the reference, a result must agree with itself: its ``label`` is the
-decision rule applied to its own ``probabilities``.
+A row whose input holds a NaN or an infinity has no meaningful scores (runtimes
+differ there, and may): only its ``label`` is compared, and it must be -1.
+Elsewhere NaN matches NaN and an infinity the same infinity. Besides the
+reference, a result must agree with itself: its ``label`` is the decision rule
+applied to its own ``probabilities``, and -1 on a row whose input or
+probabilities are not finite.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ import numpy as np
 Kind = Literal["close", "close-to-row-scale", "equal-except-ties"]
 
 _FORMULAS = {
-    "close": "|got - want| <= atol + rtol * |want|, element-wise",
-    "close-to-row-scale": "|got - want| <= atol + rtol * max(|want| over the row)",
+    "close": "|got - want| <= atol + rtol * |want|, element-wise, on rows whose input is finite",
+    "close-to-row-scale": "|got - want| <= atol + rtol * max(|want| over the row), on rows whose input is finite",
     "equal-except-ties": ("got == want, except rows whose reference probabilities lie within "
                           "atol + rtol * p of the decision boundary (ties, counted)"),
 }
@@ -61,13 +65,28 @@ def rules_for(outputs: list[str] | tuple[str, ...], atol: float, rtol: float) ->
     return [Rule(name, kinds.get(name, "close"), atol, rtol) for name in outputs]
 
 
-def decide(probabilities: np.ndarray, decision: str, threshold: float | None) -> np.ndarray:
-    """The decision rule in numpy: argmax over classes, or ``p >= threshold`` on the positive class."""
+def decide(probabilities: np.ndarray, decision: str, threshold: float | None, x: np.ndarray | None = None
+           ) -> np.ndarray:
+    """The decision rule in numpy: argmax over classes, or ``p >= threshold`` on the positive class;
+    -1 on a row whose probabilities (or input ``x``, when given) hold a NaN or an infinity."""
     from zoo import numeric
 
+    p = np.asarray(probabilities)
     if decision == "argmax":
-        return numeric.argmax_decision(probabilities)
-    return numeric.threshold_decision(probabilities, 0.5 if threshold is None else threshold)
+        label = numeric.argmax_decision(p)
+    else:
+        label = numeric.threshold_decision(p, 0.5 if threshold is None else threshold)
+    valid = np.isfinite(p.reshape(len(p), -1)).all(axis=1)
+    if x is not None:
+        valid &= scorable(x)
+    return np.where(valid, label, -1).astype(np.int64)
+
+
+def scorable(x: np.ndarray) -> np.ndarray:
+    """Rows that have a class: every feature finite (and their float32 sum too, as the graph checks it)."""
+    x = np.asarray(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.isfinite(x).all(axis=1) & np.isfinite(x.astype(np.float32).sum(axis=1, dtype=np.float32))
 
 
 def ties(probabilities: np.ndarray, decision: str, threshold: float | None, atol: float, rtol: float) -> np.ndarray:
@@ -113,10 +132,12 @@ def _max(a: float | None, b: float | None) -> float | None:
 
 
 def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rules: list[Rule], *,
-            decision: str, threshold: float | None) -> Comparison:
-    """Compare ``got`` with ``want`` output by output under ``rules`` (outputs ``want`` lacks are skipped)."""
+            decision: str, threshold: float | None, x: np.ndarray | None = None) -> Comparison:
+    """Compare ``got`` with ``want`` output by output under ``rules`` (outputs ``want`` lacks are skipped);
+    ``x`` is the input, for the self-consistency of ``label`` on rows that are not finite."""
     result = Comparison(rows=len(next(iter(want.values()))) if want else 0)
     prob_rule = next((r for r in rules if r.output == "probabilities"), None)
+    scored = None if x is None else scorable(x)  # rows whose scores are compared
     for rule in rules:
         if rule.output not in want:
             continue
@@ -138,8 +159,13 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rules: list
             if wrong:
                 result.problems.append(f"{wrong} of {len(ref)} {rule.output}s differ")
             continue
-        diff = np.abs(have.astype(np.float64) - ref.astype(np.float64))
-        scale = np.abs(ref.astype(np.float64))
+        have64, ref64 = have.astype(np.float64), ref.astype(np.float64)
+        if scored is not None and len(scored) == len(ref64):
+            have64, ref64 = have64[scored], ref64[scored]
+        same = (have64 == ref64) | (np.isnan(have64) & np.isnan(ref64))  # inf == inf, NaN "==" NaN
+        with np.errstate(invalid="ignore"):
+            diff = np.where(same, 0.0, np.nan_to_num(np.abs(have64 - ref64), nan=np.inf))  # NaN vs a number: inf
+        scale = np.where(np.isfinite(ref64), np.abs(ref64), 0.0)
         if rule.kind == "close-to-row-scale" and ref.ndim == 2:
             scale = scale.max(axis=1, keepdims=True)
         if rule.output == "probabilities" and diff.size:
@@ -147,8 +173,9 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rules: list
             result.max_rel_error = float((diff / np.maximum(scale, rule.atol or 1e-12)).max())
         if diff.size and not np.all(diff <= rule.atol + rule.rtol * scale):
             result.problems.append(f"{rule.output} differ by up to {float(diff.max()):.2e}")
+        continue
     if "label" in got and "probabilities" in got:
-        own = decide(np.asarray(got["probabilities"]), decision, threshold)
+        own = decide(np.asarray(got["probabilities"]), decision, threshold, x)
         if np.asarray(got["label"]).shape == own.shape and not np.array_equal(np.asarray(got["label"]), own):
             result.problems.append(f"label is not the {decision} of its own probabilities")
     return result

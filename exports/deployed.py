@@ -133,8 +133,8 @@ def open_model(path: str | Path, *, check: bool = True) -> Deployed:
     return deployed
 
 
-def decide(deployed: Deployed, probabilities):
-    """The decision rule the metadata states, in numpy."""
+def decide(deployed: Deployed, probabilities, x=None):
+    """The decision rule the metadata states, in numpy (-1 on rows that are not finite)."""
     from zoo.exports.compare import decide as decide_np
 
-    return decide_np(probabilities, deployed.decision, deployed.threshold)
+    return decide_np(probabilities, deployed.decision, deployed.threshold, x)

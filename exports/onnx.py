@@ -31,7 +31,7 @@ def output_names(policy) -> tuple[str, ...]:
 
 
 def make_wrapper(module, policy, mean, scale):
-    """``torch.nn.Module``: raw features -> (logits,) probabilities, label."""
+    """``torch.nn.Module``: raw features -> (logits,) probabilities, label (-1 for a row with a NaN/Inf)."""
     import torch
 
     class ExportWrapper(torch.nn.Module):
@@ -44,7 +44,11 @@ def make_wrapper(module, policy, mean, scale):
         def forward(self, x):
             output = self.model((x - self.mean) * self.scale)
             probabilities = policy.probabilities(output)
-            label = policy.decide(probabilities)
+            # A row with a NaN/Inf feature has no class: label -1, never a plausible one. One ReduceSum
+            # over the input finds it (NaN and inf propagate; a finite row overflows only beyond 3e38),
+            # where an element-wise IsNaN/IsInf would cost several passes over the widest tensor.
+            valid = torch.isfinite(x.sum(dim=1)) & torch.isfinite(probabilities.sum(dim=1))
+            label = torch.where(valid, policy.decide(probabilities), torch.full_like(valid, -1, dtype=torch.int64))
             if policy.expects == "logits":
                 return output, probabilities, label
             return probabilities, label

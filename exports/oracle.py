@@ -35,10 +35,16 @@ def reference(module, policy, mean: np.ndarray, scale: np.ndarray, X: np.ndarray
             output = module(torch.from_numpy(standardized).to(device)).float().cpu().numpy()
     finally:
         module.train(was_training)
-    probabilities = policy.probabilities_np(output.astype(np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        probabilities = policy.probabilities_np(output.astype(np.float64))
+    label = policy.decide_np(probabilities).astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):  # a float32 sum beyond 3e38 counts as not finite
+        row_sums = np.asarray(X, dtype=np.float32).sum(axis=1, dtype=np.float32)
+    valid = (np.isfinite(np.asarray(X, dtype=np.float64)).all(axis=1) & np.isfinite(row_sums)
+             & np.isfinite(probabilities).all(axis=1))
     outputs = {
         "logits": output.astype(np.float32),
         "probabilities": np.asarray(probabilities, dtype=np.float32),
-        "label": policy.decide_np(probabilities).astype(np.int64),
+        "label": np.where(valid, label, -1).astype(np.int64),
     }
     return {name: outputs[name] for name in names}

@@ -156,7 +156,7 @@ def _run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, r
                 cell.batches.append(len(x))
             if len(x) == len(X) and what != "edge inputs":
                 full = got
-            total.merge(compare(got, want, rules, decision=decision, threshold=threshold), prefix=f"{what}: ")
+            total.merge(compare(got, want, rules, decision=decision, threshold=threshold, x=x), prefix=f"{what}: ")
     except ZooError as exc:
         total.problems.append(str(exc))
     cell.max_abs_error, cell.max_rel_error = total.max_abs_error, total.max_rel_error

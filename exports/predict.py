@@ -182,7 +182,8 @@ class Writer:
         self.started = False
 
     def write(self, labels, probabilities) -> None:
-        names = [self.labels[i] if 0 <= i < len(self.labels) else str(i) for i in labels.tolist()]
+        # -1: a row with a NaN/Inf feature (with --allow-nan) has no class
+        names = [self.labels[i] if 0 <= i < len(self.labels) else None for i in labels.tolist()]
         rows = probabilities.tolist()
         out = io.StringIO()
         if self.fmt == "csv" and not self.started:  # after the first chunk passed its checks
@@ -190,7 +191,7 @@ class Writer:
         self.started = True
         if self.fmt == "csv":
             for name, index, p in zip(names, labels.tolist(), rows):
-                out.write(f"{_csv_cell(name)},{index},{','.join(f'{v:.9g}' for v in p)}\n")
+                out.write(f"{'' if name is None else _csv_cell(name)},{index},{','.join(f'{v:.9g}' for v in p)}\n")
         else:
             for name, index, p in zip(names, labels.tolist(), rows):
                 out.write(json.dumps({"label": name, "class_index": index,

@@ -114,7 +114,8 @@ def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str) -> l
             replay.status, replay.reason = "failed", str(exc)
             replays.append(replay)
             continue
-        found: Comparison = compare(got, expected, rules, decision=deployed.decision, threshold=deployed.threshold)
+        found: Comparison = compare(got, expected, rules, decision=deployed.decision, threshold=deployed.threshold,
+                                    x=x)
         replay.max_abs_error, replay.max_rel_error = found.max_abs_error, found.max_rel_error
         replay.label_agreement, replay.ties = found.label_agreement, found.ties
         replay.status = "passed" if found.passed else "failed"
@@ -177,7 +178,7 @@ def _self_check(deployed: Deployed, session, run) -> Replay:
         problems.append("probabilities are not finite values in [0, 1]")
     if deployed.head == "softmax" and not np.allclose(p.sum(axis=1), 1.0, atol=1e-5):
         problems.append("softmax rows do not sum to 1")
-    if not np.array_equal(labels, decide(deployed, p)):
+    if not np.array_equal(labels, decide(deployed, p, x)):
         problems.append(f"label is not the {deployed.decision} of probabilities")
     replay.status = "failed" if problems else "passed"
     replay.reason = "; ".join(problems) or None

@@ -70,8 +70,13 @@ def test_test_data_sets_are_in_the_onnx_model_zoo_layout(bundle_copy):
         assert files == ["input_0.pb", "output_0.pb", "output_1.pb", "output_2.pb"]
         x = onnx.numpy_helper.to_array(onnx.load_tensor(str(path / name / "input_0.pb")))
         assert x.dtype == np.float32 and x.shape[1] == 64
+    edge_in = onnx.numpy_helper.to_array(onnx.load_tensor(str(path / "test_data_set_3" / "input_0.pb")))
     edge = onnx.numpy_helper.to_array(onnx.load_tensor(str(path / "test_data_set_3" / "output_1.pb")))
-    assert np.all(np.isfinite(edge)) and np.allclose(edge.sum(axis=1), 1.0, atol=1e-6)
+    labels = onnx.numpy_helper.to_array(onnx.load_tensor(str(path / "test_data_set_3" / "output_2.pb")))
+    finite = np.isfinite(edge_in).all(axis=1)
+    assert finite.tolist() == [True] * 6 + [False, False]  # the last two rows hold a NaN and an infinity
+    assert np.all(np.isfinite(edge[finite])) and np.allclose(edge[finite].sum(axis=1), 1.0, atol=1e-6)
+    assert labels[~finite].tolist() == [-1, -1] and np.all(labels[finite] >= 0)
 
 
 def test_flipping_one_byte_fails_on_the_checksum(zoo_cli, bundle_copy):
@@ -275,10 +280,35 @@ def test_predict_bad_input(zoo_cli, bundle_copy, tmp_path, make, fragment):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pred.csv")]
 
 
-def test_predict_allow_nan(zoo_cli, bundle_copy, tmp_path):
-    bundle_copy()
-    (tmp_path / "in.csv").write_text(",".join(["1"] * 63 + ["nan"]) + "\n")
-    assert zoo_cli("predict", "multiclass", "in.csv", "--allow-nan").exit_code == 0
+@pytest.mark.parametrize("name", ["multiclass", "binary"])
+def test_predict_allow_nan_gives_no_class_to_a_row_that_is_not_finite(zoo_cli, bundle_copy, tmp_path, name):
+    path = bundle_copy(name)
+    width = json.loads((path / "manifest.json").read_text())["input"]["shape"][1]
+    good = ",".join(["1"] * width)
+    (tmp_path / "in.csv").write_text("\n".join([good, ",".join(["1"] * (width - 1) + ["nan"]),
+                                                ",".join(["inf"] + ["1"] * (width - 1)), good]) + "\n")
+    result = zoo_cli("predict", name, "in.csv", "--allow-nan")
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
+    assert [(r[0], r[1]) for r in rows[1:3]] == [("", "-1"), ("", "-1")]  # no class, never a plausible one
+    assert rows[0] == rows[3] and rows[0][1] in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
+    jsonl = [json.loads(line) for line in zoo_cli("predict", name, "in.csv", "--allow-nan", "--format",
+                                                 "jsonl").stdout.splitlines()]
+    assert [(j["label"], j["class_index"]) for j in jsonl[1:3]] == [(None, -1), (None, -1)]
+
+
+def test_the_graph_itself_labels_a_row_that_is_not_finite_minus_one(bundle_copy):
+    """A deployer calling the model directly, without zoo: onnxruntime alone."""
+    import onnxruntime as ort
+
+    path = bundle_copy()
+    sess = ort.InferenceSession(str(path / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = np.ones((4, 64), dtype=np.float32)
+    x[1, 5], x[2, 0], x[3, 63] = np.nan, np.inf, -np.inf
+    labels = sess.run(["label"], {"input": x})[0]
+    assert labels[0] >= 0 and labels[1:].tolist() == [-1, -1, -1]
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert "-1 for a row with a NaN or infinite feature" in manifest["outputs"][2]["meaning"]
 
 
 def test_predict_on_a_runtime_that_cannot_run_here(zoo_cli, bundle_copy, tmp_path):
@@ -369,6 +399,8 @@ def test_a_third_party_can_rerun_the_check_from_the_manifest_alone(bundle_copy):
             if rule["kind"] == "equal-except-ties":
                 assert np.array_equal(have, want)
                 continue
+            finite = np.isfinite(x).all(axis=1)  # "on rows whose input is finite"
+            have, want = have[finite], want[finite]
             scale = np.abs(want).max(axis=1, keepdims=True) if rule["kind"] == "close-to-row-scale" else np.abs(want)
             assert np.all(np.abs(have - want) <= rule["atol"] + rule["rtol"] * scale), (name, output["name"])
 

@@ -19,11 +19,14 @@ _PRECISIONS = {"f32": FP32, "bf16": "bf16", "f16": "fp16", "f64": "fp64"}
 
 
 class OpenVINOSession(Session):
-    def __init__(self, runtime: str, compiled, device: str, precision: str):
-        outputs = [port.get_any_name() for port in compiled.outputs]
-        super().__init__(runtime, device, precision, compiled.inputs[0].get_any_name(), outputs)
+    def __init__(self, runtime: str, compiled, device: str, precision: str, names: list[str]):
+        # A port may carry several tensor names (an output that also feeds other nodes): find the graph's own.
+        self.ports = {}
+        for port in compiled.outputs:
+            mine = [n for n in names if n in port.get_names()]
+            self.ports[mine[0] if mine else port.get_any_name()] = port
+        super().__init__(runtime, device, precision, compiled.inputs[0].get_any_name(), list(self.ports))
         self.compiled, self.request = compiled, compiled.create_infer_request()
-        self.ports = dict(zip(outputs, compiled.outputs))
 
     def run(self, x, outputs=None):
         import numpy as np
@@ -62,10 +65,21 @@ class OpenVINOCPU(Runtime):
         import openvino as ov
 
         config = {} if self.precision is None else {"INFERENCE_PRECISION_HINT": self.precision}
-        compiled = ov.Core().compile_model(str(model_path), self.device, config)
+        core = ov.Core()
+        model = core.read_model(str(model_path))
+        names = [name for port in model.outputs for name in sorted(port.get_names())]
+        compiled = core.compile_model(model, self.device, config)
         used = str(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
         devices = ",".join(compiled.get_property("EXECUTION_DEVICES")).lower()
-        return OpenVINOSession(self.name, compiled, devices, _PRECISIONS.get(used, used))
+        return OpenVINOSession(self.name, compiled, devices, _PRECISIONS.get(used, used), _graph_outputs(model_path)
+                               or names)
+
+
+def _graph_outputs(model_path: Path) -> list[str]:
+    """The output names the ONNX graph declares (what zoo and its users call the outputs)."""
+    import onnx
+
+    return [o.name for o in onnx.load(str(model_path), load_external_data=False).graph.output]
 
 
 @hookimpl
