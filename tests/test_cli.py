@@ -43,6 +43,8 @@ def test_list_and_info(zoo_cli):
     data = json.loads(zoo_cli("list", "multi*", "--json").stdout)
     assert [m["name"] for m in data["models"]] == ["multiclass"]
     info = zoo_cli("info", "multiclass")
+    assert "input_size: from the data" in info.stdout and "num_classes: from the data" in info.stdout
+    assert "784" not in info.stdout  # the builder's fallback, never what a trained model gets
     assert "CrossEntropyLoss" in info.stdout and "class-index" in info.stdout
     assert json.loads(zoo_cli("info", "sigmoid-bce", "--json").stdout)["decision"] == "threshold"
 

@@ -230,7 +230,8 @@ def info(name: str, as_json: bool) -> None:
     if kind == "model":
         data = {"model": obj.name, "summary": obj.summary, "task": obj.task, "emits": obj.emits,
                 "builder": obj.builder if isinstance(obj.builder, str) else repr(obj.builder),
-                "hyperparameters": dict(obj.hyperparameters), "dataset": obj.dataset,
+                "hyperparameters": {k: ("from the data" if k in ("input_size", "num_classes") else v)
+                                    for k, v in obj.hyperparameters.items()}, "dataset": obj.dataset,
                 "registered by": owner, "policy": registry.get("policy", obj.policy).describe()}
     elif kind == "policy":
         data = {"policy": obj.name, **obj.describe(), "registered by": owner}
