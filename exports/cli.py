@@ -17,7 +17,9 @@ from zoo.errors import ZooError
 from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_OPSET, DEFAULT_RTOL, EXPORTERS
 from zoo.options import (
     distributed_options,
+    given,
     launch_from_options,
+    refuse,
     scaled,
     split_options,
     train_from_options,
@@ -47,7 +49,9 @@ def tolerance_options(function):
               help=f"Bundle directory to write [default: {DEFAULT_EXPORT_ROOT}/NAME].")
 @click.option("--force", is_flag=True, help="Replace an existing bundle (swapped in only once verified).")
 @click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="Export this `zoo train` checkpoint instead of training.")
+              help="Export this `zoo train` checkpoint instead of training (it holds everything needed).")
+@click.option("--eval-data", metavar="SOURCE", help="With --checkpoint: measure parity and accuracy on every row "
+              "of this data instead of the checkpoint's held-out rows.")
 @click.option("--exporter", type=click.Choice(EXPORTERS), default="auto",
               show_default=True, help="torch's ONNX exporter; auto takes the faster TorchScript one.")
 @click.option("--opset", type=click.IntRange(min=13), default=DEFAULT_OPSET, show_default=True,
@@ -56,7 +60,8 @@ def tolerance_options(function):
 @runtime_option("Check parity on this runtime (repeatable) [default: every runtime that can run here].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exporter's own output.")
-def export(name: str, output: Path | None, force: bool, checkpoint: Path | None, exporter: str,
+def export(name: str, output: Path | None, force: bool, checkpoint: Path | None, eval_data: str | None,
+           exporter: str,
            opset: int, atol: float, rtol: float, runtimes: tuple[str, ...], as_json: bool, verbose: bool,
            **options: Any) -> None:
     """Train model NAME briefly, export it to ONNX and check every runtime against the trained model.
@@ -80,13 +85,16 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     target = output or DEFAULT_EXPORT_ROOT / name
     bundle.check_target(target, force)
     select_runtimes(list(runtimes) or None)  # a named runtime that cannot run here: refused before training
+    if checkpoint is not None:
+        refuse(given("policy", "epochs", "hidden_size", "lr", "batch_size", "seed", "holdout", "device",
+                     "nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint"),
+               "with --checkpoint (the model is already trained)")
+    elif eval_data is not None:
+        raise click.UsageError("--eval-data measures a trained model: give it with --checkpoint FILE")
     options, scale = split_options(options)
     export_options = {"force": force, "exporter": exporter, "opset": opset, "atol": atol, "rtol": rtol,
                       "verbose": verbose or verbosity()[0], "runtimes": list(runtimes) or None}
     if scaled(scale):
-        if checkpoint is not None:
-            raise click.UsageError("--checkpoint exports a trained model; there is nothing to train on "
-                                   "several processes")
         answer = launch_from_options(name, options, scale, "zoo.exports.pipeline:export_job",
                                      {"target": str(target), **export_options})
         describe, report = answer["describe"], answer["report"]
@@ -96,6 +104,10 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
             result = checkpoints.load(checkpoint)
             if result.built.spec.name != name:
                 raise click.UsageError(f"{checkpoint} holds model {result.built.spec.name!r}, not {name!r}")
+            if options["data"] is not None:
+                _check_same_data(result, options["data"], checkpoint)
+            if eval_data is not None:
+                result = checkpoints.on_data(result, eval_data)
         else:
             result = train_from_options(name, options, progress=not as_json)
         describe, failure = result.describe(), None
@@ -119,6 +131,20 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     say(parity.table())
     say(f"verified: wrote {target}/ ({bundle.MODEL_FILE}, {bundle.MANIFEST_FILE}, "
         f"{len(report['files']['test_data'])} test data sets, {bundle.CHECKPOINT_FILE}) in {seconds:.1f} s")
+
+
+def _check_same_data(result, source: str, checkpoint: Path) -> None:
+    """``--data`` with ``--checkpoint`` may only name the data the checkpoint was trained on."""
+    from zoo.data import fingerprint, load_source
+
+    if result.data_sha256 is None:
+        raise click.UsageError(f"{checkpoint} records no fingerprint of its data (an older checkpoint): drop "
+                               "--data, or pass --eval-data to measure it on other data")
+    now = fingerprint(load_source(source))
+    if now != result.data_sha256:
+        raise ZooError(f"the data changed since training: {source} has sha256 {now[:12]}..., {checkpoint} was "
+                       f"trained on {result.data_sha256[:12]}...; pass --eval-data {source} to measure the trained "
+                       "model on it, or drop --data")
 
 
 @click.command()

@@ -90,18 +90,68 @@ def test_train_then_export_the_checkpoint(zoo_cli, tmp_path):
     assert not (tmp_path / "w").exists()
 
 
-def test_exporting_a_checkpoint_after_its_data_changed_is_refused(zoo_cli, tmp_path):
-    """The accuracy the bundle would claim (the trainer's) must be what the written file scores."""
+def test_a_checkpoint_is_self_contained(zoo_cli, tmp_path):
+    """Copied alone, after its training data changed or vanished, it exports what was trained."""
+    import shutil
+
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(-2, 1, (80, 3)), rng.normal(2, 1, (80, 3))])
     y = np.repeat([0, 1], 80)
     np.savetxt(tmp_path / "d.csv", np.column_stack([X, y]), delimiter=",")
-    assert zoo_cli("train", "binary", "--data", "d.csv", "--epochs", "5", "-o", "m.pt").exit_code == 0
+    trained = zoo_cli("train", "binary", "--data", "d.csv", "--epochs", "5", "-o", "m.pt", "--json")
+    assert trained.exit_code == 0, trained.output
+    claimed = json.loads(trained.stdout)["metrics"]["holdout_accuracy"]
     np.savetxt(tmp_path / "d.csv", np.column_stack([X, 1 - y]), delimiter=",")  # the labels, swapped
-    result = zoo_cli("export", "binary", "--checkpoint", "m.pt", "-o", "b")
-    assert_clean_error(result, "accuracy on the true labels is 0.0", "from the trainer", "nothing was written at b",
+    (tmp_path / "elsewhere").mkdir()
+    shutil.move(tmp_path / "m.pt", tmp_path / "elsewhere" / "m.pt")
+    (tmp_path / "d.csv").rename(tmp_path / "moved.csv")
+    exported = zoo_cli("export", "binary", "--checkpoint", "elsewhere/m.pt", "-o", "b", "--json")
+    assert exported.exit_code == 0, exported.output
+    report = json.loads(exported.stdout)
+    assert report["training"]["metrics"]["holdout_accuracy"] == claimed and report["verified"]
+    assert all(c["accuracy"] == claimed for c in report["parity"]["cells"] if c["status"] == "passed")
+    # --data must be the data it was trained on; other data is evaluation data, asked for by name
+    changed = zoo_cli("export", "binary", "--checkpoint", "elsewhere/m.pt", "--data", "moved.csv", "-o", "c")
+    assert_clean_error(changed, "the data changed since training: moved.csv has sha256", "--eval-data moved.csv",
                        code=1)
-    assert not (tmp_path / "b").exists()
+    assert not (tmp_path / "c").exists()
+    evaluated = zoo_cli("export", "binary", "--checkpoint", "elsewhere/m.pt", "--eval-data", "moved.csv", "-o", "e",
+                        "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    metrics = json.loads(evaluated.stdout)["training"]["metrics"]
+    assert metrics["evaluated_on"] == "moved.csv" and metrics["holdout_rows"] == 160
+    assert metrics["holdout_accuracy"] == pytest.approx(1 - claimed, abs=0.05)  # measured on it, swapped labels
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--epochs", "3"], "--epochs does not apply with --checkpoint"),
+    (["--hidden-size", "8", "--lr", "0.1"], "--hidden-size, --lr do not apply with --checkpoint"),
+    (["--nproc-per-node", "2"], "--nproc-per-node does not apply with --checkpoint"),
+])
+def test_options_that_do_not_apply_to_a_checkpoint_are_refused(zoo_cli, args, fragment):
+    assert zoo_cli("train", "binary", "--epochs", "1", "-o", "m.pt").exit_code == 0
+    assert_clean_error(zoo_cli("export", "binary", "--checkpoint", "m.pt", "-o", "b", *args), fragment, code=2)
+    assert_clean_error(zoo_cli("export", "binary", "--eval-data", "iris", "-o", "b"),
+                       "--eval-data measures a trained model: give it with --checkpoint FILE", code=2)
+
+
+def test_resume_goes_on_exactly_where_training_stopped(zoo_cli, tmp_path):
+    import torch
+
+    assert zoo_cli("train", "multiclass", "--epochs", "4", "-o", "straight.pt").exit_code == 0
+    assert zoo_cli("train", "multiclass", "--epochs", "2", "-o", "half.pt").exit_code == 0
+    resumed = zoo_cli("train", "multiclass", "--epochs", "2", "--resume", "half.pt", "-o", "resumed.pt")
+    assert resumed.exit_code == 0, resumed.output
+    a, b = (torch.load(tmp_path / f, weights_only=True) for f in ("straight.pt", "resumed.pt"))
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert a["metrics"]["loss_history"] == b["metrics"]["loss_history"] and b["state"]["epoch"] == 4
+    assert_clean_error(zoo_cli("train", "multiclass", "--resume", "half.pt", "--lr", "0.5", "-o", "x.pt"),
+                       "--lr does not apply with --resume", code=2)
+    assert_clean_error(zoo_cli("train", "binary", "--resume", "half.pt", "-o", "x.pt"),
+                       "half.pt holds model 'multiclass', not 'binary'", code=2)
+    assert_clean_error(zoo_cli("train", "multiclass", "--resume", "half.pt", "--data", "wine", "-o", "x.pt"),
+                       "the data changed since training", code=1)
 
 
 def test_a_checkpoint_with_a_pickled_payload_is_refused(zoo_cli, tmp_path):

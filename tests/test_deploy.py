@@ -372,7 +372,12 @@ def test_verify_and_predict_never_import_torch_or_sklearn(python, bundle_copy, t
         sys.argv = ["zoo", *sys.argv[1:]]
         main()
     """)
-    for args in (["verify", "multiclass"], ["predict", "multiclass", "rows.csv"], ["list"]):
+    rows = np.random.default_rng(0).normal(size=(4, 64)).astype(np.float32)
+    np.save(tmp_path / "rows.npy", rows)
+    np.savez_compressed(tmp_path / "rows.npz", X=rows)
+    for args in (["verify", "multiclass"], ["predict", "multiclass", "rows.csv"], ["predict", "multiclass", "rows.npy"],
+                 ["predict", "multiclass", "rows.npz", "--format", "jsonl"], ["bench", "multiclass", "--repeats", "1",
+                 "--batch-size", "2"], ["runtimes"], ["list"]):
         proc = subprocess.run([python, "-c", script, *args], capture_output=True, text=True, timeout=120,
                               cwd=tmp_path)
         assert proc.returncode == 0, (args, proc.stderr)

@@ -174,3 +174,20 @@ def test_modes_follow_the_umask(zoo_cli, tmp_path, umask, file_mode, dir_mode):
     for name in ("b/model.onnx", "b/manifest.json", "b/checkpoint.pt", "b/test_data_set_0/input_0.pb", "m.pt",
                  "p.csv"):
         assert modes[name] == file_mode, (name, oct(modes[name]))
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, SystemExit, ValueError])
+def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary(tmp_path, raised):
+    from zoo.files import atomic_write
+
+    target = tmp_path / "out.csv"
+    target.write_text("the previous file\n")
+
+    def write(handle):
+        handle.write(b"half of a new")
+        raise raised()
+
+    with pytest.raises(raised):
+        atomic_write(target, write)
+    assert target.read_text() == "the previous file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]  # no temporary file, no lock

@@ -71,6 +71,18 @@ class Dataset:
         return self.class_labels or tuple(str(i) for i in range(self.num_classes))
 
 
+def fingerprint(dataset: Dataset) -> str:
+    """sha256 of what training sees: the features as float32, the labels as int64, the class labels."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(dataset.X, dtype=np.float32).tobytes())
+    digest.update(np.ascontiguousarray(dataset.y, dtype=np.int64).tobytes())
+    digest.update(json.dumps(list(dataset.labels)).encode())
+    return digest.hexdigest()
+
+
 def _integer_labels(name: str, y: np.ndarray) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:

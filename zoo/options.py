@@ -90,20 +90,48 @@ def scaled(scale: dict[str, Any]) -> bool:
     return scale.get("nproc_per_node", 1) > 1 or scale.get("nnodes", 1) > 1
 
 
-def train_from_options(name: str, options: dict[str, Any], *, progress: bool = True):
-    """Run :func:`zoo.training.fit` from the values of :func:`training_options`."""
+def given(*names: str) -> list[str]:
+    """The options among ``names`` (parameter names) that the user typed, as ``--flags``."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    typed = [n for n in names if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
+                                                                  ParameterSource.ENVIRONMENT)]
+    return ["--" + n.replace("_", "-") for n in typed]
+
+
+def refuse(names: list[str], why: str) -> None:
+    """One line naming the options that do not apply, instead of ignoring them."""
+    if names:
+        verb = "does" if len(names) == 1 else "do"
+        raise click.UsageError(f"{', '.join(names)} {verb} not apply {why}: drop {'it' if len(names) == 1 else 'them'}")
+
+
+def train_from_options(name: str, options: dict[str, Any], *, progress: bool = True, resume=None):
+    """Run :func:`zoo.training.fit` from the values of :func:`training_options`.
+
+    ``resume``: a loaded checkpoint to continue for ``--epochs`` more epochs, with its own settings.
+    """
+    from dataclasses import replace
+
     from zoo.training import fit
 
-    config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
-                         seed=options["seed"], holdout=options["holdout"], device=options["device"])
-    model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}
+    if resume is None:
+        config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
+                             seed=options["seed"], holdout=options["holdout"], device=options["device"])
+        model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}
+        policy, data = options["policy"], options["data"]
+    else:
+        config = replace(resume.config, epochs=options["epochs"], device=options["device"])
+        model_config = {k: v for k, v in resume.built.config.items() if k not in ("input_size", "num_classes")}
+        policy, data = resume.policy.name, options["data"] or resume.data
     show = progress and sys.stderr.isatty() and not verbosity()[1]
     if not show:
-        return fit(name, policy=options["policy"], data=options["data"], config=config, **model_config)
+        return fit(name, policy=policy, data=data, config=config, resume=resume, **model_config)
     with click.progressbar(length=config.epochs, label=f"training {name}", file=sys.stderr,
                            show_pos=True, item_show_func=lambda loss: loss) as bar:
         def on_epoch(epoch: int, epochs: int, loss: float) -> None:
             bar.update(1, f"loss {loss:.4f}")
 
-        return fit(name, policy=options["policy"], data=options["data"], config=config,
-                   on_epoch=on_epoch, **model_config)
+        return fit(name, policy=policy, data=data, config=config, on_epoch=on_epoch, resume=resume,
+                   **model_config)

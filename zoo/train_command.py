@@ -10,7 +10,9 @@ import click
 from zoo.cli import echo_json, say
 from zoo.options import (
     distributed_options,
+    given,
     launch_from_options,
+    refuse,
     scaled,
     split_options,
     train_from_options,
@@ -25,11 +27,15 @@ from zoo.options import (
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE",
               help="Checkpoint to write [default: checkpoints/NAME.pt].")
 @click.option("--force", is_flag=True, help="Replace an existing checkpoint.")
+@click.option("--resume", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Go on training this checkpoint for --epochs more epochs (same data, settings and state).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def train(name: str, output: Path | None, force: bool, as_json: bool, **options: Any) -> None:
-    """Train model NAME briefly and save a weights-only checkpoint.
+def train(name: str, output: Path | None, force: bool, resume: Path | None, as_json: bool, **options: Any) -> None:
+    """Train model NAME briefly and save a self-contained, weights-only checkpoint.
 
-    The checkpoint feeds `zoo export NAME --checkpoint FILE`.
+    The checkpoint holds the weights, the standardization, the held-out rows,
+    the data's sha256 and the optimizer state: `zoo export NAME --checkpoint
+    FILE` needs nothing else, and `zoo train NAME --resume FILE` goes on.
     """
     from zoo import checkpoint, files
     from zoo.registry import default_registry
@@ -37,8 +43,21 @@ def train(name: str, output: Path | None, force: bool, as_json: bool, **options:
     default_registry().get("model", name)
     output = output or Path("checkpoints") / f"{name}.pt"
     files.check_target(output, force=force, directory=False)
+    previous = None
+    if resume is not None:
+        refuse(given("policy", "hidden_size", "lr", "batch_size", "seed", "holdout", "nproc_per_node", "nnodes",
+                     "node_rank", "rdzv_endpoint"), "with --resume (training goes on with the checkpoint's own)")
+        previous = checkpoint.load(resume)
+        if previous.built.spec.name != name:
+            raise click.UsageError(f"{resume} holds model {previous.built.spec.name!r}, not {name!r}")
+        if not previous.state:
+            raise click.UsageError(f"{resume} has no training state to resume (an older checkpoint): train anew")
     options, scale = split_options(options)
-    if scaled(scale):
+    if previous is not None:
+        result = train_from_options(name, options, progress=not as_json, resume=previous)
+        checkpoint.save(result, output)
+        describe, metrics = result.describe(), result.metrics
+    elif scaled(scale):
         answer = launch_from_options(name, options, scale, "zoo.checkpoint:finish_training",
                                      {"output": str(output)})
         describe, metrics = answer["describe"], answer["metrics"]

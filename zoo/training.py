@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from zoo.config import TrainConfig
@@ -33,6 +33,8 @@ class TrainResult:
     split: Split
     config: TrainConfig
     metrics: dict[str, Any] = field(default_factory=dict)
+    data_sha256: str | None = None  # the training data's fingerprint (zoo.data.fingerprint)
+    state: dict[str, Any] = field(default_factory=dict)  # epoch, optimizer and shuffling state, for --resume
 
     @property
     def module(self):
@@ -62,6 +64,17 @@ class Adam:
         self.step_count = 0
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step_count, "exp_avg": [t.detach().cpu().clone() for t in self.exp_avg],
+                "exp_avg_sq": [t.detach().cpu().clone() for t in self.exp_avg_sq]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state["exp_avg"]) != len(self.params):
+            raise TrainingError("the checkpoint's optimizer state does not fit this model")
+        self.step_count = int(state["step"])
+        for mine, saved in zip(self.exp_avg + self.exp_avg_sq, list(state["exp_avg"]) + list(state["exp_avg_sq"])):
+            mine.copy_(saved.to(mine.device))
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -139,13 +152,25 @@ def prepare(name: str, *, policy: str | None = None, data: str | None = None,
 
 def fit(name: str, *, policy: str | None = None, data: str | None = None,
         config: TrainConfig = TrainConfig(), registry: Registry | None = None,
-        on_epoch: Callable[[int, int, float], None] | None = None, **model_config: Any) -> TrainResult:
-    """Train model ``name`` on ``data`` (its default dataset if None) and score the held-out split."""
+        on_epoch: Callable[[int, int, float], None] | None = None, resume: TrainResult | None = None,
+        **model_config: Any) -> TrainResult:
+    """Train model ``name`` on ``data`` (its default dataset if None) and score the held-out split.
+
+    ``resume``: a checkpoint's :class:`TrainResult` to continue from (its weights, optimizer
+    and shuffling state) for ``config.epochs`` more epochs, on the same data.
+    """
     require_torch()
     import torch
 
+    from zoo.data import fingerprint
+
     built, dataset, parts = prepare(name, policy=policy, data=data, config=config,
                                     registry=registry, **model_config)
+    data_sha256 = fingerprint(dataset)
+    if resume is not None and resume.data_sha256 not in (None, data_sha256):
+        raise DataError(f"the data changed since training: {data or built.spec.dataset} has sha256 "
+                        f"{data_sha256[:12]}..., the checkpoint was trained on {resume.data_sha256[:12]}...; "
+                        "train anew instead of --resume")
     device = resolve_device(config.device)
     module, loss_policy = built.module.to(device), built.policy
     X = torch.from_numpy((parts.X_train - parts.mean) * parts.scale).to(device)
@@ -155,6 +180,12 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
     optimizer = Adam(module.parameters(), lr=config.lr)
     rank, world = _process_group()
     generator = torch.Generator().manual_seed(config.seed + rank)
+    done, history = 0, []
+    if resume is not None:
+        module.load_state_dict(resume.module.state_dict())
+        optimizer.load_state_dict(resume.state["optimizer"])
+        generator.set_state(resume.state["generator"])
+        done, history = int(resume.state["epoch"]), list(resume.metrics.get("loss_history", []))
     batch_size, trained = config.batch_size, module
     if world > 1:
         # Equal shards of one seeded permutation (DDP needs the same number of steps on every
@@ -168,10 +199,10 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
         batch_size = max(1, config.batch_size // world)
         trained = DistributedDataParallel(module, device_ids=[torch.cuda.current_device()] if device == "cuda"
                                           else None)
-    n, history = len(X), []
+    n = len(X)
     started = time.perf_counter()
     module.train()
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(done + 1, done + config.epochs + 1):
         order = torch.randperm(n, generator=generator).to(device)
         total = torch.zeros((), device=device)
         for start in range(0, n, batch_size):
@@ -189,16 +220,21 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
             )
         history.append(epoch_loss)
         if on_epoch:
-            on_epoch(epoch, config.epochs, epoch_loss)
+            on_epoch(epoch - done, config.epochs, epoch_loss)
     seconds = time.perf_counter() - started
     module.eval().cpu()
-    result = TrainResult(built, data or built.spec.dataset, dataset.labels[:num_classes], parts, config)
+    total = replace(config, epochs=done + config.epochs)
+    result = TrainResult(built, data or built.spec.dataset, dataset.labels[:num_classes], parts, total,
+                         data_sha256=data_sha256,
+                         state={"epoch": done + config.epochs, "optimizer": optimizer.state_dict(),
+                                "generator": generator.get_state()})
     result.metrics = {
         "train_loss": history[-1],
         "loss_history": history,
         "train_rows": n * world,
         "train_seconds": round(seconds, 4),
         "samples_per_second": round(n * world * config.epochs / seconds, 1) if seconds else None,
+        "resumed_from_epoch": done or None,
         "device": device,
         "processes": world,
         **evaluate(result),
