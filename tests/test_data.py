@@ -129,7 +129,8 @@ def test_synthetic_sizes_are_taken_as_written(source, fragment):
 
 
 def test_a_csv_with_a_byte_order_mark_is_read(tmp_path):
-    rows = "a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n"
-    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf" + rows.encode())
-    data = load_source(str(tmp_path / "excel.csv"))
-    assert data.X.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]] and data.y.tolist() == [0, 1, 0, 1]
+    rows = "1,2,0\n3,4,1\n5,6,0\n7,8,1\n"
+    for name, text in (("excel.csv", rows), ("excel-header.csv", "a,b,label\n" + rows)):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode())
+        data = load_source(str(tmp_path / name))
+        assert data.X.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]] and data.y.tolist() == [0, 1, 0, 1]

@@ -83,6 +83,7 @@ def test_graph_metadata_and_dynamic_batch(trained, tmp_path):
     assert meta["zoo.model"] == "multiclass" and meta["zoo.policy"] == "softmax-cross-entropy"
     assert meta["zoo.num_classes"] == "10" and json.loads(meta["zoo.class_labels"]) == [str(i) for i in range(10)]
     assert meta["zoo.input_size"] == "64" and meta["zoo.dataset"] == "digits" and meta["zoo.seed"] == "0"
+    assert "zoo.threshold" not in meta  # an argmax model has no threshold (the manifest says null)
     assert float(meta["zoo.holdout_accuracy"]) == pytest.approx(result.metrics["holdout_accuracy"], abs=1e-6)
     assert {"zoo.version", "zoo.opset", "torch.version", "onnx.version", "zoo.exporter"} <= set(meta)
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
@@ -99,6 +100,13 @@ def test_graph_metadata_and_dynamic_batch(trained, tmp_path):
     assert len(manifest["normalization"]["mean"]) == 64 and manifest["normalization"]["baked_in"]
     assert manifest["training"]["data"] == "digits" and manifest["training"]["seed"] == 0
     assert {"zoo", "onnx", "onnxruntime", "torch", "opset", "exporter"} <= set(manifest["versions"])
+
+
+def test_a_threshold_model_carries_its_threshold(trained, tmp_path):
+    export_bundle(trained("binary"), tmp_path / "b", runtimes=["onnxruntime-cpu"])
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "b" / "model.onnx")).metadata_props}
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert meta["zoo.threshold"] == "0.5" and manifest["threshold"] == 0.5
 
 
 def test_dynamo_exporter(trained, tmp_path):
