@@ -89,12 +89,16 @@ def _npy_stream(handle, path: Path, n_features: int, chunk_rows: int) -> Iterato
     remaining = int(np.prod(shape)) // n_features
     while remaining:
         rows = min(chunk_rows, remaining)
-        want = rows * n_features * dtype.itemsize
-        data = handle.read(want)
-        if len(data) != want:
-            raise PredictInputError(f"{path}: the file ends early (truncated)")
+        chunk = np.empty((rows, n_features), dtype=dtype)  # read straight into it: one buffer per chunk
+        view = memoryview(chunk).cast("B")
+        got = 0
+        while got < len(view):
+            n = handle.readinto(view[got:])
+            if not n:
+                raise PredictInputError(f"{path}: the file ends early (truncated)")
+            got += n
         remaining -= rows
-        yield np.frombuffer(data, dtype=dtype).reshape(rows, n_features).astype(np.float32)
+        yield chunk.astype(np.float32, copy=False)
 
 
 def _check_array(path: Path, dtype, shape: tuple, n_features: int) -> None:
