@@ -258,3 +258,16 @@ def test_every_output_records_its_comparison_rule(trained, tmp_path):
     assert rules["probabilities"]["kind"] == "close" and rules["probabilities"]["atol"] == 1e-5
     assert rules["logits"]["kind"] == "close-to-row-scale" and rules["label"]["kind"] == "equal-except-ties"
     assert all(r["formula"] for r in rules.values())
+
+
+def test_an_accuracy_the_file_does_not_score_is_refused(trained, tmp_path):
+    """The accuracy a bundle claims must be what its file scores on the true labels."""
+    import dataclasses
+
+    result = trained("binary")
+    claimed = dataclasses.replace(result, metrics={**result.metrics,
+                                                   "holdout_accuracy": result.metrics["holdout_accuracy"] - 0.05})
+    with pytest.raises(ParityFailed, match=r"accuracy on the true labels is 0\.\d+ from the file, 0\.\d+ from the "
+                                           r"trainer\); nothing was written"):
+        export_bundle(claimed, tmp_path / "b", runtimes=["onnxruntime-cpu"])
+    assert list(tmp_path.iterdir()) == []

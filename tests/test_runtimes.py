@@ -175,3 +175,32 @@ def test_check_plugin_fails_when_nothing_could_be_checked(tmp_path):
     assert "0 passed, 0 failed, 2 skipped" in checked.stdout
     assert checked.stderr.strip().splitlines()[-1].startswith("Error: nothing could be checked here: every case was "
                                                              "skipped")
+
+
+def test_sliced_onnxruntime_runs_keep_row_order(tmp_path):
+    """Large batches run in cache-sized slices; the rows must come back in order."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from zoo.exports.runtimes.onnxruntime import OnnxRuntimeCPU, slice_rows
+
+    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["y"])], "id",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "id.onnx"))
+    session = OnnxRuntimeCPU().open(tmp_path / "id.onnx")
+    x = np.arange((2 * slice_rows(64) + 5) * 64, dtype=np.float32).reshape(-1, 64)
+    np.testing.assert_array_equal(session.run(x, ["y"])["y"], x)
+    np.testing.assert_array_equal(session.runner(x, ["y"])()["y"], x)
+
+
+def test_an_unavailable_runtime_is_skipped_never_passed(tmp_path):
+    site = make_dist(tmp_path / "site", "zoo-npu", "zoo_npu", UNAVAILABLE_RUNTIME)
+    exported = zoo("export", "binary", "--epochs", "1", "-o", tmp_path / "b", "--json", path_entries=[site])
+    assert exported.returncode == 0, exported.stderr
+    cells = {c["runtime"]: c for c in json.loads(exported.stdout)["parity"]["cells"]}
+    assert (cells["needs-npu"]["status"], cells["needs-npu"]["reason"]) == ("skipped", "no NPU found")
+    assert cells["needs-npu"]["accuracy"] is None and cells["onnxruntime-cpu"]["status"] == "passed"
+    verified = zoo("verify", tmp_path / "b", "--json", path_entries=[site])
+    rows = [r for r in json.loads(verified.stdout)["replays"] if r["runtime"] == "needs-npu"]
+    assert [(r["status"], r["reason"]) for r in rows] == [("skipped", "no NPU found")]
