@@ -7,23 +7,14 @@ from typing import Any
 
 import click
 
+from zoo import options as shared
 from zoo.cli import echo_json, say
-from zoo.options import (
-    distributed_options,
-    given,
-    launch_from_options,
-    refuse,
-    scaled,
-    split_options,
-    train_from_options,
-    training_options,
-)
 
 
 @click.command()
 @click.argument("name")
-@training_options
-@distributed_options
+@shared.training_options
+@shared.distributed_options
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE",
               help="Checkpoint to write [default: checkpoints/NAME.pt].")
 @click.option("--force", is_flag=True, help="Replace an existing checkpoint.")
@@ -45,24 +36,25 @@ def train(name: str, output: Path | None, force: bool, resume: Path | None, as_j
     files.check_target(output, force=force, directory=False)
     previous = None
     if resume is not None:
-        refuse(given("policy", "hidden_size", "lr", "batch_size", "seed", "holdout", "nproc_per_node", "nnodes",
-                     "node_rank", "rdzv_endpoint"), "with --resume (training goes on with the checkpoint's own)")
+        shared.refuse(shared.given("policy", "hidden_size", "lr", "batch_size", "seed", "holdout", "nproc_per_node",
+                                   "nnodes", "node_rank", "rdzv_endpoint"),
+                      "with --resume (training goes on with the checkpoint's own)")
         previous = checkpoint.load(resume)
         if previous.built.spec.name != name:
             raise click.UsageError(f"{resume} holds model {previous.built.spec.name!r}, not {name!r}")
         if not previous.state:
             raise click.UsageError(f"{resume} has no training state to resume (an older checkpoint): train anew")
-    options, scale = split_options(options)
+    options, scale = shared.split_options(options)
     if previous is not None:
-        result = train_from_options(name, options, progress=not as_json, resume=previous)
+        result = shared.train_from_options(name, options, progress=not as_json, resume=previous)
         checkpoint.save(result, output)
         describe, metrics = result.describe(), result.metrics
-    elif scaled(scale):
-        answer = launch_from_options(name, options, scale, "zoo.checkpoint:finish_training",
+    elif shared.scaled(scale):
+        answer = shared.launch_from_options(name, options, scale, "zoo.checkpoint:finish_training",
                                      {"output": str(output)})
         describe, metrics = answer["describe"], answer["metrics"]
     else:
-        result = train_from_options(name, options, progress=not as_json)
+        result = shared.train_from_options(name, options, progress=not as_json)
         checkpoint.save(result, output)
         describe, metrics = result.describe(), result.metrics
     if as_json:
