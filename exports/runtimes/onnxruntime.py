@@ -109,7 +109,7 @@ class OnnxRuntimeCUDA(_OnnxRuntime):
     name = "onnxruntime-cuda"
     summary = "onnxruntime, CUDAExecutionProvider (TF32 off); passes only when the session really runs on CUDA"
     provider = "CUDAExecutionProvider"
-    requires = "onnxruntime-gpu, in place of onnxruntime (pip uninstall -y onnxruntime first)"
+    requires = "onnxruntime-gpu (replacing onnxruntime)"
     aliases = ("cuda", "gpu", "CUDAExecutionProvider")
     options = {"use_tf32": "0"}
 
