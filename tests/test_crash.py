@@ -116,3 +116,22 @@ def test_sigkill_at_every_step_of_a_checkpoint_write(tmp_path):
         assert leftovers(tmp_path, {"m.pt"}) == [], (name, k)
         before = (tmp_path / "m.pt").read_bytes()
     assert killed >= 0.8 * len(steps), (killed, steps)
+
+
+def test_every_file_and_directory_is_fsynced_before_the_swap(tmp_path):
+    """A power cut after "verified" must not leave empty files: each is fsynced before the exchange."""
+    log = tmp_path / "strace.log"
+    args = ["export", "binary", "--epochs", "1", "-o", "b", "--runtime", "onnxruntime-cpu"]
+    assert zoo(tmp_path, *args).returncode == 0
+    done = zoo(tmp_path, *args, "--force", strace=(STRACE, "-f", "-qq", "-y", "-o", str(log),
+                                                   "-e", "trace=fsync,fdatasync,renameat2,rename"))
+    assert done.returncode == 0, done.stderr
+    lines = log.read_text().splitlines()
+    swap = next(i for i, line in enumerate(lines) if "renameat2(" in line and "RENAME_EXCHANGE" in line)
+    synced = {m.group(1) for line in lines[:swap] if (m := re.search(r"fsync\(\d+<([^>]+)>", line))}
+    staged = re.search(r'renameat2\(AT_FDCWD(?:<[^>]*>)?, "([^"]+)"', lines[swap]).group(1)
+    staging = str(tmp_path / staged) if not staged.startswith("/") else staged
+    expected = {str(p).replace(str(tmp_path / "b"), staging) for p in (tmp_path / "b").rglob("*")} | {staging}
+    assert expected - synced == set()
+    assert any(str(tmp_path) == m.group(1) for line in lines[swap:]
+               if (m := re.search(r"fsync\(\d+<([^>]+)>", line)))  # the parent, after the swap
