@@ -61,9 +61,8 @@ def tolerance_options(function):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exporter's own output.")
 def export(name: str, output: Path | None, force: bool, checkpoint: Path | None, eval_data: str | None,
-           exporter: str,
-           opset: int, atol: float, rtol: float, runtimes: tuple[str, ...], as_json: bool, verbose: bool,
-           **options: Any) -> None:
+           exporter: str, opset: int, atol: float, rtol: float, runtimes: tuple[str, ...], as_json: bool,
+           verbose: bool, **options: Any) -> None:
     """Train model NAME briefly, export it to ONNX and check every runtime against the trained model.
 
     The reference is the trained module on inputs standardized in numpy, with

@@ -118,8 +118,10 @@ def test_a_checkpoint_is_self_contained(zoo_cli, tmp_path):
     evaluated = zoo_cli("export", "binary", "--checkpoint", "elsewhere/m.pt", "--eval-data", "moved.csv", "-o", "e",
                         "--json")
     assert evaluated.exit_code == 0, evaluated.output
-    metrics = json.loads(evaluated.stdout)["training"]["metrics"]
+    training = json.loads(evaluated.stdout)["training"]
+    metrics = training["metrics"]
     assert metrics["evaluated_on"] == "moved.csv" and metrics["holdout_rows"] == 160
+    assert training["data"] == "d.csv"  # what it was trained on stays recorded
     assert metrics["holdout_accuracy"] == pytest.approx(1 - claimed, abs=0.05)  # measured on it, swapped labels
 
 

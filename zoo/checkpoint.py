@@ -135,7 +135,7 @@ def on_data(result: TrainResult, source: str, registry: Registry | None = None) 
         raise ZooError(f"{source} has label {dataset.y.max()}; the model knows {classes} classes")
     parts = Split(np.zeros((0, width), np.float32), np.zeros(0, np.int64), dataset.X, dataset.y,
                   result.split.mean, result.split.scale)
-    evaluated = replace(result, data=source, split=parts)
+    evaluated = replace(result, split=parts)  # ``data`` stays the training data: what the model learned from
     evaluated.metrics = {**result.metrics, **evaluate(evaluated), "evaluated_on": source}
     return evaluated
 

@@ -48,9 +48,10 @@ class TrainResult:
         """One line: what was trained on what, and the held-out accuracy."""
         m = self.metrics
         on = f", {m['processes']} processes" if m.get("processes", 1) > 1 else ""
+        held_out = f"accuracy on {m['evaluated_on']}" if m.get("evaluated_on") else "held-out accuracy"
         return (f"trained {self.built.spec.name} with {self.policy.name} on {self.data} "
                 f"({m['train_rows']} rows, {self.config.epochs} epochs, {m['train_seconds']:.2f} s{on}); "
-                f"held-out accuracy {m['holdout_accuracy']:.4f} on {m['holdout_rows']} rows")
+                f"{held_out} {m['holdout_accuracy']:.4f} on {m['holdout_rows']} rows")
 
 
 class Adam:
