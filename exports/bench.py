@@ -120,23 +120,18 @@ def bench(path: str | Path, *, runtimes: list[str] | None = None,
                 samples.append(clock() - start)
             if on_step:
                 on_step()
-    base = {}
     for t, batch, _, _ in plan:
         latencies = np.asarray(cells[(t.name, batch)]) * 1e3
         p50, p90, p99 = (float(v) for v in np.percentile(latencies, [50, 90, 99]))
-        row = BenchRow(t.name, batch, p50, p90, p99, batch / (p50 / 1e3), len(latencies), t.device, t.precision)
-        base.setdefault(batch, row.rows_per_second if t.name == report.baseline else None)
-        report.rows.append(row)
+        report.rows.append(BenchRow(t.name, batch, p50, p90, p99, batch / (p50 / 1e3), len(latencies), t.device,
+                                    t.precision))
+    base = {r.batch_size: r.rows_per_second for r in report.rows if r.runtime == report.baseline}
     for row in report.rows:
-        if base.get(row.batch_size):
+        if row.batch_size in base:
             row.relative = row.rows_per_second / base[row.batch_size]
-    report.rows.sort(key=lambda r: (r.batch_size, [t.name for t in timed].index(r.runtime)))
+    order = {t.name: i for i, t in enumerate(timed)}
+    report.rows.sort(key=lambda r: (r.batch_size, order[r.runtime]))
     return report
-
-
-def steps(runtimes: int, batch_sizes: int, repeats: int) -> int:
-    """How many times ``on_step`` is called: for a progress bar's length."""
-    return runtimes * batch_sizes * repeats
 
 
 def _calls_per_round(call: Callable, round_seconds: float) -> int:
@@ -150,25 +145,16 @@ def _calls_per_round(call: Callable, round_seconds: float) -> int:
 
 
 def _rows(deployed):
-    """The bundle's held-out rows (its largest test data set), or standard normal rows for a bare file."""
+    """The bundle's held-out rows (its largest test data set of finite rows), or standard normal rows for a
+    bare file."""
     import numpy as np
-    from onnx import numpy_helper
 
-    from zoo.exports.deployed import bundle_file
+    from zoo.exports.verify import load_test_data
 
-    if deployed.manifest is not None and deployed.manifest.files.test_data:
-        inputs = [bundle_file(deployed.bundle, name, "a test data set") / "input_0.pb"
-                  for name in deployed.manifest.files.test_data]
-        arrays = []
-        for path in inputs:
-            try:
-                import onnx
-
-                arrays.append(numpy_helper.to_array(onnx.load_tensor(str(path))))
-            except Exception:
-                continue
-        if arrays:
-            return max(arrays[:3] or arrays, key=len)
+    sets = [x for _, x, _ in load_test_data(deployed)] if deployed.bundle is not None else []
+    finite = [x for x in sets if np.isfinite(x).all()]  # not the edge set, whose NaN rows are not typical
+    if finite:
+        return max(finite, key=len)
     return np.random.default_rng(0).normal(size=(256, deployed.input_size)).astype(np.float32)
 
 
@@ -190,14 +176,11 @@ def _torch_eager(deployed) -> _Timed | str:
     try:
         import torch
 
+        from zoo import checkpoint
         from zoo.exports.onnx import make_wrapper
-        from zoo.registry import build
 
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        built = build(payload["model"], policy=payload["policy"], **payload["model_config"])
-        built.module.load_state_dict(payload["state_dict"])
-        wrapper = make_wrapper(built.module.eval(), built.policy, manifest.normalization["mean"],
-                               manifest.normalization["scale"])
+        result = checkpoint.load(path)
+        wrapper = make_wrapper(result.module, result.policy, result.split.mean, result.split.scale)
     except Exception as exc:
         return f"cannot rebuild the model from {path.name}: {first_line(exc)}"
 

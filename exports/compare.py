@@ -60,6 +60,12 @@ class Rule:
         return cls(str(data["output"]), data["kind"], float(data["atol"]), float(data["rtol"]))
 
 
+def tolerance(rules: list[Rule]) -> tuple[float, float]:
+    """(atol, rtol) on probabilities: what reports show as the tolerance."""
+    rule = next((r for r in rules if r.output == "probabilities"), rules[0])
+    return rule.atol, rule.rtol
+
+
 def rules_for(outputs: list[str] | tuple[str, ...], atol: float, rtol: float) -> list[Rule]:
     kinds = {"logits": "close-to-row-scale", "probabilities": "close", "label": "equal-except-ties"}
     return [Rule(name, kinds.get(name, "close"), atol, rtol) for name in outputs]
@@ -173,7 +179,6 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rules: list
             result.max_rel_error = float((diff / np.maximum(scale, rule.atol or 1e-12)).max())
         if diff.size and not np.all(diff <= rule.atol + rule.rtol * scale):
             result.problems.append(f"{rule.output} differ by up to {float(diff.max()):.2e}")
-        continue
     if "label" in got and "probabilities" in got:
         own = decide(np.asarray(got["probabilities"]), decision, threshold, x)
         if np.asarray(got["label"]).shape == own.shape and not np.array_equal(np.asarray(got["label"]), own):

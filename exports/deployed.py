@@ -90,10 +90,10 @@ def open_model(path: str | Path, *, check: bool = True) -> Deployed:
     elif path.is_file() and (path.parent / MANIFEST_FILE).exists():
         candidate = read_manifest(path.parent)
         if candidate.files.model == path.name:
-            bundle = path.parent
+            bundle, manifest = path.parent, candidate
     checks = []
     if bundle is not None:
-        manifest = read_manifest(bundle)
+        manifest = manifest or read_manifest(bundle)
         model_path = bundle_file(bundle, manifest.files.model, "the model")
         expected = manifest.sha256.get(model_path.name)
         if not model_path.exists():

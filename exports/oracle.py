@@ -27,7 +27,8 @@ def reference(module, policy, mean: np.ndarray, scale: np.ndarray, X: np.ndarray
 
     standardized = ((np.asarray(X, dtype=np.float64) - np.asarray(mean, dtype=np.float64))
                     * np.asarray(scale, dtype=np.float64)).astype(np.float32)
-    device = next(module.parameters()).device if any(True for _ in module.parameters()) else "cpu"
+    parameter = next(module.parameters(), None)
+    device = parameter.device if parameter is not None else "cpu"
     was_training = module.training
     module.eval()
     try:

@@ -107,9 +107,10 @@ def check(model_path: Path, *, X: np.ndarray, reference: dict[str, np.ndarray], 
           rules: list[Rule], decision: str, threshold: float | None, trainer_accuracy: float | None,
           runtimes: list[str] | None = None, reference_name: str = "") -> ParityReport:
     """Every selected runtime (default: every registered one) on ``model_path`` against ``reference``."""
+    from zoo.exports.compare import tolerance
     from zoo.exports.runtimes import select
 
-    atol, rtol = _tolerance(rules)
+    atol, rtol = tolerance(rules)
     cells = []
     for runtime, why_not in select(runtimes):
         if why_not is not None:
@@ -118,11 +119,6 @@ def check(model_path: Path, *, X: np.ndarray, reference: dict[str, np.ndarray], 
         cells.append(_run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, rules, decision,
                                threshold, trainer_accuracy))
     return ParityReport(atol, rtol, len(X), cells, trainer_accuracy, reference_name)
-
-
-def _tolerance(rules: list[Rule]) -> tuple[float, float]:
-    prob = next((r for r in rules if r.output == "probabilities"), rules[0])
-    return prob.atol, prob.rtol
 
 
 def _run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, rules, decision, threshold,

@@ -11,13 +11,13 @@ is checked for self-consistency on generated inputs (finite probabilities in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from zoo import table
 from zoo.errors import VerifyError, ZooError
-from zoo.exports.compare import Comparison, compare, rules_for
+from zoo.exports.compare import Comparison, compare, rules_for, tolerance
 from zoo.exports.deployed import Deployed, bundle_file, decide, open_model
 from zoo.exports.parity import Status
 
@@ -76,11 +76,11 @@ def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = 
     manifest = deployed.manifest
     rules = manifest.rules if manifest is not None else rules_for(deployed.output_names, 1e-5, 1e-5)
     if atol is not None or rtol is not None:
-        rules = [type(r)(r.output, r.kind, r.atol if atol is None else atol, r.rtol if rtol is None else rtol)
+        rules = [replace(r, atol=r.atol if atol is None else atol, rtol=r.rtol if rtol is None else rtol)
                  for r in rules]
-    prob = next((r for r in rules if r.output == "probabilities"), rules[0])
-    report = VerifyReport(str(deployed.model_path), list(deployed.checks), atol=prob.atol, rtol=prob.rtol)
-    data_sets = _load_test_data(deployed) if deployed.bundle is not None else None
+    atol, rtol = tolerance(rules)
+    report = VerifyReport(str(deployed.model_path), list(deployed.checks), atol=atol, rtol=rtol)
+    data_sets = load_test_data(deployed) if deployed.bundle is not None else None
     claimed = manifest.precision if manifest is not None else deployed.metadata.get("zoo.precision", "fp32")
     for runtime, why_not in selected:
         if why_not is not None:
@@ -124,7 +124,8 @@ def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str) -> l
     return replays
 
 
-def _load_test_data(deployed: Deployed):
+def load_test_data(deployed: Deployed):
+    """``(name, input, expected outputs by name)`` for each test data set the manifest lists, checked."""
     import numpy as np
     from onnx import TensorProto, numpy_helper
 

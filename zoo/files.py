@@ -127,14 +127,13 @@ def leftovers(target: Path) -> list[Path]:
     return sorted(found)
 
 
-def recover(target: Path, notice: Callable[[str], None] | None = None, stale_pid: str | None = None) -> None:
+def recover(target: Path, stale_pid: str | None = None) -> None:
     """Remove (or, where the target is missing, restore) what a killed run left beside ``target``.
 
     Called with the target's lock held, so no live writer owns these. An ``.old-``
     directory is the previous version set aside by the fallback swap; if the target
     is missing it is put back, otherwise it is removed.
     """
-    notice = notice or _notice
     found = leftovers(target)
     for path in found:
         if path.name.startswith(_hidden(target, OLD)) and not target.exists():
@@ -152,12 +151,13 @@ def recover(target: Path, notice: Callable[[str], None] | None = None, stale_pid
         notice(f"an interrupted run (pid {stale_pid}) had left its lock on {target}; taken over")
 
 
-def _notice(message: str) -> None:
+def notice(message: str) -> None:
+    """One line on stderr about what zoo did to a target on its own."""
     print(f"zoo: {message}", file=sys.stderr)
 
 
 @contextlib.contextmanager
-def locked(target: Path, notice: Callable[[str], None] | None = None) -> Iterator[None]:
+def locked(target: Path) -> Iterator[None]:
     """Hold the lock on ``target`` (one writer at a time), recovering a killed run's leftovers first."""
     import fcntl
 
@@ -185,7 +185,7 @@ def locked(target: Path, notice: Callable[[str], None] | None = None) -> Iterato
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        recover(target, notice, stale or None)
+        recover(target, stale or None)
         yield
     finally:
         with contextlib.suppress(OSError):

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from zoo.cli import say, verbosity  # noqa: F401 (say re-exported for plugins)
+from zoo.cli import verbosity
 from zoo.config import MAX_SEED, TrainConfig
 
 DEFAULTS = TrainConfig()
@@ -74,8 +74,7 @@ def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any
     from zoo.training import require_torch
 
     require_torch()
-    config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
-                         seed=options["seed"], holdout=options["holdout"], device=options["device"])
+    config = config_from_options(options)
     if config.device == "auto":
         from zoo.training import resolve_device
 
@@ -84,6 +83,12 @@ def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any
            "model_config": {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]},
            "finish": finish, "finish_args": finish_args}
     return launch(job, **scale)
+
+
+def config_from_options(options: dict[str, Any]) -> TrainConfig:
+    """The :class:`TrainConfig` the values of :func:`training_options` describe."""
+    return TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
+                       seed=options["seed"], holdout=options["holdout"], device=options["device"])
 
 
 def scaled(scale: dict[str, Any]) -> bool:
@@ -117,8 +122,7 @@ def train_from_options(name: str, options: dict[str, Any], *, progress: bool = T
     from zoo.training import fit
 
     if resume is None:
-        config = TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
-                             seed=options["seed"], holdout=options["holdout"], device=options["device"])
+        config = config_from_options(options)
         model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}
         policy, data = options["policy"], options["data"]
     else:

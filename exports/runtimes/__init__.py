@@ -8,6 +8,7 @@ callers here loop over the registry.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,13 +44,20 @@ def _registry(registry: Registry | None) -> Registry:
     return registry or default_registry()
 
 
+#: Each runtime object's probe result: availability does not change within a process, and an export
+#: asks for it several times (the CLI's early check, the pipeline's, parity's, the manifest's).
+_probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def why_unavailable(runtime: Runtime) -> str | None:
-    """The runtime's own probe, a failure of the probe itself counted as a reason."""
-    try:
-        reason = runtime.unavailable()
-    except Exception as exc:  # a plugin's probe may fail in any way: that is a reason, not a crash
-        return f"its availability probe failed: {type(exc).__name__}: {first_line(exc)}"
-    return None if reason is None else str(reason)
+    """The runtime's own probe (run once per runtime object), a failure of the probe counted as a reason."""
+    if runtime not in _probed:
+        try:
+            reason = runtime.unavailable()
+            _probed[runtime] = None if reason is None else str(reason)
+        except Exception as exc:  # a plugin's probe may fail in any way: that is a reason, not a crash
+            _probed[runtime] = f"its availability probe failed: {type(exc).__name__}: {first_line(exc)}"
+    return _probed[runtime]
 
 
 def version_of(runtime: Runtime) -> str | None:

@@ -113,15 +113,7 @@ class OnnxRuntimeCUDA(_OnnxRuntime):
     aliases = ("cuda", "gpu", "CUDAExecutionProvider")
     options = {"use_tf32": "0"}
 
-    def __init__(self) -> None:
-        self._probe: str | None | bool = False  # False: not probed yet
-
     def unavailable(self) -> str | None:
-        if self._probe is False:
-            self._probe = self._probe_cuda()
-        return self._probe
-
-    def _probe_cuda(self) -> str | None:
         missing = _provider_missing(self.provider)
         if missing:
             return missing
