@@ -178,10 +178,19 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path), metavar="DIR|FILE")
 @click.argument("source", metavar="INPUT")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="Write here (whole or not at all) instead of stdout.")
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE|DIR",
+              help="Write here (whole or not at all; the format by the extension) instead of stdout. "
+                   "A directory when INPUT is a glob or a directory: one output file per input file.")
+@click.option("--force", is_flag=True, help="Replace an existing output file (or every file of -o DIR).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "npy"]),
+              help="Output format: of stdout (csv or jsonl) [default: csv], or of each file in -o DIR "
+                   "[default: parquet]. -o FILE takes its extension's.")
+@click.option("--id-column", metavar="NAME", help="Carry this input column through to the output, first.")
+@click.option("--columns", metavar="A,B,...", help="The input columns that are the model's features, in order "
+              "[default: the feature names recorded at training, else every numeric column].")
+@click.option("--scheduler", metavar="local:N|tcp://HOST:PORT",
+              help="Score the files of INPUT on Dask: N worker processes here, or a running scheduler "
+                   "(pip install 'zoo-onnx[dask]').")
 @click.option("--runtime", metavar="NAME", help="The runtime to run on (zoo runtimes lists them) "
               "[default: onnxruntime-cpu].")
 @click.option("--provider", metavar="NAME", help="Deprecated alias of --runtime: cpu -> onnxruntime-cpu, "
@@ -189,21 +198,24 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
 @click.option("--batch-size", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows read and run at a time (bounds memory).")
 @click.option("--allow-nan", is_flag=True, help="Run rows holding NaN/Inf instead of refusing them.")
-def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str, runtime: str | None,
-            provider: str | None, batch_size: int, allow_nan: bool) -> None:
+def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str | None, id_column: str | None,
+            columns: str | None, scheduler: str | None, runtime: str | None, provider: str | None, batch_size: int,
+            allow_nan: bool) -> None:
     """Predict labels and probabilities for the rows of INPUT with an exported model.
 
-    INPUT is a .npy, .npz or .csv file of raw features (one row per sample), or -
-    for CSV on stdin. Rows are checked against the model's input and streamed in
-    batches, so memory stays bounded whatever the size of INPUT.
+    INPUT is a .parquet, .arrow/.feather, .csv, .npy or .npz file of raw
+    features (one row per sample), - for CSV on stdin, or a glob ('data/*.parquet')
+    or directory of such files with -o DIR. Columns are matched to the model's
+    features by the names recorded at training. Rows are streamed in batches, so
+    memory stays bounded whatever the size of INPUT. Output columns: the id
+    column, label, class_index, p_<class>.
     """
-    import io
     import sys
 
     from zoo import files
-    from zoo.exports.deployed import open_model
-    from zoo.exports.predict import predict as run_predict
-    from zoo.exports.predict import read_chunks
+    from zoo.exports import batch
+    from zoo.exports.predict import output_format, score
+    from zoo.exports.predictor import Predictor
 
     if provider is not None:
         from zoo.exports.runtimes import by_alias
@@ -213,33 +225,46 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
         runtime = by_alias(provider).name
         say(f"zoo: warning: --provider is deprecated; use --runtime {runtime}", err=True)
     runtime = runtime or "onnxruntime-cpu"
+    picked = tuple(c.strip() for c in columns.split(",")) if columns is not None else None
+    if picked is not None and not all(picked):
+        raise click.UsageError(f"--columns {columns!r} has an empty name; give A,B,...")
+    many = source != "-" and batch.is_many(source)
+    if scheduler is not None:
+        batch.parse_scheduler(scheduler)
+    if many or scheduler is not None:
+        if output is None:
+            raise click.UsageError("scoring several files writes one output file each: give -o DIR")
+        settings = batch.Settings(fmt or "parquet", picked, id_column, allow_nan, batch_size)
+        files.check_target(output, force=True, directory=True)
+        sources = batch.inputs(source) if many else [Path(source)]
+        parts = batch.plan(sources, output, settings.fmt)
+        predictor = Predictor(model, runtime, allow_nan=allow_nan)
+        todo = batch.to_do(predictor, parts, output, settings, force=force)
+        skipped = len(parts) - len(todo)
+        if skipped:
+            say(f"{skipped} of {len(parts)} inputs already scored in {output}: skipped", err=True)
+        started = time.perf_counter()
+        if scheduler is None:
+            done = batch.run_here(predictor, todo, settings)
+        else:
+            done = batch.run_dask(predictor, todo, settings, scheduler)
+        rows = sum(d["rows"] for d in done)
+        say(f"wrote {len(done)} files ({rows:,} rows) to {output} in {time.perf_counter() - started:.1f} s", err=True)
+        return
+    fmt = output_format(output, fmt)
     if output is not None:
         files.check_target(output, force=force, directory=False)
-    deployed = open_model(model, check=False)
-    chunks = read_chunks(source, deployed.input_size, batch_size, stdin=sys.stdin)
+    predictor = Predictor(model, runtime, allow_nan=allow_nan)
     progress = sys.stderr.isatty() and output is not None and not verbosity()[1]
-
-    def run(handle):
-        if not progress:
-            return run_predict(deployed, chunks, handle, fmt=fmt, runtime=runtime, allow_nan=allow_nan)
+    options = {"fmt": fmt, "columns": picked, "id_column": id_column, "chunk_rows": batch_size}
+    if progress:
         with click.progressbar(length=0, label="predicting", file=sys.stderr,
                                show_eta=False, show_percent=False) as bar:
-            return run_predict(deployed, chunks, handle, fmt=fmt, runtime=runtime, allow_nan=allow_nan,
-                               on_rows=bar.update)
-
-    if output is None:
-        run(sys.stdout)
-        return
-    rows = []
-
-    def write(binary) -> None:
-        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-        rows.append(run(text))
-        text.flush()
-        text.detach()  # leave the file open for atomic_write to sync and rename
-
-    files.atomic_write(output, write)
-    say(f"wrote {rows[0]} rows to {output}", err=True)
+            rows = score(predictor, source, output, on_rows=bar.update, **options)
+    else:
+        rows = score(predictor, source, output, **options)
+    if output is not None:
+        say(f"wrote {rows} rows to {output}", err=True)
 
 
 @click.command(name="check-plugin")

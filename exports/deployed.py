@@ -33,6 +33,7 @@ class Deployed:
     decision: str
     threshold: float | None
     checks: list[tuple[str, str]] = field(default_factory=list)  # (what, detail) that passed on opening
+    feature_names: tuple[str, ...] | None = None  # the training data's column names, when it had them
 
 
 def bundle_file(bundle: Path, relative: object, what: str) -> Path:
@@ -122,6 +123,7 @@ def open_model(path: str | Path, *, check: bool = True) -> Deployed:
             model_path, bundle, manifest, metadata, input_name, input_size,
             [o.name for o in model.graph.output], json.loads(metadata["zoo.class_labels"]),
             metadata["zoo.head"], metadata["zoo.decision"], threshold, checks,
+            tuple(json.loads(metadata["zoo.feature_names"])) if "zoo.feature_names" in metadata else None,
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise VerifyError(f"{model_path}: zoo metadata is incomplete or invalid ({exc})") from None

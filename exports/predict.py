@@ -1,49 +1,56 @@
 """``zoo predict``: labels and probabilities for rows of features, streamed in bounded memory.
 
-Inputs: ``.npy`` and ``.npz`` (array ``X``, or its only array), both read a
-chunk at a time, ``.csv`` or ``-`` (CSV on stdin; a first line of
-non-numeric cells is a header), one row of raw features per sample. Each chunk
-is checked against what the model takes (feature count, numeric, finite) before
-it runs; output is CSV or JSON lines, written whole or not at all.
+Inputs: ``.parquet``, ``.arrow``/``.feather`` and ``.csv`` (or ``-``, CSV on
+stdin), read by pyarrow's streaming readers (:mod:`zoo.exports.tables`), and
+``.npy``/``.npz`` (array ``X``, or its only array), read here a chunk at a
+time. Each chunk is checked against what the model takes (features, numeric,
+finite) before it runs. Outputs (:mod:`zoo.exports.writers`): Parquet, CSV,
+JSON lines or ``.npy``, chosen by the extension of ``-o``, written whole or not
+at all; CSV (or JSON lines) on stdout.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from zoo.errors import ZooError
-from zoo.exports.deployed import Deployed
+from zoo.errors import PredictInputError
+from zoo.exports.predictor import Predictor
+from zoo.exports.tables import Columns, Rows
+from zoo.exports.writers import FORMATS
 
 DEFAULT_CHUNK_ROWS = 65536
+NUMPY = (".npy", ".npz")
 
 
-class PredictInputError(ZooError):
-    """Input rows that the model cannot take."""
+def read_rows(source: str | Path, spec: Columns, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+              stdin: IO[bytes] | None = None) -> Iterator[Rows]:
+    """:class:`Rows` of ``source`` (``-`` for CSV on stdin), ``chunk_rows`` at a time."""
+    from zoo.exports import tables
 
-
-def read_chunks(source: str, n_features: int, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                stdin: IO[str] | None = None) -> Iterator:
-    """Float32 chunks of shape (rows, n_features) from ``source`` (``-`` for CSV on stdin)."""
-    if source == "-":
-        yield from _csv_chunks(stdin or sys.stdin, "<stdin>", n_features, chunk_rows)
+    if str(source) == "-":
+        yield from tables.csv_rows(stdin or sys.stdin.buffer, spec, chunk_rows, "<stdin>")
         return
     path = Path(source)
     if not path.exists():
         raise PredictInputError(f"input {path} does not exist")
+    if path.is_dir():
+        raise PredictInputError(f"input {path} is a directory: give a file, or -o DIR to score every file in it")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's byte-order mark
-            yield from _csv_chunks(handle, str(path), n_features, chunk_rows)
-    elif suffix in (".npy", ".npz"):
-        yield from _array_chunks(path, n_features, chunk_rows)
+    if suffix in NUMPY:
+        if spec.columns is not None or spec.id_column is not None:
+            flag = "--columns" if spec.columns is not None else "--id-column"
+            raise PredictInputError(f"{path} is an array without column names: {flag} applies to Parquet, "
+                                    "Arrow and CSV inputs")
+        for chunk in _array_chunks(path, spec.n_features, chunk_rows):
+            yield Rows(chunk)
+    elif tables.kind(path):
+        yield from tables.read(path, spec, chunk_rows)
     else:
-        raise PredictInputError(f"cannot read {path}: give a .npy, .npz or .csv file, or - for CSV on stdin")
+        raise PredictInputError(f"cannot read {path}: give a .parquet, .arrow/.feather, .csv, .npy or .npz file, "
+                                "or - for CSV on stdin")
 
 
 def _array_chunks(path: Path, n_features: int, chunk_rows: int) -> Iterator:
@@ -111,121 +118,57 @@ def _check_array(path: Path, dtype, shape: tuple, n_features: int) -> None:
         raise PredictInputError(f"{path}: no rows")
 
 
-def _csv_chunks(handle: IO[str], name: str, n_features: int, chunk_rows: int) -> Iterator:
-    rows: list[list[str]] = []
-    line_numbers: list[int] = []
-    seen = 0
-    try:
-        for line_no, cells in enumerate(csv.reader(handle), start=1):
-            if line_no == 1 and cells and cells[0].startswith("\ufeff"):  # a byte-order mark on stdin
-                cells[0] = cells[0][1:]
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            if line_no == 1 and not any(_is_number(c) for c in cells):
-                continue  # header
-            if len(cells) != n_features:
-                raise PredictInputError(f"{name} line {line_no}: {len(cells)} values, but the model takes "
-                                        f"{n_features} features per row")
-            rows.append(cells)
-            line_numbers.append(line_no)
-            if len(rows) == chunk_rows:
-                yield _parse(rows, line_numbers, name)
-                seen += len(rows)
-                rows, line_numbers = [], []
-    except UnicodeDecodeError:
-        raise PredictInputError(f"{name}: not a text CSV file (not UTF-8)") from None
-    except csv.Error as exc:
-        raise PredictInputError(f"{name}: not a readable CSV file ({exc})") from None
-    if rows:
-        yield _parse(rows, line_numbers, name)
-    elif not seen:
-        raise PredictInputError(f"{name}: no rows")
-
-
-def _parse(rows: list[list[str]], line_numbers: list[int], name: str):
-    import numpy as np
-
-    try:
-        return np.array(rows, dtype=np.float32)
-    except ValueError:
-        for row, line_no in zip(rows, line_numbers):
-            for col, cell in enumerate(row, start=1):
-                if not _is_number(cell):
-                    raise PredictInputError(f"{name} line {line_no}, column {col}: {cell.strip()!r} is not a "
-                                            "number") from None
-        raise
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
-
-
-def check_finite(chunk, first_row: int, allow_nan: bool) -> None:
-    import numpy as np
-
-    if allow_nan:
-        return
-    bad = ~np.isfinite(chunk)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise PredictInputError(f"row {first_row + row + 1}, feature {col + 1} is {chunk[row, col]}: "
-                                "NaN/Inf inputs give meaningless probabilities; clean them, or pass --allow-nan")
-
-
-class Writer:
-    """CSV (``label,class_index,p_<class>...``) or JSON lines, one row per input row."""
-
-    def __init__(self, handle: IO[str], deployed: Deployed, fmt: str):
-        self.handle, self.fmt = handle, fmt
-        self.labels = list(deployed.class_labels)
-        self.columns = self.labels if deployed.head == "softmax" else self.labels[1:2] or ["1"]
-        self.started = False
-
-    def write(self, labels, probabilities) -> None:
-        # -1: a row with a NaN/Inf feature (with --allow-nan) has no class
-        names = [self.labels[i] if 0 <= i < len(self.labels) else None for i in labels.tolist()]
-        rows = probabilities.tolist()
-        out = io.StringIO()
-        if self.fmt == "csv" and not self.started:  # after the first chunk passed its checks
-            out.write(",".join(["label", "class_index", *(_csv_cell(f"p_{c}") for c in self.columns)]) + "\n")
-        self.started = True
-        if self.fmt == "csv":
-            for name, index, p in zip(names, labels.tolist(), rows):
-                out.write(f"{'' if name is None else _csv_cell(name)},{index},{','.join(f'{v:.9g}' for v in p)}\n")
-        else:
-            for name, index, p in zip(names, labels.tolist(), rows):
-                out.write(json.dumps({"label": name, "class_index": index,
-                                      "probabilities": dict(zip(self.columns, p))}) + "\n")
-        self.handle.write(out.getvalue())
-
-
-def _csv_cell(text: str) -> str:
-    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text
-
-
-def predict(deployed: Deployed, chunks: Iterator, handle: IO[str], *, fmt: str = "csv",
-            runtime: str = "onnxruntime-cpu", allow_nan: bool = False, on_rows=None) -> int:
-    """Run every chunk on the named runtime and write the results; return the number of rows."""
-    import numpy as np
-
-    from zoo.exports.runtimes import open_session, run, select
-
-    [(chosen, _)] = select([runtime])
-    session = open_session(chosen, deployed.model_path)
-    step = chosen.max_rows or DEFAULT_CHUNK_ROWS
-    writer = Writer(handle, deployed, fmt)
+def predict(predictor: Predictor, rows: Iterator[Rows], writer, *,
+            on_rows: Callable[[int], None] | None = None) -> int:
+    """Run every chunk through ``predictor`` and hand the results to ``writer``; return the row count."""
     total = 0
-    for chunk in chunks:
-        check_finite(chunk, total, allow_nan)
-        for start in range(0, len(chunk), step):
-            part = chunk[start:start + step]
-            outputs = run(session, np.ascontiguousarray(part, dtype=np.float32), ["probabilities", "label"])
-            writer.write(outputs["label"], outputs["probabilities"])
-        total += len(chunk)
+    names = predictor.feature_names
+    for chunk in rows:
+        predictor.check(chunk.X, total, names)
+        outputs = predictor.outputs(chunk.X, ["probabilities", "label"])
+        writer.write(chunk.ids, outputs["label"], outputs["probabilities"])
+        total += len(chunk.X)
         if on_rows:
-            on_rows(len(chunk))
+            on_rows(len(chunk.X))
+    writer.close()
     return total
+
+
+def output_format(output: Path | None, fmt: str | None) -> str:
+    """The format of ``-o`` (by its extension), or of stdout (``--format``, CSV by default)."""
+    if output is None:
+        if fmt in ("parquet", "npy"):
+            raise PredictInputError(f"{fmt} is binary: write it to a file with -o FILE.{fmt}")
+        return fmt or "csv"
+    found = FORMATS.get(output.suffix.lower())
+    if found is None:
+        raise PredictInputError(f"cannot tell the format of {output}: end -o in "
+                                f"{', '.join(sorted(set(FORMATS)))}")
+    if fmt is not None and fmt != found:
+        raise PredictInputError(f"--format {fmt} contradicts -o {output} ({found}): drop --format")
+    return found
+
+
+def score(predictor: Predictor, source: str | Path, output: Path | None, *, fmt: str,
+          columns: tuple[str, ...] | None = None, id_column: str | None = None,
+          chunk_rows: int = DEFAULT_CHUNK_ROWS, on_rows: Callable[[int], None] | None = None) -> int:
+    """Score ``source`` into ``output`` (atomically: whole or not at all) or stdout; return the row count."""
+    from zoo import files
+    from zoo.exports.writers import open_writer
+
+    spec = predictor.columns(columns, id_column)
+    rows = read_rows(source, spec, chunk_rows)
+    model = predictor.model
+
+    def run(handle) -> int:
+        writer = open_writer(fmt, handle, model.class_labels, model.head, id_column)
+        return predict(predictor, rows, writer, on_rows=on_rows)
+
+    if output is None:
+        sys.stdout.flush()
+        count = run(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return count
+    counted = []
+    files.atomic_write(output, lambda handle: counted.append(run(handle)))
+    return counted[0]

@@ -22,6 +22,21 @@ def _sklearn_data_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
 
 
+#: scikit-learn's ``feature_names`` for each file (its loaders spell them out in code, not in the files;
+#: a test compares them with the loaders').
+FEATURE_NAMES = {
+    "digits": tuple(f"pixel_{row}_{col}" for row in range(8) for col in range(8)),
+    "breast-cancer": tuple(f"{kind} {what}" if kind != "error" else f"{what} error"
+                           for kind in ("mean", "error", "worst")
+                           for what in ("radius", "texture", "perimeter", "area", "smoothness", "compactness",
+                                        "concavity", "concave points", "symmetry", "fractal dimension")),
+    "iris": ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"),
+    "wine": ("alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols", "flavanoids",
+             "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue", "od280/od315_of_diluted_wines",
+             "proline"),
+}
+
+
 def _load_bundled(name: str, filename: str, sklearn_loader: str):
     """sklearn's CSV layout: a header 'rows,features,class names...', then features and the label."""
     import gzip
@@ -40,11 +55,12 @@ def _load_bundled(name: str, filename: str, sklearn_loader: str):
             header = None if filename.startswith("digits") else handle.readline().strip().split(",")
             table = np.loadtxt(handle, delimiter=",", dtype=np.float64)
         labels = header[2:] if header else [str(i) for i in range(10)]
-        return Dataset(name, table[:, :-1], table[:, -1].astype(np.int64), tuple(labels))
+        return Dataset(name, table[:, :-1], table[:, -1].astype(np.int64), tuple(labels), FEATURE_NAMES[name])
     import sklearn.datasets  # the files moved: take the slow, sure path
 
     bunch = getattr(sklearn.datasets, sklearn_loader)()
-    return Dataset(name, bunch.data, bunch.target, tuple(str(t) for t in bunch.target_names))
+    return Dataset(name, bunch.data, bunch.target, tuple(str(t) for t in bunch.target_names),
+                   tuple(str(n) for n in bunch.feature_names))
 
 
 def load_digits():

@@ -24,6 +24,7 @@ def test_bundled_datasets_equal_scikit_learns(registry, name, loader, shape, cla
     np.testing.assert_allclose(ours.X, theirs.data.astype(np.float32))
     np.testing.assert_array_equal(ours.y, theirs.target)
     assert list(ours.labels) == [str(t) for t in theirs.target_names]
+    assert list(ours.feature_names) == [str(n) for n in theirs.feature_names]
 
 
 def test_csv_with_header(tmp_path):
@@ -32,6 +33,21 @@ def test_csv_with_header(tmp_path):
     ds = load_source(str(path))
     assert ds.X.tolist() == [[1, 2], [3, 4.5], [5, 6]] and ds.y.tolist() == [0, 1, 2]
     assert ds.X.dtype == np.float32 and ds.y.dtype == np.int64
+    assert ds.feature_names == ("a", "b")
+
+
+@pytest.mark.parametrize("header", ["1,2,0\n", ",,label\n", "a,a,label\n"])
+def test_a_csv_without_usable_names_keeps_its_features_positional(tmp_path, header):
+    path = tmp_path / "d.csv"
+    path.write_text(header + "1,2,0\n3,4,1\n")
+    assert load_source(str(path)).feature_names is None
+
+
+def test_feature_names_must_fit_the_columns():
+    with pytest.raises(DataError, match="3 feature names for 2 feature columns"):
+        Dataset("x", np.zeros((2, 2)), np.array([0, 1]), feature_names=("a", "b", "c"))
+    with pytest.raises(DataError, match="'a' appears more than once"):
+        Dataset("x", np.zeros((2, 2)), np.array([0, 1]), feature_names=("a", "a"))
 
 
 @pytest.mark.parametrize("text, message", [
@@ -56,7 +72,10 @@ def test_npz(tmp_path):
     np.savez(path, X=np.arange(12.0).reshape(6, 2), y=np.array([0, 1, 0, 1, 0, 1]),
              class_labels=np.array(["no", "yes"]))
     ds = load_source(str(path))
-    assert ds.labels == ("no", "yes") and ds.X.shape == (6, 2)
+    assert ds.labels == ("no", "yes") and ds.X.shape == (6, 2) and ds.feature_names is None
+    np.savez(path, X=np.arange(12.0).reshape(6, 2), y=np.array([0, 1, 0, 1, 0, 1]),
+             feature_names=np.array(["height", "width"]))
+    assert load_source(str(path)).feature_names == ("height", "width")
     np.savez(tmp_path / "e.npz", features=np.zeros((2, 2)))
     with pytest.raises(DataError, match="missing array X and y"):
         load_source(str(tmp_path / "e.npz"))

@@ -198,8 +198,7 @@ def test_predict_csv_labels_equal_torchs(zoo_cli, exported, bundle_copy, tmp_pat
     _, results = exported
     bundle_copy(name)
     X = results[name].split.X_test
-    np.savetxt(tmp_path / "rows.csv", X, delimiter=",", header=",".join(f"f{i}" for i in range(X.shape[1])),
-               comments="")
+    np.savetxt(tmp_path / "rows.csv", X, delimiter=",", header=",".join(results[name].feature_names), comments="")
     result = zoo_cli("predict", name, "rows.csv")
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
@@ -260,17 +259,18 @@ def test_predict_to_a_file(zoo_cli, exported, bundle_copy, tmp_path):
      "line 1, column 64: 'x' is not a number"),
     (lambda p: (p / "in.csv").write_text(",".join(["1"] * 64) + "\n" + ",".join(["1"] * 60) + "\n"),
      "line 2: 60 values"),
-    (lambda p: (p / "in.csv").write_text(",".join(["1"] * 63 + ["nan"]) + "\n"), "row 1, feature 64 is nan"),
-    (lambda p: (p / "in.csv").write_text(",".join(["1"] * 63 + ["inf"]) + "\n"), "row 1, feature 64 is inf"),
+    (lambda p: (p / "in.csv").write_text(",".join(["1"] * 63 + ["nan"]) + "\n"), "row 1, feature 64 ('pixel_7_7') is nan"),
+    (lambda p: (p / "in.csv").write_text(",".join(["1"] * 63 + ["inf"]) + "\n"), "row 1, feature 64 ('pixel_7_7') is inf"),
     (lambda p: (p / "in.csv").write_text(""), "in.csv: no rows"),
-    (lambda p: (p / "in.csv").write_text(",".join(f"f{i}" for i in range(64)) + "\n"), "in.csv: no rows"),
+    (lambda p: (p / "in.csv").write_text(",".join(f"pixel_{i // 8}_{i % 8}" for i in range(64)) + "\n"),
+     "in.csv: no rows"),
     (lambda p: np.save(p / "in.npy", np.array([["a"] * 64])), "features must be numbers, got dtype <U1"),
     (lambda p: np.save(p / "in.npy", np.zeros((0, 64), dtype=np.float32)), "in.npy: no rows"),
     (lambda p: np.save(p / "in.npy", np.zeros((2, 3, 64), dtype=np.float32)), "got an array of shape (2, 3, 64)"),
     (lambda p: (p / "in.npy").write_bytes(b"garbage"), "not a readable .npy file"),
     (lambda p: (np.save(p / "in.npy", np.zeros((9, 64), dtype=np.float32)),
                 (p / "in.npy").write_bytes((p / "in.npy").read_bytes()[:-100])), "the file ends early"),
-    (lambda p: (p / "in.txt").write_text("1\n"), "give a .npy, .npz or .csv file"),
+    (lambda p: (p / "in.txt").write_text("1\n"), "give a .parquet, .arrow/.feather, .csv, .npy or .npz file"),
 ])
 def test_predict_bad_input(zoo_cli, bundle_copy, tmp_path, make, fragment):
     bundle_copy()
@@ -457,7 +457,11 @@ def test_predict_reads_a_csv_with_a_byte_order_mark(zoo_cli, bundle_copy, tmp_pa
 
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
 def test_npz_input_is_streamed_a_chunk_at_a_time(save, tmp_path, monkeypatch):
-    from zoo.exports.predict import read_chunks
+    from zoo.exports.predict import read_rows
+    from zoo.exports.tables import Columns
+
+    def read_chunks(source, width, chunk_rows):
+        return [rows.X for rows in read_rows(source, Columns(width), chunk_rows)]
 
     X = np.random.default_rng(0).normal(size=(1000, 64)).astype(np.float32)
     save(tmp_path / "rows.npz", X=X, other=np.zeros(3))

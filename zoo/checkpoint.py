@@ -53,6 +53,7 @@ def save(result: TrainResult, path: str | os.PathLike) -> Path:
         "data": result.data,
         "data_sha256": result.data_sha256,
         "class_labels": list(result.class_labels),
+        "feature_names": None if result.feature_names is None else list(result.feature_names),
         "train_config": asdict(result.config),
         "metrics": result.metrics,
         "normalization": {"mean": torch.from_numpy(np.asarray(split.mean, np.float32).copy()),
@@ -115,7 +116,9 @@ def load(path: str | os.PathLike, registry: Registry | None = None) -> TrainResu
             metrics.update(holdout_accuracy=held["accuracy"], holdout_rows=len(y),
                            holdout_rows_at_training=held["rows_at_training"])
     return TrainResult(built, payload["data"], tuple(payload["class_labels"]), parts, config, metrics,
-                       data_sha256=payload.get("data_sha256"), state=dict(payload.get("state") or {}))
+                       data_sha256=payload.get("data_sha256"), state=dict(payload.get("state") or {}),
+                       feature_names=None if payload.get("feature_names") is None
+                       else tuple(payload["feature_names"]))
 
 
 def on_data(result: TrainResult, source: str, registry: Registry | None = None) -> TrainResult:

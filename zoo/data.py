@@ -4,9 +4,14 @@ A data *source* is a registered dataset name (``digits``), a file (``.npz`` or
 ``.csv``) or ``synthetic[:ROWSxFEATURES[xCLASSES]]``. File formats:
 
 - ``.npz``: arrays ``X`` (rows x features, numeric) and ``y`` (one integer class
-  label per row, 0..C-1); optionally ``class_labels`` (C names).
+  label per row, 0..C-1); optionally ``class_labels`` (C names) and
+  ``feature_names`` (one per column of ``X``).
 - ``.csv``: one row per sample, numeric features, the integer class label in
-  the last column; a first line whose cells are all non-numeric is a header.
+  the last column; a first line whose cells are all non-numeric is a header,
+  and its cells before the last name the features.
+
+Feature names travel into the bundle, so that ``zoo predict`` can pick a
+table's columns by name.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class Dataset:
     X: np.ndarray
     y: np.ndarray
     class_labels: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         X, y = np.asarray(self.X), np.asarray(self.y)
@@ -61,6 +67,15 @@ class Dataset:
                     f"({', '.join(labels)})"
                 )
             object.__setattr__(self, "class_labels", labels)
+        if self.feature_names is not None:
+            names = tuple(str(n) for n in self.feature_names)
+            if len(names) != X.shape[1]:
+                raise DataError(f"{self.name}: {len(names)} feature names for {X.shape[1]} feature columns")
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise DataError(f"{self.name}: feature name {repeated[0]!r} appears more than once; "
+                                "feature names must be unique")
+            object.__setattr__(self, "feature_names", names)
 
     @property
     def num_classes(self) -> int:
@@ -147,8 +162,10 @@ def load_npz(path: Path) -> Dataset:
                     f"(rows x features) and y (labels), found {', '.join(archive.files) or 'nothing'}"
                 )
             labels = archive["class_labels"] if "class_labels" in archive.files else None
+            names = archive["feature_names"] if "feature_names" in archive.files else None
             return Dataset(path.name, archive["X"], archive["y"],
-                           None if labels is None else tuple(labels.tolist()))
+                           None if labels is None else tuple(labels.tolist()),
+                           None if names is None else tuple(names.tolist()))
     except DataError:
         raise
     except Exception as exc:  # zipfile, pickle refusal, bad header ...
@@ -157,7 +174,7 @@ def load_npz(path: Path) -> Dataset:
 
 def load_csv(path: Path) -> Dataset:
     rows: list[list[float]] = []
-    width = None
+    width = header = None
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's byte-order mark
             for line_no, cells in enumerate(csv.reader(handle), start=1):
@@ -165,7 +182,8 @@ def load_csv(path: Path) -> Dataset:
                     continue
                 values = [_number(c) for c in cells]
                 if line_no == 1 and all(v is None for v in values):
-                    continue  # header
+                    header = [c.strip() for c in cells]
+                    continue
                 if None in values:
                     col = values.index(None)
                     raise DataError(
@@ -186,7 +204,12 @@ def load_csv(path: Path) -> Dataset:
     if not rows:
         raise DataError(f"{path}: no data rows")
     table = np.asarray(rows, dtype=np.float64)
-    return Dataset(path.name, table[:, :-1], table[:, -1])
+    if header is not None and len(header) != table.shape[1]:
+        raise DataError(f"{path}: the header has {len(header)} names, the rows {table.shape[1]} cells")
+    names = header[:-1] if header is not None else None
+    if names is not None and (not all(names) or len(set(names)) != len(names)):
+        names = None  # blank or repeated names cannot select columns: the features stay positional
+    return Dataset(path.name, table[:, :-1], table[:, -1], feature_names=names)
 
 
 def _number(cell: str) -> float | None:

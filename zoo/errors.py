@@ -78,3 +78,7 @@ class VerifyError(ZooError):
 
 class RuntimeFailure(ZooError):
     """A runtime could not open or run a model; the message names the runtime and what happened."""
+
+
+class PredictInputError(ZooError, ValueError):
+    """Rows given to a model that it cannot take (wrong columns, not numbers, NaN)."""

@@ -35,6 +35,7 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     data_sha256: str | None = None  # the training data's fingerprint (zoo.data.fingerprint)
     state: dict[str, Any] = field(default_factory=dict)  # epoch, optimizer and shuffling state, for --resume
+    feature_names: tuple[str, ...] | None = None  # the training data's column names, when it had them
 
     @property
     def module(self):
@@ -226,7 +227,7 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
     module.eval().cpu()
     total = replace(config, epochs=done + config.epochs)
     result = TrainResult(built, data or built.spec.dataset, dataset.labels[:num_classes], parts, total,
-                         data_sha256=data_sha256,
+                         data_sha256=data_sha256, feature_names=dataset.feature_names,
                          state={"epoch": done + config.epochs, "optimizer": optimizer.state_dict(),
                                 "generator": generator.get_state()})
     result.metrics = {
