@@ -106,6 +106,11 @@ class Predictor:
 
         return Columns(self.n_features, self.feature_names, None if columns is None else tuple(columns), id_column)
 
+    def _api_columns(self, columns: list[str] | None) -> Columns:
+        from dataclasses import replace
+
+        return replace(self.columns(columns), api=True)
+
     def rows(self, X: Any, columns: list[str] | None = None) -> np.ndarray:
         """``X`` as the float32 (rows, features) block the model takes; one clear error otherwise."""
         import numpy as np
@@ -126,7 +131,7 @@ class Predictor:
             else:
                 X = pa.Table.from_pandas(X, preserve_index=False)
         if module == "pyarrow" or type(X).__module__.startswith("pyarrow"):
-            return table_rows(X, self.columns(columns), "X").X
+            return table_rows(X, self._api_columns(columns), "X").X
         if columns is not None:
             raise PredictInputError("columns= picks columns of a table; a numpy array has none")
         try:
@@ -168,31 +173,32 @@ class Predictor:
         parts = [run(self._session, X[start:start + self._step], names) for start in range(0, len(X), self._step)]
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
-    def run(self, X: Any, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Every output of the model (or those named) for the rows of ``X``, by name."""
-        rows = self.rows(X)
+    def run(self, X: Any, outputs: list[str] | None = None, *,
+            columns: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Every output of the model (or those named) for the rows of ``X``, by name.
+
+        ``columns``: the columns of a table ``X`` that hold the features, in order (default: the
+        feature names recorded at training, else every numeric column).
+        """
+        rows = self.rows(X, columns)
         self.check(rows)
         return self.outputs(rows, outputs)
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, *, columns: list[str] | None = None) -> np.ndarray:
         """The class label of each row (an empty string for a NaN row under ``allow_nan``)."""
         import numpy as np
 
-        index = self.run(X, ["label"])["label"]
+        index = self.run(X, ["label"], columns=columns)["label"]
         labels = np.array(list(self.model.class_labels) + [""])
         return labels[np.where(index < 0, len(labels) - 1, index)]
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, *, columns: list[str] | None = None) -> np.ndarray:
         """(rows, classes) probabilities in ``classes_`` order; each row sums to 1."""
         import numpy as np
 
-        p = self.run(X, ["probabilities"])["probabilities"]
+        p = self.run(X, ["probabilities"], columns=columns)["probabilities"]
         if self.model.head == "softmax":
             return p
         return np.concatenate([1.0 - p, p], axis=1)  # a sigmoid head outputs P(positive class) alone
 
-
-def load_bundle(path: str | os.PathLike, runtime: str = DEFAULT_RUNTIME, *, allow_nan: bool = False) -> Predictor:
-    """Open an exported bundle directory (or a zoo ``.onnx`` file) on ``runtime`` for scoring."""
-    return Predictor(path, runtime, allow_nan=allow_nan)
 

@@ -45,6 +45,11 @@ class Columns:
     feature_names: tuple[str, ...] | None = None  # recorded at training
     columns: tuple[str, ...] | None = None  # --columns
     id_column: str | None = None  # --id-column
+    api: bool = False  # name the Python API's argument in messages, not the CLI's flags
+
+    def flag(self, name: str) -> str:
+        return {"columns": "columns=[...]", "id_column": "id_column="}[name] if self.api else \
+            {"columns": "--columns A,B,...", "id_column": "--id-column NAME"}[name]
 
 
 @dataclass
@@ -80,16 +85,16 @@ def resolve(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
     if repeated:
         raise PredictInputError(f"{where}: column {repeated[0]!r} appears more than once")
     if spec.id_column is not None and spec.id_column not in names:
-        raise PredictInputError(f"{where} has no column {spec.id_column!r} (--id-column); "
+        raise PredictInputError(f"{where} has no column {spec.id_column!r} ({spec.flag('id_column')}); "
                                 f"its columns: {_listing(names)}")
     if spec.columns is not None:
         missing = [c for c in spec.columns if c not in names]
         if missing:
-            raise PredictInputError(f"{where} has no column {_listing(missing)} (--columns); "
+            raise PredictInputError(f"{where} has no column {_listing(missing)} ({spec.flag('columns')}); "
                                     f"its columns: {_listing(names)}")
         chosen = list(spec.columns)
         if len(chosen) != spec.n_features:
-            raise PredictInputError(f"--columns names {len(chosen)} columns, but the model takes "
+            raise PredictInputError(f"{spec.flag('columns')} names {len(chosen)} columns, but the model takes "
                                     f"{spec.n_features} features")
     elif spec.feature_names is not None:
         chosen = list(spec.feature_names)
@@ -97,13 +102,14 @@ def resolve(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
         if missing:
             raise PredictInputError(
                 f"{where} lacks the feature column{'s' if len(missing) > 1 else ''} {_listing(missing)} the "
-                f"model was trained on; rename the file's columns, or pass --columns A,B,... naming the "
-                f"file's columns that hold the model's {spec.n_features} features, in order")
+                f"model was trained on; rename the columns, or pass {spec.flag('columns')} naming the "
+                f"columns that hold the model's {spec.n_features} features, in order")
         extra = [c for c in names if c not in chosen and c != spec.id_column]
         if extra:
             raise PredictInputError(
                 f"{where} has column{'s' if len(extra) > 1 else ''} {_listing(extra)} that the model does not "
-                "take: pass --id-column NAME to carry one through, or --columns to pick the features")
+                f"take: {'drop it' if spec.api else 'pass --id-column NAME to carry one through'}, or pass "
+                f"{spec.flag('columns')} to pick the features")
     else:
         chosen = [n for n in names if n != spec.id_column and _numeric(schema.field(n).type)]
         if len(chosen) != spec.n_features:
@@ -111,8 +117,7 @@ def resolve(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
             why = f" (not numeric: {_listing(skipped)})" if skipped else ""
             raise PredictInputError(
                 f"{where} has {len(chosen)} numeric columns{why}, but the model takes {spec.n_features} "
-                "features; pass --columns a,b,... to pick them" + (" and --id-column for an id" if
-                                                                     spec.id_column is None else ""))
+                f"features; pass {spec.flag('columns')} to pick them")
     for name in chosen:
         type_ = schema.field(name).type
         if not _numeric(type_):

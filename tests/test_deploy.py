@@ -359,16 +359,22 @@ def statuses_by_name():
 # -- no torch, no scikit-learn --------------------------------------------------------------------
 
 
-def test_verify_and_predict_never_import_torch_or_sklearn(python, bundle_copy, tmp_path):
+def test_verify_and_predict_never_import_torch_sklearn_or_pandas(python, bundle_copy, tmp_path):
     bundle_copy()
     np.savetxt(tmp_path / "rows.csv", np.random.default_rng(0).normal(size=(4, 64)), delimiter=",")
     script = textwrap.dedent("""
         import sys
         class Block:
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("torch", "sklearn", "onnxscript"):
+                if name.split(".")[0] in ("torch", "sklearn", "onnxscript", "pandas"):
                     raise ImportError("blocked: " + name)
         sys.meta_path.insert(0, Block())
+        if sys.argv[1:] == ["api"]:  # the Python API, as a deployer's script uses it
+            import numpy as np, pyarrow.parquet as pq, zoo
+            model = zoo.load_bundle("multiclass")
+            labels = model.predict(pq.read_table("rows.parquet"))
+            assert labels.tolist() == model.predict(np.load("rows.npy")).tolist(), labels
+            sys.exit(0)
         from zoo.cli import main
         sys.argv = ["zoo", *sys.argv[1:]]
         main()
@@ -376,9 +382,19 @@ def test_verify_and_predict_never_import_torch_or_sklearn(python, bundle_copy, t
     rows = np.random.default_rng(0).normal(size=(4, 64)).astype(np.float32)
     np.save(tmp_path / "rows.npy", rows)
     np.savez_compressed(tmp_path / "rows.npz", X=rows)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({f"pixel_{i // 8}_{i % 8}": rows[:, i] for i in range(64)}), tmp_path / "rows.parquet")
+    (tmp_path / "inputs").mkdir()
+    shutil.copy(tmp_path / "rows.parquet", tmp_path / "inputs" / "a.parquet")
+    shutil.copy(tmp_path / "rows.npy", tmp_path / "inputs" / "b.npy")
     for args in (["verify", "multiclass"], ["predict", "multiclass", "rows.csv"], ["predict", "multiclass", "rows.npy"],
                  ["predict", "multiclass", "rows.npz", "--format", "jsonl"], ["bench", "multiclass", "--repeats", "1",
-                 "--batch-size", "2"], ["runtimes"], ["list"]):
+                 "--batch-size", "2"], ["runtimes"], ["list"], ["api"],
+                 ["predict", "multiclass", "rows.parquet", "-o", "out.parquet"],
+                 ["predict", "multiclass", "rows.parquet", "-o", "out.npy"], ["predict", "multiclass", "rows.npy",
+                 "-o", "out.csv"], ["predict", "multiclass", "inputs", "-o", "scored", "--format", "jsonl"]):
         proc = subprocess.run([python, "-c", script, *args], capture_output=True, text=True, timeout=120,
                               cwd=tmp_path)
         assert proc.returncode == 0, (args, proc.stderr)

@@ -7,9 +7,14 @@ The public API is small and import-light (no torch at import)::
     model = zoo.get_model("multiclass", input_size=64, num_classes=10)
     zoo.get_policy("softmax-cross-entropy")
 
+    result = zoo.train("multiclass", epochs=10)      # training, export and scoring (zoo.api)
+    zoo.export(result, "bundles/digits")
+    zoo.load_bundle("bundles/digits").predict(X)
+
 Plugins implement the hooks in :mod:`zoo.hookspecs` with :data:`zoo.hookimpl`.
 """
 
+from zoo.api import export, load_bundle, train
 from zoo.hookspecs import hookimpl
 from zoo.policies import LossPolicy
 from zoo.registry import (
@@ -35,6 +40,7 @@ __all__ = [
     "Runtime",
     "Session",
     "__version__",
+    "export",
     "get_dataset",
     "get_model",
     "get_model_spec",
@@ -45,4 +51,6 @@ __all__ = [
     "list_models",
     "list_policies",
     "list_runtimes",
+    "load_bundle",
+    "train",
 ]

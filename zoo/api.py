@@ -1,0 +1,83 @@
+"""The Python API beside the CLI: ``zoo.train``, ``zoo.export`` and ``zoo.load_bundle``.
+
+Each mirrors its command and returns a typed result; each imports what it needs
+when called, so ``import zoo`` stays light (no torch, no onnxruntime)::
+
+    import zoo
+    result = zoo.train("multiclass", epochs=10)                # a zoo.training.TrainResult
+    outcome = zoo.export(result, "bundles/digits")              # a zoo.exports.pipeline.Outcome, verified
+    model = zoo.load_bundle("bundles/digits")                   # a zoo.exports.predictor.Predictor
+    model.predict(X), model.predict_proba(X)
+
+Errors are :class:`zoo.errors.ZooError` with the one line the CLI would print.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.config import TrainConfig
+
+if TYPE_CHECKING:
+    from zoo.exports.pipeline import Outcome
+    from zoo.exports.predictor import Predictor
+    from zoo.training import TrainResult
+
+_DEFAULTS = TrainConfig()
+
+
+def train(model: str, *, data: str | None = None, policy: str | None = None, epochs: int = _DEFAULTS.epochs,
+          hidden_size: int | None = None, lr: float = _DEFAULTS.lr, batch_size: int = _DEFAULTS.batch_size,
+          seed: int = _DEFAULTS.seed, holdout: float = _DEFAULTS.holdout, device: str = _DEFAULTS.device,
+          **model_config: Any) -> TrainResult:
+    """``zoo train MODEL``: train a registered model with its loss policy; the result is in memory.
+
+    ``data``: a dataset name, a ``.npz``/``.csv`` path or ``synthetic:ROWSxFEATURES[xCLASSES]``
+    (default: the model's dataset). Other keywords go to the model's builder.
+    """
+    from zoo.training import fit
+
+    if hidden_size is not None:
+        model_config["hidden_size"] = hidden_size
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, holdout=holdout, device=device)
+    return fit(model, policy=policy, data=data, config=config, **model_config)
+
+
+def export(model: str | TrainResult, output: str | os.PathLike | None = None, *, force: bool = False,
+           runtimes: list[str] | None = None, exporter: str = "auto", opset: int | None = None,
+           atol: float | None = None, rtol: float | None = None, **training: Any) -> Outcome:
+    """``zoo export``: export a trained result (or train model NAME first, with ``training`` keywords
+    as :func:`train` takes them) to a bundle directory, verified on every runtime that can run here.
+
+    Returns the :class:`~zoo.exports.pipeline.Outcome` (path, manifest, parity); raises
+    :class:`~zoo.exports.pipeline.ParityFailed` when a runtime disagrees, with nothing written.
+    """
+    from zoo.exports import defaults
+    from zoo.exports.pipeline import export_bundle
+
+    if isinstance(model, str):
+        name = model
+        result = train(model, **training)
+    else:
+        if training:
+            raise TypeError(f"training keywords ({', '.join(sorted(training))}) apply only when export trains; "
+                            "this result is trained already")
+        name, result = model.built.spec.name, model
+    target = Path(output) if output is not None else Path("zoo-exports") / name
+    return export_bundle(result, target, force=force, exporter=exporter,
+                         opset=defaults.DEFAULT_OPSET if opset is None else opset,
+                         atol=defaults.DEFAULT_ATOL if atol is None else atol,
+                         rtol=defaults.DEFAULT_RTOL if rtol is None else rtol, runtimes=runtimes)
+
+
+def load_bundle(path: str | os.PathLike, runtime: str = "onnxruntime-cpu", *, allow_nan: bool = False) -> Predictor:
+    """Open an exported bundle (or a zoo ``.onnx`` file) on ``runtime`` for scoring; needs no torch.
+
+    The :class:`~zoo.exports.predictor.Predictor` takes numpy arrays, pandas
+    DataFrames and pyarrow tables, and pickles (it reopens in the receiving process).
+    """
+    from zoo.exports.predictor import Predictor
+
+    return Predictor(path, runtime, allow_nan=allow_nan)
