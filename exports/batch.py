@@ -74,7 +74,8 @@ def inputs(source: str) -> list[Path]:
 def plan(sources: list[Path], out_dir: Path, fmt: str) -> list[Part]:
     from zoo.exports.writers import SUFFIX
 
-    parts = [Part(s, out_dir / (s.stem + SUFFIX[fmt])) for s in sources]
+    # Absolute paths: a worker of a running cluster has its own working directory.
+    parts = [Part(s.absolute(), out_dir.absolute() / (s.stem + SUFFIX[fmt])) for s in sources]
     seen: dict[Path, Path] = {}
     for part in parts:
         if part.output in seen:
@@ -179,7 +180,15 @@ def run_dask(predictor: Predictor, parts: list[Part], settings: Settings, schedu
         futures = [client.submit(score_part, predictor, str(p.source), str(p.output), settings,
                                  key=f"zoo-predict-{run_id}-{i}", pure=False) for i, p in enumerate(parts)]
         for future in as_completed(futures):
-            done.append(future.result())
+            try:
+                done.append(future.result())
+            except ZooError:
+                raise
+            except Exception as exc:  # KilledWorker after Dask's retries, a lost connection, ...
+                from zoo.errors import first_line
+
+                raise ZooError(f"a part failed on Dask ({type(exc).__name__}: {first_line(exc)}); "
+                               "re-run the same command to resume") from None
             if on_done:
                 on_done(done[-1])
     finally:

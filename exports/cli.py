@@ -27,6 +27,7 @@ from zoo.options import (
 )
 
 DEFAULT_EXPORT_ROOT = Path("zoo-exports")
+DEFAULT_CHUNK_ROWS = 16384  # zoo.exports.predict's (not imported here: `zoo --help` stays light)
 
 
 def runtime_option(help: str):
@@ -195,7 +196,7 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
               "[default: onnxruntime-cpu].")
 @click.option("--provider", metavar="NAME", help="Deprecated alias of --runtime: cpu -> onnxruntime-cpu, "
               "cuda -> onnxruntime-cuda.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=65536, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows read and run at a time (bounds memory).")
 @click.option("--allow-nan", is_flag=True, help="Run rows holding NaN/Inf instead of refusing them.")
 def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str | None, id_column: str | None,

@@ -28,6 +28,7 @@ from zoo.errors import PredictInputError
 if TYPE_CHECKING:
     import numpy as np
 
+    from zoo.exports.deployed import Deployed
     from zoo.exports.tables import Columns
 
 DEFAULT_RUNTIME = "onnxruntime-cpu"
@@ -48,23 +49,32 @@ class Predictor:
 
     def __init__(self, path: str | os.PathLike, runtime: str = DEFAULT_RUNTIME, *, allow_nan: bool = False):
         self.path, self.runtime, self.allow_nan = Path(path), runtime, allow_nan
-        self._open()
+        self._opened: tuple | None = None
+        self._open()  # here, so that a bad path or runtime fails at once
 
-    def _open(self) -> None:
+    def _open(self) -> tuple:
+        """(deployed, session, step), opened once per process and kept while the file is unchanged."""
         from zoo.exports.deployed import open_model
         from zoo.exports.runtimes import open_session, select
 
+        if self._opened is not None:
+            return self._opened
         key = (str(self.path.resolve()), self.runtime)
         cached = _OPENED.get(key)
         if cached is not None and cached[0] == _identity(cached[1].model_path):
-            _, self.model, self._session, self._step = cached
-            return
+            self._opened = cached[1:]
+            return self._opened
         model = open_model(self.path, check=False)  # sha256 against the manifest; checker: zoo verify's job
         [(chosen, _)] = select([self.runtime])
         session = open_session(chosen, model.model_path)
-        step = chosen.max_rows or DEFAULT_STEP
-        _OPENED[key] = (_identity(model.model_path), model, session, step)
-        self.model, self._session, self._step = model, session, step
+        _OPENED[key] = (_identity(model.model_path), model, session, chosen.max_rows or DEFAULT_STEP)
+        self._opened = _OPENED[key][1:]
+        return self._opened
+
+    @property
+    def model(self) -> Deployed:
+        """What the exported model says about itself (:class:`zoo.exports.deployed.Deployed`)."""
+        return self._open()[0]
 
     # -- what the model is ----------------------------------------------------------------------------
 
@@ -86,17 +96,20 @@ class Predictor:
 
     @property
     def device(self) -> str:
-        return self._session.device
+        return self._open()[1].device
 
     def __repr__(self) -> str:
         return (f"Predictor({str(self.path)!r}, runtime={self.runtime!r}: {self.model.metadata['zoo.model']}, "
                 f"{self.n_features} features -> {len(self.model.class_labels)} classes)")
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path), "runtime": self.runtime, "allow_nan": self.allow_nan}
+        # An absolute path: the receiving process (a Dask worker) may run in another directory.
+        return {"path": str(self.path.resolve()), "runtime": self.runtime, "allow_nan": self.allow_nan}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], state["runtime"], allow_nan=state.get("allow_nan", False))
+        # Opened on first use, not here: a Dask scheduler unpickles tasks it never runs.
+        self.path, self.runtime = Path(state["path"]), state["runtime"]
+        self.allow_nan, self._opened = state.get("allow_nan", False), None
 
     # -- scoring --------------------------------------------------------------------------------------
 
@@ -168,9 +181,10 @@ class Predictor:
 
         from zoo.exports.runtimes import run
 
-        if len(X) <= self._step:
-            return run(self._session, X, names)
-        parts = [run(self._session, X[start:start + self._step], names) for start in range(0, len(X), self._step)]
+        _, session, step = self._open()
+        if len(X) <= step:
+            return run(session, X, names)
+        parts = [run(session, X[start:start + step], names) for start in range(0, len(X), step)]
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
     def run(self, X: Any, outputs: list[str] | None = None, *,

@@ -307,7 +307,9 @@ def csv_rows(source: Path | IO[bytes], spec: Columns, batch_rows: int, where: st
             chosen = resolve(pa.schema([(n, pa.float64()) for n in names]), spec, where)
             body = b""
         types = {n: pa.float32() for n in chosen}
-        read_options = pcsv.ReadOptions(column_names=names, block_size=1 << 22)
+        # 1 MiB blocks (pyarrow's default is 16): its reader keeps several in flight, and larger ones buy
+        # no speed here while they cost memory. A block must hold whole rows: wide rows get larger ones.
+        read_options = pcsv.ReadOptions(column_names=names, block_size=max(1 << 20, 64 * len(first)))
         convert = pcsv.ConvertOptions(column_types=types, include_columns=chosen + (
             [spec.id_column] if spec.id_column is not None else []), strings_can_be_null=False,
             quoted_strings_can_be_null=False)
