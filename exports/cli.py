@@ -14,7 +14,7 @@ import click
 
 from zoo.cli import echo_json, say, verbosity
 from zoo.errors import ZooError
-from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_OPSET, DEFAULT_RTOL, EXPORTERS
+from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_CHUNK_ROWS, DEFAULT_OPSET, DEFAULT_RTOL, EXPORTERS
 from zoo.options import (
     distributed_options,
     given,
@@ -27,7 +27,6 @@ from zoo.options import (
 )
 
 DEFAULT_EXPORT_ROOT = Path("zoo-exports")
-DEFAULT_CHUNK_ROWS = 16384  # zoo.exports.predict's (not imported here: `zoo --help` stays light)
 
 
 def runtime_option(help: str):

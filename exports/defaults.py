@@ -4,3 +4,7 @@ EXPORTERS = ("auto", "torchscript", "dynamo")
 DEFAULT_OPSET = 18
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-5
+#: Rows `zoo predict` reads and runs at a time. 16,384 rather than 65,536: as fast on the CPU (the per-call
+#: overhead is gone by then), and pyarrow's Parquet reader holds several batches, so peak memory falls by
+#: about 120 MiB on a 1M-row file (benchmarks/batch.py).
+DEFAULT_CHUNK_ROWS = 16384

@@ -17,14 +17,11 @@ from pathlib import Path
 from typing import IO
 
 from zoo.errors import PredictInputError
+from zoo.exports.defaults import DEFAULT_CHUNK_ROWS
 from zoo.exports.predictor import Predictor
 from zoo.exports.tables import Columns, Rows
 from zoo.exports.writers import FORMATS
 
-#: Rows read and run at a time. 16,384 rather than 65,536: as fast on the CPU (per-call overhead is gone
-#: by then), and pyarrow's Parquet reader holds several batches, so peak memory falls by about 120 MiB
-#: on a 1M-row file (benchmarks/batch.py).
-DEFAULT_CHUNK_ROWS = 16384
 NUMPY = (".npy", ".npz")
 
 
