@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import onnxruntime as ort
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
@@ -27,7 +28,7 @@ else:
 outputs = [session.run(["probabilities", "label"], {"input": X[s:s + 65536]}) for s in range(0, len(X), 65536)]
 probabilities = np.concatenate([o[0] for o in outputs])
 labels = np.concatenate([o[1] for o in outputs])
-columns = {"label": pa.array(np.array(classes)[labels]), "class_index": labels}
+columns = {"label": pc.take(pa.array(classes), pa.array(labels)), "class_index": labels}
 columns.update({f"p_{c}": probabilities[:, j] for j, c in enumerate(classes)})
 result = pa.table(columns)
 pq.write_table(result, target) if target.endswith(".parquet") else pcsv.write_csv(result, target)

@@ -18,10 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import assert_clean_error, tree
 from zoo.config import TrainConfig
 from zoo.exports.pipeline import export_bundle
 from zoo.training import fit
+
+from conftest import assert_clean_error, tree
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import assert_clean_error
 from zoo.config import TrainConfig
 from zoo.exports.pipeline import export_bundle
 from zoo.training import fit
+
+from conftest import assert_clean_error
 
 distributed = pytest.importorskip("distributed", reason="Dask is the [dask] extra: pip install 'zoo-onnx[dask]'")
 psutil = pytest.importorskip("psutil")

@@ -86,9 +86,24 @@ class _OnnxRuntime(Runtime):
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        threads = _thread_limit()
+        if threads:
+            options.intra_op_num_threads = threads
         source = model if isinstance(model, bytes) else str(model)
         providers = [(self.provider, provider_options)] if provider_options else [self.provider]
         return ort.InferenceSession(source, sess_options=options, providers=providers)
+
+
+def _thread_limit() -> int | None:
+    """``OMP_NUM_THREADS``, the usual per-process thread cap, which onnxruntime's own pool ignores.
+
+    Dask's nanny sets it to 1 in every worker process (as pyarrow and BLAS honour it); without it, two
+    workers on two cores would each start a pool of two threads and run at half speed.
+    """
+    import os
+
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 class OnnxRuntimeCPU(_OnnxRuntime):
