@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--only NAME[,NAME]] [--repeats N] [--out DIR]
 
-Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, gpu. Variants are
+Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, batch, gpu. Variants are
 interleaved within each repeat (A B C, A B C, ...) so that a noisy neighbour hurts
 all of them alike; every figure is the median, with min-max. Results go to
 DIR/latest.json and DIR/latest.md (default benchmarks/results/).
@@ -421,9 +421,16 @@ def bench_openvino(repeats: int, work: Path) -> list[dict]:
     return rows
 
 
+def bench_batch(repeats: int, work: Path) -> list[dict]:
+    """`zoo predict` on 1M rows against the hand-written floor, per format; Dask local:2 (benchmarks/batch.py)."""
+    from batch import bench_batch as run
+
+    return run(repeats, work)
+
+
 BENCHMARKS = {"startup": bench_startup, "export": bench_export, "inference": bench_inference,
               "training": bench_training, "distributed": bench_distributed, "scaling": bench_scaling,
-              "bench": bench_bench, "openvino": bench_openvino, "gpu": bench_gpu}
+              "bench": bench_bench, "openvino": bench_openvino, "batch": bench_batch, "gpu": bench_gpu}
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -441,7 +448,7 @@ def markdown(results: dict, machine: str) -> str:
     lines = [f"Machine: {machine}", "",
              "| figure | zoo | baseline | baseline value | ratio | target | met |", "|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
-        if name in ("scaling", "openvino"):
+        if name in ("scaling", "openvino", "batch"):
             continue
         for r in rows:
             if "skipped" in r:
@@ -463,6 +470,11 @@ def markdown(results: dict, machine: str) -> str:
             else:
                 lines.append(f"| {r['figure']} | {r['precision']} | {r['max_abs_diff']:.2e} | "
                              f"{r['labels_flipped']:.3%} |")
+    if results.get("batch"):
+        from batch import markdown as batch_table
+
+        lines += ["", "Batch scoring, 1,000,000 x 64 rows, multiclass (whole processes, start-up included; the "
+                  "floor is benchmarks/batch_floor.py):", "", batch_table(results["batch"]).rstrip("\n")]
     if "scaling" in results:
         lines += ["", "Scaling (onnxruntime CPU through zoo's runtime; rows/s, median of 3):", "",
                   "| model | export s | " + " | ".join(f"batch {b:,}" for b in SCALING_BATCHES) + " |",

@@ -153,16 +153,22 @@ def parse_scheduler(scheduler: str) -> tuple[str, int | str]:
                             "tcp://HOST:PORT (a running Dask scheduler)")
 
 
+def require_dask() -> None:
+    """One line naming the extra, before any work, when Dask's distributed scheduler is not installed."""
+    try:
+        import distributed  # noqa: F401  (needed next anyway)
+    except ImportError:
+        raise ZooError("--scheduler needs Dask: pip install 'zoo-onnx[dask]'") from None
+
+
 def run_dask(predictor: Predictor, parts: list[Part], settings: Settings, scheduler: str,
              on_done: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
     """Each part a Dask task; results as they finish. A dead worker's part is re-run by Dask."""
     kind, where = parse_scheduler(scheduler)
-    try:
-        import logging
+    require_dask()
+    import logging
 
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ZooError("--scheduler needs Dask: pip install 'zoo-onnx[dask]'") from None
+    from distributed import Client, LocalCluster, as_completed
     if kind == "local":
         cluster = LocalCluster(n_workers=where, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)

@@ -231,6 +231,7 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
     many = source != "-" and batch.is_many(source)
     if scheduler is not None:
         batch.parse_scheduler(scheduler)
+        batch.require_dask()
     if many or scheduler is not None:
         if output is None:
             raise click.UsageError("scoring several files writes one output file each: give -o DIR")

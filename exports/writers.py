@@ -110,16 +110,26 @@ class CsvOut(Writer):
 
 
 class JsonlOut(Writer):
-    """``{"id": ..., "label": "3", "class_index": 3, "probabilities": {"0": ..., ...}}`` per line."""
+    """``{"id": ..., "label": "3", "class_index": 3, "probabilities": {"0": ..., ...}}`` per line.
+
+    Lines are assembled from pieces encoded once (the keys, every class name), not by ``json.dumps``
+    of a dict per row: about three times faster, the same text (a test parses it back).
+    """
 
     def write(self, ids, labels, probabilities) -> None:
-        names = [None if i < 0 else self.class_labels[i] for i in labels.tolist()]
-        id_values = ids.to_pylist() if self.id_name is not None else None
+        import math
+
+        if not self.rows:
+            self.prefix = "" if self.id_name is None else f"{json.dumps(self.id_name)}: "
+            self.label_json = [json.dumps(c) for c in self.class_labels]
+            self.keys = [f"{json.dumps(c)}: " for c in self.classes]
+        id_values = [json.dumps(v, default=str) for v in ids.to_pylist()] if self.id_name is not None else None
         out = []
-        for row, (name, index, p) in enumerate(zip(names, labels.tolist(), probabilities.tolist())):
-            record = {self.id_name: id_values[row]} if id_values is not None else {}
-            record.update(label=name, class_index=index, probabilities=dict(zip(self.classes, p)))
-            out.append(json.dumps(record, default=str))
+        for row, (index, p) in enumerate(zip(labels.tolist(), probabilities.tolist())):
+            head = f"{{{self.prefix}{id_values[row]}, " if id_values is not None else "{"
+            name = self.label_json[index] if index >= 0 else "null"
+            values = ", ".join(k + (repr(v) if math.isfinite(v) else json.dumps(v)) for k, v in zip(self.keys, p))
+            out.append(f'{head}"label": {name}, "class_index": {index}, "probabilities": {{{values}}}}}')
         self.handle.write(("\n".join(out) + "\n").encode("utf-8"))
         self.rows += len(labels)
 

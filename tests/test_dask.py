@@ -157,3 +157,22 @@ def test_a_directory_of_other_predictions_is_not_mixed_in(scored, zoo_cli, tmp_p
     assert (tmp_path / "out" / "part-0.csv").exists()
     assert_clean_error(zoo_cli("predict", bundle, str(root / "data" / "none-*.parquet"), "-o", "x"), "no file matches")
     assert_clean_error(zoo_cli("predict", bundle, data), "give -o DIR")
+
+
+def test_without_dask_the_scheduler_option_says_what_to_install(scored, tmp_path):
+    root, _, _ = scored
+    script = ("import sys\n"
+              "class Block:\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name.split('.')[0] in ('distributed', 'dask'):\n"
+              "            raise ImportError('blocked: ' + name)\n"
+              "sys.meta_path.insert(0, Block())\n"
+              "from zoo.cli import main\n"
+              "sys.argv = ['zoo', *sys.argv[1:]]\n"
+              "main()\n")
+    run = subprocess.run([sys.executable, "-c", script, "predict", "bundle", "data/part-0.parquet", "--id-column", "id",
+                          "-o", str(tmp_path / "o"), "--scheduler", "local:2"], cwd=root, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 1 and run.stderr.strip().splitlines() == [
+        "Error: --scheduler needs Dask: pip install 'zoo-onnx[dask]'"], run.stderr
+    assert not (tmp_path / "o").exists()  # refused before any work

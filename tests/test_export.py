@@ -93,8 +93,10 @@ def test_graph_metadata_and_dynamic_batch(trained, tmp_path):
     assert manifest["verified"] is True and manifest["parity"]["passed"] is True
     assert manifest["policy"]["head"] == "softmax"
     assert [o["name"] for o in manifest["outputs"]] == ["logits", "probabilities", "label"]
+    digits = [f"pixel_{row}_{col}" for row in range(8) for col in range(8)]  # scikit-learn's names
     assert manifest["input"] == {"name": "input", "shape": ["batch", 64], "dtype": "float32",
-                                 "meaning": manifest["input"]["meaning"]}
+                                 "meaning": manifest["input"]["meaning"], "feature_names": digits}
+    assert json.loads(meta["zoo.feature_names"]) == digits
     assert manifest["class_labels"] == [str(i) for i in range(10)] and manifest["threshold"] is None
     assert manifest["sha256"]["model.onnx"] == bundle.sha256(tmp_path / "b" / "model.onnx")
     assert len(manifest["normalization"]["mean"]) == 64 and manifest["normalization"]["baked_in"]
