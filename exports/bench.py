@@ -71,14 +71,14 @@ class _Timed:
 def bench(path: str | Path, *, runtimes: list[str] | None = None,
           batch_sizes: tuple[int, ...] | list[int] = DEFAULT_BATCH_SIZES, repeats: int = 5,
           round_seconds: float = 0.05, torch_eager: bool = True,
-          on_step: Callable[[], None] | None = None) -> BenchReport:
+          on_step: Callable[[], None] | None = None, variant: str | None = None) -> BenchReport:
     """Measure every selected runtime (default: every one that can run here) on the bundle at ``path``."""
     import numpy as np
 
     from zoo.exports.deployed import open_model
     from zoo.exports.runtimes import open_session, select
 
-    deployed = open_model(path, check=False)
+    deployed = open_model(path, check=False, variant=variant)
     report = BenchReport(str(deployed.model_path), None)
     timed: list[_Timed] = []
     for runtime, why_not in select(runtimes):

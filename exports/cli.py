@@ -34,6 +34,31 @@ def runtime_option(help: str):
     return click.option("--runtime", "runtimes", multiple=True, metavar="NAME", help=help)
 
 
+def variant_option(help: str):
+    """``--variant NAME``: one of a bundle's variants (fp16, int8) instead of its fp32 model."""
+    return click.option("--variant", metavar="NAME", help=help)
+
+
+def guard_options(function):
+    function = click.option("--min-agreement", type=click.FloatRange(0, 100), default=98.0, show_default=True,
+                            metavar="PERCENT", help="Refuse a variant whose labels agree with fp32 on fewer "
+                            "held-out rows.")(function)
+    return click.option("--max-accuracy-drop", type=click.FloatRange(0, 100), default=1.0, show_default=True,
+                        metavar="POINTS", help="Refuse a variant that loses more held-out accuracy.")(function)
+
+
+def report_variants(variants: dict, refused: list[str]) -> None:
+    """The variants table, then one line per refused variant (exit 1 when any was refused)."""
+    from zoo.exports.variants import table
+
+    if variants:
+        say(table(variants))
+    for line in refused:
+        click.echo(f"Error: {line}", err=True)
+    if refused:
+        raise click.exceptions.Exit(1)
+
+
 def tolerance_options(function):
     function = click.option("--rtol", type=click.FloatRange(min=0), default=DEFAULT_RTOL, show_default=True,
                             help="Relative tolerance on probabilities.")(function)
@@ -58,11 +83,14 @@ def tolerance_options(function):
               help="ONNX opset.")
 @tolerance_options
 @runtime_option("Check parity on this runtime (repeatable) [default: every runtime that can run here].")
+@click.option("--variant", "variants", multiple=True, type=click.Choice(["fp16", "int8", "int8-per-tensor"]),
+              help="Also write this deployment variant, measured and guarded (repeatable).")
+@guard_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exporter's own output.")
 def export(name: str, output: Path | None, force: bool, checkpoint: Path | None, eval_data: str | None,
-           exporter: str, opset: int, atol: float, rtol: float, runtimes: tuple[str, ...], as_json: bool,
-           verbose: bool, **options: Any) -> None:
+           exporter: str, opset: int, atol: float, rtol: float, runtimes: tuple[str, ...], variants: tuple[str, ...],
+           max_accuracy_drop: float, min_agreement: float, as_json: bool, verbose: bool, **options: Any) -> None:
     """Train model NAME briefly, export it to ONNX and check every runtime against the trained model.
 
     The reference is the trained module on inputs standardized in numpy, with
@@ -92,12 +120,14 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
         raise click.UsageError("--eval-data measures a trained model: give it with --checkpoint FILE")
     options, scale = split_options(options)
     export_options = {"force": force, "exporter": exporter, "opset": opset, "atol": atol, "rtol": rtol,
-                      "verbose": verbose or verbosity()[0], "runtimes": list(runtimes) or None}
+                      "verbose": verbose or verbosity()[0], "runtimes": list(runtimes) or None,
+                      "variants": list(variants), "max_accuracy_drop": max_accuracy_drop,
+                      "min_agreement": min_agreement}
     if scaled(scale):
         answer = launch_from_options(name, options, scale, "zoo.exports.pipeline:export_job",
                                      {"target": str(target), **export_options})
         describe, report = answer["describe"], answer["report"]
-        failure = answer.get("failed")
+        failure, refused = answer.get("failed"), answer.get("refused", [])
     else:
         if checkpoint is not None:
             result = checkpoints.load(checkpoint)
@@ -109,9 +139,10 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
                 result = checkpoints.on_data(result, eval_data)
         else:
             result = train_from_options(name, options, progress=not as_json)
-        describe, failure = result.describe(), None
+        describe, failure, refused = result.describe(), None, []
         try:
-            report = export_bundle(result, target, **export_options).report
+            outcome = export_bundle(result, target, **export_options)
+            report, refused = outcome.report, outcome.refused
         except ParityFailed as exc:
             report, failure = exc.outcome.report, str(exc)
     parity = ParityReport.from_dict(report["parity"])
@@ -123,13 +154,17 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
         raise ZooError(failure)
     seconds = time.perf_counter() - started
     if as_json:
-        echo_json(report | {"path": str(target), "seconds": round(seconds, 3)})
+        echo_json(report | {"path": str(target), "seconds": round(seconds, 3), "refused": refused})
+        if refused:
+            raise click.exceptions.Exit(1)
         return
     say(describe)
     say(f"exported with the {report['versions']['exporter']} exporter, opset {opset}")
     say(parity.table())
+    made = "".join(f", variants/{v}/" for v in report.get("variants", {}))
     say(f"verified: wrote {target}/ ({bundle.MODEL_FILE}, {bundle.MANIFEST_FILE}, "
-        f"{len(report['files']['test_data'])} test data sets, {bundle.CHECKPOINT_FILE}) in {seconds:.1f} s")
+        f"{len(report['files']['test_data'])} test data sets, {bundle.CHECKPOINT_FILE}{made}) in {seconds:.1f} s")
+    report_variants(report.get("variants", {}), refused)
 
 
 def _check_same_data(result, source: str, checkpoint: Path) -> None:
@@ -151,8 +186,10 @@ def _check_same_data(result, source: str, checkpoint: Path) -> None:
 @click.option("--atol", type=click.FloatRange(min=0), help="Absolute tolerance [default: the manifest's].")
 @click.option("--rtol", type=click.FloatRange(min=0), help="Relative tolerance [default: the manifest's].")
 @runtime_option("Replay on this runtime (repeatable) [default: every runtime that can run here].")
+@variant_option("Replay only this variant (fp32: only model.onnx) [default: model.onnx and every variant].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[str, ...], as_json: bool) -> None:
+def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[str, ...], variant: str | None,
+           as_json: bool) -> None:
     """Check an exported bundle DIR (or a zoo .onnx FILE) on this machine, without torch.
 
     Checks the sha256 against the manifest and runs the full ONNX checker, then
@@ -165,9 +202,12 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
     from zoo.exports.verify import verify as run_verify
 
     files.tidy(path.parent / path.name if path.name else path.resolve())
-    report = run_verify(path, atol=atol, rtol=rtol, runtimes=list(runtimes) or None)
+    report = run_verify(path, atol=atol, rtol=rtol, runtimes=list(runtimes) or None, variant=variant)
     if as_json:
-        echo_json(report.to_dict())
+        from zoo.exports.deployed import read_manifest
+
+        variants = read_manifest(path).variants if path.is_dir() else {}
+        echo_json(report.to_dict() | {"variants": variants})
     else:
         say(report.table())
         say(f"{'verified' if report.verified else 'NOT verified'}: {report.path}")
@@ -193,14 +233,15 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
                    "(pip install 'zoo-onnx[dask]').")
 @click.option("--runtime", metavar="NAME", help="The runtime to run on (zoo runtimes lists them) "
               "[default: onnxruntime-cpu].")
+@variant_option("Predict with this variant of the bundle (zoo variants DIR lists them).")
 @click.option("--provider", metavar="NAME", help="Deprecated alias of --runtime: cpu -> onnxruntime-cpu, "
               "cuda -> onnxruntime-cuda.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows read and run at a time (bounds memory).")
 @click.option("--allow-nan", is_flag=True, help="Run rows holding NaN/Inf instead of refusing them.")
 def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str | None, id_column: str | None,
-            columns: str | None, scheduler: str | None, runtime: str | None, provider: str | None, batch_size: int,
-            allow_nan: bool) -> None:
+            columns: str | None, scheduler: str | None, runtime: str | None, variant: str | None,
+            provider: str | None, batch_size: int, allow_nan: bool) -> None:
     """Predict labels and probabilities for the rows of INPUT with an exported model.
 
     INPUT is a .parquet, .arrow/.feather, .csv, .npy or .npz file of raw
@@ -239,7 +280,7 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
         files.check_target(output, force=True, directory=True)
         sources = batch.inputs(source) if many else [Path(source)]
         parts = batch.plan(sources, output, settings.fmt)
-        predictor = Predictor(model, runtime, allow_nan=allow_nan)
+        predictor = Predictor(model, runtime, allow_nan=allow_nan, variant=variant)
         todo = batch.to_do(predictor, parts, output, settings, force=force)
         skipped = len(parts) - len(todo)
         if skipped:
@@ -255,7 +296,7 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
     fmt = output_format(output, fmt)
     if output is not None:
         files.check_target(output, force=force, directory=False)
-    predictor = Predictor(model, runtime, allow_nan=allow_nan)
+    predictor = Predictor(model, runtime, allow_nan=allow_nan, variant=variant)
     progress = sys.stderr.isatty() and output is not None and not verbosity()[1]
     options = {"fmt": fmt, "columns": picked, "id_column": id_column, "chunk_rows": batch_size}
     if progress:
@@ -333,9 +374,10 @@ def runtimes(as_json: bool) -> None:
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
               help="Rounds; each round times every runtime at every batch size, in rotating order.")
 @click.option("--no-torch", is_flag=True, help="Leave out torch eager on the bundle's checkpoint.")
+@variant_option("Measure this variant of the bundle instead of model.onnx.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {\"rows\": [...]}.")
 def bench_command(path: Path, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...], repeats: int, no_torch: bool,
-                  as_json: bool) -> None:
+                  variant: str | None, as_json: bool) -> None:
     """Latency (p50/p90/p99) and rows/s of a bundle DIR (or a zoo .onnx FILE) on every runtime.
 
     torch eager on the bundle's checkpoint is the baseline when torch is
@@ -350,7 +392,7 @@ def bench_command(path: Path, runtimes: tuple[str, ...], batch_sizes: tuple[int,
 
     sizes = tuple(dict.fromkeys(batch_sizes)) or DEFAULT_BATCH_SIZES
     options = {"runtimes": list(runtimes) or None, "batch_sizes": sizes, "repeats": repeats,
-               "torch_eager": not no_torch}
+               "torch_eager": not no_torch, "variant": variant}
     if sys.stderr.isatty() and not as_json and not verbosity()[1]:
         with click.progressbar(length=0, label="benchmarking", file=sys.stderr, show_eta=False,
                                show_percent=False) as bar:
@@ -363,4 +405,40 @@ def bench_command(path: Path, runtimes: tuple[str, ...], batch_sizes: tuple[int,
         click.echo(report.table())
 
 
-COMMANDS = (export, verify, predict, runtimes, bench_command, check_plugin)
+@click.command(name="variants")
+@click.argument("path", type=click.Path(path_type=Path), metavar="DIR")
+@click.option("--add", "names", multiple=True, type=click.Choice(["fp16", "int8", "int8-per-tensor"]),
+              help="Make this variant from the bundle alone (repeatable); no torch needed.")
+@guard_options
+@runtime_option("Replay and time the variant on this runtime (repeatable) [default: every one that can run here].")
+@click.option("--json", "as_json", is_flag=True, help="Print the variants as JSON.")
+def variants_command(path: Path, names: tuple[str, ...], max_accuracy_drop: float, min_agreement: float,
+                     runtimes: tuple[str, ...], as_json: bool) -> None:
+    """List a bundle's deployment variants, or add some (--add int8) without torch.
+
+    A variant keeps fp32 inputs and outputs. It is measured on the held-out rows
+    the bundle keeps (accuracy and its delta, agreement with fp32, max abs
+    probability difference), sized and timed. It is refused, with nothing
+    written, when it loses more than --max-accuracy-drop points or agrees on less
+    than --min-agreement percent. Its own test data is replayed on every runtime.
+    """
+    from zoo.exports.deployed import read_manifest
+    from zoo.exports.variants import add
+
+    refused: list[str] = []
+    if names:
+        refused = add(path, list(names), max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement,
+                      runtimes=list(runtimes) or None).refused
+    found = read_manifest(path).variants
+    if as_json:
+        echo_json({"variants": found, "refused": refused})
+        if refused:
+            raise click.exceptions.Exit(1)
+        return
+    if not found and not refused:
+        say(f"{path} has no variants: zoo variants {path} --add fp16 --add int8 makes them")
+        return
+    report_variants(found, refused)
+
+
+COMMANDS = (export, verify, predict, runtimes, bench_command, check_plugin, variants_command)

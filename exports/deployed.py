@@ -34,6 +34,8 @@ class Deployed:
     threshold: float | None
     checks: list[tuple[str, str]] = field(default_factory=list)  # (what, detail) that passed on opening
     feature_names: tuple[str, ...] | None = None  # the training data's column names, when it had them
+    variant: str | None = None  # a variant of the bundle (fp16, int8): its own file and test data
+    test_data: list[str] | None = None  # the bundle's test data sets for this model (None: the manifest's)
 
 
 def bundle_file(bundle: Path, relative: object, what: str) -> Path:
@@ -82,8 +84,11 @@ def load_onnx(model_path: Path, *, check: bool = True):
     return model
 
 
-def open_model(path: str | Path, *, check: bool = True) -> Deployed:
-    """Open a bundle directory or an ``.onnx`` file; refuse a tampered, foreign or broken one."""
+def open_model(path: str | Path, *, check: bool = True, variant: str | None = None) -> Deployed:
+    """Open a bundle directory or an ``.onnx`` file; refuse a tampered, foreign or broken one.
+
+    ``variant``: one of the bundle's variants (``variants`` in its manifest) instead of ``model.onnx``.
+    """
     path = Path(path)
     bundle = manifest = None
     if path.is_dir() and (path / MANIFEST_FILE).exists():
@@ -93,10 +98,21 @@ def open_model(path: str | Path, *, check: bool = True) -> Deployed:
         if candidate.files.model == path.name:
             bundle, manifest = path.parent, candidate
     checks = []
+    test_data = None
+    if variant is not None and bundle is None:
+        raise VerifyError(f"{path} is not a bundle directory: variants live in a bundle's variants/")
     if bundle is not None:
         manifest = manifest or read_manifest(bundle)
-        model_path = bundle_file(bundle, manifest.files.model, "the model")
-        expected = manifest.sha256.get(model_path.name)
+        if variant is not None:
+            record = manifest.variants.get(variant)
+            if record is None:
+                known = ", ".join(manifest.variants) or "none (zoo variants DIR --add int8 makes one)"
+                raise VerifyError(f"{bundle} has no variant {variant!r}; its variants: {known}")
+            model_path = bundle_file(bundle, record.get("file"), f"variant {variant}")
+            expected, test_data = record.get("sha256"), list(record.get("test_data") or [])
+        else:
+            model_path = bundle_file(bundle, manifest.files.model, "the model")
+            expected = manifest.sha256.get(model_path.name)
         if not model_path.exists():
             raise VerifyError(f"{model_path} does not exist (the manifest names it)")
         actual = sha256(model_path)
@@ -124,6 +140,7 @@ def open_model(path: str | Path, *, check: bool = True) -> Deployed:
             [o.name for o in model.graph.output], json.loads(metadata["zoo.class_labels"]),
             metadata["zoo.head"], metadata["zoo.decision"], threshold, checks,
             tuple(json.loads(metadata["zoo.feature_names"])) if "zoo.feature_names" in metadata else None,
+            variant, test_data,
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise VerifyError(f"{model_path}: zoo metadata is incomplete or invalid ({exc})") from None

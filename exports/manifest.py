@@ -37,6 +37,7 @@ class Files:
     model: str
     checkpoint: str | None
     test_data: list[str]
+    evaluation: str | None = None  # held-out rows and labels, calibration rows (for variants)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Manifest:
     parity: dict[str, Any]
     verified: bool
     precision: str = "fp32"
+    variants: dict[str, Any] = field(default_factory=dict)  # name -> how it was made, measured, tested
     format: str = FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -75,7 +77,7 @@ class Manifest:
         data["outputs"] = [o.to_dict() for o in self.outputs]
         order = ["format", "versions", "model", "policy", "input", "outputs", "class_labels", "decision",
                  "threshold", "precision", "normalization", "training", "files", "sha256", "tolerance", "parity",
-                 "verified"]
+                 "verified", "variants"]
         return {k: data[k] for k in order} | self.extra
 
     @classmethod
@@ -96,9 +98,11 @@ class Manifest:
                 input=dict(data["input"]), outputs=outputs, class_labels=[str(c) for c in data["class_labels"]],
                 decision=str(data["decision"]), threshold=data.get("threshold"),
                 normalization=dict(data["normalization"]), training=dict(data["training"]),
-                files=Files(files["model"], files.get("checkpoint"), list(files.get("test_data") or [])),
+                files=Files(files["model"], files.get("checkpoint"), list(files.get("test_data") or []),
+                            files.get("evaluation")),
                 sha256=dict(data["sha256"]), tolerance=tolerance, parity=dict(data.get("parity") or {}),
                 verified=bool(data.get("verified")), precision=str(data.get("precision", "fp32")),
+                variants=dict(data.get("variants") or {}),
                 format=data["format"], extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -6,7 +6,7 @@ exported, so nothing the export wrapper does can reach them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ class Outcome:
     path: Path
     manifest: Manifest
     parity: parity.ParityReport
+    refused: list[str] = field(default_factory=list)  # variants the guard refused, one line each
 
     @property
     def report(self) -> dict[str, Any]:
@@ -44,12 +45,16 @@ class ParityFailed(ZooError):
 def export_bundle(result, target: str | Path, *, force: bool = False, exporter: str = "auto",
                   opset: int = onnx_export.DEFAULT_OPSET, atol: float = parity.DEFAULT_ATOL,
                   rtol: float = parity.DEFAULT_RTOL, verbose: bool = False,
-                  runtimes: list[str] | None = None) -> Outcome:
+                  runtimes: list[str] | None = None, variants: list[str] | None = None,
+                  max_accuracy_drop: float | None = None, min_agreement: float | None = None) -> Outcome:
     """Export ``result`` (a :class:`zoo.training.TrainResult`) to the bundle directory ``target``.
 
     ``runtimes`` names the runtimes parity runs on (default: every registered one that can run here).
+    ``variants`` (``fp16``, ``int8``) are made, measured and guarded (:mod:`zoo.exports.variants`); a
+    refused one is left out and named in ``Outcome.refused``.
     """
     from zoo import checkpoint
+    from zoo.exports import variants as lowered
     from zoo.exports.compare import rules_for
     from zoo.exports.runtimes import select
 
@@ -80,6 +85,17 @@ def export_bundle(result, target: str | Path, *, force: bool = False, exporter: 
         outcome = Outcome(target, manifest, report)
         if not report.passed:
             raise ParityFailed(outcome)
+        lowered.write_evaluation(staged / lowered.EVALUATION_FILE, split, result.config.seed)
+        manifest.files.evaluation = lowered.EVALUATION_FILE
+        manifest.sha256[lowered.EVALUATION_FILE] = bundle.sha256(staged / lowered.EVALUATION_FILE)
+        if variants:
+            data_sets = [(f"test_data_set_{n}", x, r) for n, (x, r) in enumerate(zip(inputs, references))]
+            built = lowered.build(
+                staged, model_path, variants, lowered.read_evaluation(staged, manifest), data_sets,
+                max_accuracy_drop=lowered.DEFAULT_MAX_ACCURACY_DROP if max_accuracy_drop is None else max_accuracy_drop,
+                min_agreement=lowered.DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement,
+                runtimes=runtimes)
+            manifest.variants, outcome.refused = built.records, built.refused
         bundle.write_manifest(staged / bundle.MANIFEST_FILE, manifest)
         checkpoint.save(result, staged / bundle.CHECKPOINT_FILE)
         bundle.commit(staged, target)
@@ -92,4 +108,4 @@ def export_job(result, target: str, **options) -> dict:
         outcome = export_bundle(result, target, **options)
     except ParityFailed as failure:
         return {"describe": result.describe(), "report": failure.outcome.report, "failed": str(failure)}
-    return {"describe": result.describe(), "report": outcome.report}
+    return {"describe": result.describe(), "report": outcome.report, "refused": outcome.refused}

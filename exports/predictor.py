@@ -47,8 +47,9 @@ def _identity(path: Path) -> tuple:
 class Predictor:
     """An exported model opened on one runtime, ready to score rows."""
 
-    def __init__(self, path: str | os.PathLike, runtime: str = DEFAULT_RUNTIME, *, allow_nan: bool = False):
-        self.path, self.runtime, self.allow_nan = Path(path), runtime, allow_nan
+    def __init__(self, path: str | os.PathLike, runtime: str = DEFAULT_RUNTIME, *, allow_nan: bool = False,
+                 variant: str | None = None):
+        self.path, self.runtime, self.allow_nan, self.variant = Path(path), runtime, allow_nan, variant
         self._opened: tuple | None = None
         self._open()  # here, so that a bad path or runtime fails at once
 
@@ -59,12 +60,13 @@ class Predictor:
 
         if self._opened is not None:
             return self._opened
-        key = (str(self.path.resolve()), self.runtime)
+        key = (str(self.path.resolve()), self.runtime, self.variant)
         cached = _OPENED.get(key)
         if cached is not None and cached[0] == _identity(cached[1].model_path):
             self._opened = cached[1:]
             return self._opened
-        model = open_model(self.path, check=False)  # sha256 against the manifest; checker: zoo verify's job
+        # The sha256 against the manifest; the full ONNX checker is zoo verify's job.
+        model = open_model(self.path, check=False, variant=self.variant)
         [(chosen, _)] = select([self.runtime])
         session = open_session(chosen, model.model_path)
         _OPENED[key] = (_identity(model.model_path), model, session, chosen.max_rows or DEFAULT_STEP)
@@ -99,17 +101,19 @@ class Predictor:
         return self._open()[1].device
 
     def __repr__(self) -> str:
-        return (f"Predictor({str(self.path)!r}, runtime={self.runtime!r}: {self.model.metadata['zoo.model']}, "
+        variant = f", variant={self.variant!r}" if self.variant else ""
+        return (f"Predictor({str(self.path)!r}, runtime={self.runtime!r}{variant}: {self.model.metadata['zoo.model']}, "
                 f"{self.n_features} features -> {len(self.model.class_labels)} classes)")
 
     def __getstate__(self) -> dict[str, Any]:
         # An absolute path: the receiving process (a Dask worker) may run in another directory.
-        return {"path": str(self.path.resolve()), "runtime": self.runtime, "allow_nan": self.allow_nan}
+        return {"path": str(self.path.resolve()), "runtime": self.runtime, "allow_nan": self.allow_nan,
+                "variant": self.variant}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Opened on first use, not here: a Dask scheduler unpickles tasks it never runs.
         self.path, self.runtime = Path(state["path"]), state["runtime"]
-        self.allow_nan, self._opened = state.get("allow_nan", False), None
+        self.allow_nan, self.variant, self._opened = state.get("allow_nan", False), state.get("variant"), None
 
     # -- scoring --------------------------------------------------------------------------------------
 

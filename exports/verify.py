@@ -35,6 +35,7 @@ class Replay:
     max_rel_error: float | None = None
     label_agreement: float | None = None
     ties: int = 0
+    model: str = "fp32"  # or the variant's name
 
 
 @dataclass
@@ -56,8 +57,11 @@ class VerifyReport:
                 "replays": [asdict(r) for r in self.replays]}
 
     def table(self) -> str:
-        header = ("runtime", "device", "precision", "test data", "rows", "max abs err", "labels", "result")
-        rows = [(r.runtime, r.device, r.precision, r.data, r.rows, table.number(r.max_abs_error),
+        variants = any(r.model != "fp32" for r in self.replays)
+        header = (("model",) if variants else ()) + (
+            "runtime", "device", "precision", "test data", "rows", "max abs err", "labels", "result")
+        rows = [((r.model,) if variants else ()) + (r.runtime, r.device, r.precision, r.data, r.rows,
+                                                    table.number(r.max_abs_error),
                  table.percent(r.label_agreement),
                  (r.status.upper() if r.status != "skipped" else "skipped")
                  + (f" ({r.ties} ties)" if r.ties and r.status == "passed" else "")
@@ -67,39 +71,76 @@ class VerifyReport:
 
 
 def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = None,
-           runtimes: list[str] | None = None) -> VerifyReport:
-    """Verify a bundle directory or an ``.onnx`` file exported by zoo on the selected runtimes."""
+           runtimes: list[str] | None = None, variant: str | None = None) -> VerifyReport:
+    """Verify a bundle directory or an ``.onnx`` file exported by zoo on the selected runtimes.
+
+    A bundle's variants are replayed too, each under its own rules (``variant``: only that one; ``fp32``:
+    only ``model.onnx``).
+    """
+    from zoo.exports.compare import Rule
     from zoo.exports.runtimes import select
 
     deployed = open_model(path)
     selected = select(runtimes)
     manifest = deployed.manifest
     rules = manifest.rules if manifest is not None else rules_for(deployed.output_names, 1e-5, 1e-5)
-    if atol is not None or rtol is not None:
-        rules = [replace(r, atol=r.atol if atol is None else atol, rtol=r.rtol if rtol is None else rtol)
-                 for r in rules]
-    atol, rtol = tolerance(rules)
-    report = VerifyReport(str(deployed.model_path), list(deployed.checks), atol=atol, rtol=rtol)
-    data_sets = load_test_data(deployed) if deployed.bundle is not None else None
-    claimed = manifest.precision if manifest is not None else deployed.metadata.get("zoo.precision", "fp32")
-    for runtime, why_not in selected:
-        if why_not is not None:
-            report.replays.append(Replay(runtime.name, None, reason=why_not))
-            continue
-        report.replays.extend(_replay_on(runtime, deployed, data_sets, rules, claimed))
-    if data_sets is None:
-        report.checks.append(("test data", "none (a bare .onnx): checked self-consistency on generated inputs"))
+    targets = []
+    if variant in (None, "fp32"):
+        targets.append(("fp32", deployed, rules))
+    if variant != "fp32" and manifest is not None:
+        for name in (list(manifest.variants) if variant is None else [variant]):
+            target = open_model(path, variant=name)  # an unknown name: one line naming the variants there are
+            targets.append((name, target, [Rule.from_dict(r) for r in manifest.variants[name]["compare"]]))
+    elif variant not in (None, "fp32"):
+        raise VerifyError(f"{path} is not a bundle: it has no variant {variant!r}")
+    report = None
+    for name, target, target_rules in targets:
+        if atol is not None or rtol is not None:
+            target_rules = [replace(r, atol=r.atol if atol is None else atol, rtol=r.rtol if rtol is None else rtol)
+                            for r in target_rules]
+        if report is None:
+            found_atol, found_rtol = tolerance(target_rules)
+            report = VerifyReport(str(target.model_path), list(target.checks), atol=found_atol, rtol=found_rtol)
+        else:
+            report.checks.extend((f"{check} ({name})", detail) for check, detail in target.checks)
+        data_sets = load_test_data(target) if target.bundle is not None else None
+        # The runtime must compute in fp32 whatever the weights: a variant's lowering is in its graph.
+        claimed = manifest.precision if manifest is not None else "fp32"
+        for runtime, why_not in selected:
+            if why_not is not None:
+                report.replays.append(Replay(runtime.name, None, reason=why_not, model=name))
+                continue
+            lowered = (manifest.variants[name]["precision"],) if name != "fp32" else ()
+            report.replays.extend(replace(r, model=name) for r in _replay_on(runtime, target, data_sets, target_rules,
+                                                                              claimed, lowered))
+        if data_sets is None:
+            report.checks.append(("test data", "none (a bare .onnx): checked self-consistency on generated inputs"))
     return report
 
 
-def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str) -> list[Replay]:
+def replay_variant(path: Path, folder: Path, names: list[str], rules, runtimes: list[str] | None,
+                   precision: str) -> list[Replay]:
+    """A new variant's own test data (in ``folder``) replayed on the selected runtimes, before it is recorded."""
+    from zoo.exports.runtimes import select
+
+    deployed = open_model(path, check=False)
+    data_sets = read_test_data(folder, names, deployed)
+    replays = []
+    for runtime, why_not in select(runtimes):
+        if why_not is None:
+            replays.extend(_replay_on(runtime, deployed, data_sets, rules, "fp32", (precision,)))
+    return replays
+
+
+def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str,
+               lowered_in_graph: tuple[str, ...] = ()) -> list[Replay]:
     from zoo.exports.runtimes import open_session, precision_problem, run
 
     try:
         session = open_session(runtime, deployed.model_path)
     except ZooError as exc:
         return [Replay(runtime.name, None, status="failed", reason=str(exc))]
-    problem = precision_problem(session, claimed)
+    problem = precision_problem(session, claimed, lowered_in_graph)
     if problem:
         return [Replay(runtime.name, None, device=session.device, precision=session.precision, status="failed",
                        reason=problem)]
@@ -126,16 +167,21 @@ def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str) -> l
 
 def load_test_data(deployed: Deployed):
     """``(name, input, expected outputs by name)`` for each test data set the manifest lists, checked."""
+    bundle, manifest = deployed.bundle, deployed.manifest
+    names = deployed.test_data if deployed.test_data is not None else manifest.files.test_data
+    if not names:
+        raise VerifyError(f"{bundle}/manifest.json lists no test data sets")
+    return read_test_data(bundle, names, deployed)
+
+
+def read_test_data(root: Path, names: list[str], deployed: Deployed):
+    """The test data sets ``names`` (relative to ``root``) for ``deployed``'s model, checked."""
     import numpy as np
     from onnx import TensorProto, numpy_helper
 
-    bundle, manifest = deployed.bundle, deployed.manifest
-    names = manifest.files.test_data
-    if not names:
-        raise VerifyError(f"{bundle}/manifest.json lists no test data sets")
     sets = []
     for name in names:
-        folder = bundle_file(bundle, name, "a test data set")
+        folder = bundle_file(root, name, "a test data set")
         tensors = []
         for file in ["input_0.pb"] + [f"output_{k}.pb" for k in range(len(deployed.output_names))]:
             path = folder / file

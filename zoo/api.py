@@ -47,7 +47,8 @@ def train(model: str, *, data: str | None = None, policy: str | None = None, epo
 
 def export(model: str | TrainResult, output: str | os.PathLike | None = None, *, force: bool = False,
            runtimes: list[str] | None = None, exporter: str = "auto", opset: int | None = None,
-           atol: float | None = None, rtol: float | None = None, **training: Any) -> Outcome:
+           atol: float | None = None, rtol: float | None = None, variants: list[str] | None = None,
+           max_accuracy_drop: float | None = None, min_agreement: float | None = None, **training: Any) -> Outcome:
     """``zoo export``: export a trained result (or train model NAME first, with ``training`` keywords
     as :func:`train` takes them) to a bundle directory, verified on every runtime that can run here.
 
@@ -69,10 +70,12 @@ def export(model: str | TrainResult, output: str | os.PathLike | None = None, *,
     return export_bundle(result, target, force=force, exporter=exporter,
                          opset=defaults.DEFAULT_OPSET if opset is None else opset,
                          atol=defaults.DEFAULT_ATOL if atol is None else atol,
-                         rtol=defaults.DEFAULT_RTOL if rtol is None else rtol, runtimes=runtimes)
+                         rtol=defaults.DEFAULT_RTOL if rtol is None else rtol, runtimes=runtimes, variants=variants,
+                         max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement)
 
 
-def load_bundle(path: str | os.PathLike, runtime: str = "onnxruntime-cpu", *, allow_nan: bool = False) -> Predictor:
+def load_bundle(path: str | os.PathLike, runtime: str = "onnxruntime-cpu", *, allow_nan: bool = False,
+                variant: str | None = None) -> Predictor:
     """Open an exported bundle (or a zoo ``.onnx`` file) on ``runtime`` for scoring; needs no torch.
 
     The :class:`~zoo.exports.predictor.Predictor` takes numpy arrays, pandas
@@ -80,4 +83,4 @@ def load_bundle(path: str | os.PathLike, runtime: str = "onnxruntime-cpu", *, al
     """
     from zoo.exports.predictor import Predictor
 
-    return Predictor(path, runtime, allow_nan=allow_nan)
+    return Predictor(path, runtime, allow_nan=allow_nan, variant=variant)

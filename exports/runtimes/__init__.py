@@ -141,9 +141,13 @@ def run(session: Session, x: np.ndarray, outputs: list[str] | None = None) -> di
     return {name: np.asarray(value) for name, value in got.items()}
 
 
-def precision_problem(session: Session, claimed: str) -> str | None:
-    """Why a session may not verify a bundle that claims ``claimed`` precision, or None when it may."""
-    if session.precision == claimed:
+def precision_problem(session: Session, claimed: str, lowered_in_graph: tuple[str, ...] = ()) -> str | None:
+    """Why a session may not verify a bundle that claims ``claimed`` precision, or None when it may.
+
+    ``lowered_in_graph``: precisions the graph itself declares (a variant's fp16 weights), which a runtime
+    that reports the graph's own types (the ONNX reference) may name beside ``claimed``.
+    """
+    if session.precision == claimed or set(session.precision.split("+")) <= {claimed, *lowered_in_graph}:
         return None
     return (f"ran at {session.precision}, but the bundle claims {claimed}: this runtime lowered the precision "
             "on its own")

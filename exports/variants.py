@@ -1,0 +1,420 @@
+"""Deployment variants of a bundle's fp32 model: fp16 and int8, each measured, guarded and verifiable.
+
+A variant is ``DIR/variants/<name>/model.onnx`` with fp32 inputs and outputs and
+the same output names and meaning as ``model.onnx``. It is made from the bundle
+alone (no torch): the fp32 file and ``evaluation.npz``, which holds the held-out
+rows with their true labels and a sample of training rows for calibration.
+
+- ``fp16``: onnxconverter-common's ``convert_float_to_float16`` with fp32 inputs
+  and outputs; the head (Softmax/Sigmoid) and the decision stay in fp32.
+- ``int8``: onnxruntime's static quantization, QDQ format, weights int8 per
+  output channel, activations uint8, calibrated (MinMax) on the training rows.
+  Per channel, because the standardization folded into the first Gemm gives
+  its rows very different ranges; one scale per tensor swamps most of them
+  (``int8-per-tensor`` shows it, and the guard refuses it). The NaN check reads
+  the fp32 input ahead of the quantized layers: a QuantizeLinear would turn a
+  NaN into a plausible number.
+
+Each variant is measured on the held-out rows against the fp32 model (accuracy
+on the true labels and its delta, label agreement, max abs probability
+difference), its size and its rows/s on every runtime that can run here. A
+variant that loses more than ``max_accuracy_drop`` points or agrees on fewer than
+``min_agreement`` percent of the labels is refused: nothing is written for it.
+Its own outputs on the test inputs become its test data, replayed by
+``zoo verify`` under a tolerance fitted to its precision.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+EVALUATION_FILE = "evaluation.npz"
+#: Training rows kept in the bundle to calibrate an int8 variant.
+CALIBRATION_ROWS = 1000
+#: Held-out rows kept in the bundle to measure a variant (a seeded sample beyond).
+EVALUATION_ROWS = 10_000
+#: Replay tolerance of a variant's own test data, by precision: runtimes round lowered arithmetic
+#: differently (measured across onnxruntime, the ONNX reference and OpenVINO on the held-out rows).
+TOLERANCE = {"fp16": (2e-3, 1e-2), "int8": (5e-2, 5e-2)}
+DEFAULT_MAX_ACCURACY_DROP = 1.0  # points
+DEFAULT_MIN_AGREEMENT = 98.0  # percent
+BENCH_BATCHES = (1, 65536)
+
+
+class VariantRefused(ZooError):
+    """A variant that the guard refused: nothing was written for it."""
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    precision: str
+    summary: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS = {
+    "fp16": Method("fp16", "fp16", "onnxconverter-common float16, fp32 I/O, head and decision in fp32"),
+    "int8": Method("int8", "int8", "onnxruntime static QDQ, int8 weights per channel, calibrated on training rows",
+                   {"per_channel": True}),
+    "int8-per-tensor": Method("int8-per-tensor", "int8", "onnxruntime static QDQ, one int8 scale per tensor "
+                              "(refused by the guard on folded weights; kept to show why)", {"per_channel": False}),
+}
+
+
+def method(name: str) -> Method:
+    if name not in METHODS:
+        raise ZooError(f"unknown variant {name!r}: choose from {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+# -- what a bundle keeps for its variants ----------------------------------------------------------
+
+
+def write_evaluation(path: Path, split, seed: int) -> None:
+    """``evaluation.npz``: held-out rows and labels, and training rows to calibrate on (seeded samples)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    held = np.arange(len(split.y_test))
+    if len(held) > EVALUATION_ROWS:
+        held = np.sort(rng.choice(len(held), EVALUATION_ROWS, replace=False))
+    train = np.arange(len(split.X_train))
+    if len(train) > CALIBRATION_ROWS:
+        train = np.sort(rng.choice(len(train), CALIBRATION_ROWS, replace=False))
+    with open(path, "wb") as handle:
+        np.savez(handle, X=np.asarray(split.X_test[held], np.float32), y=np.asarray(split.y_test[held], np.int64),
+                 calibration=np.asarray(split.X_train[train], np.float32))
+
+
+def read_evaluation(bundle: Path, manifest) -> dict:
+    import numpy as np
+
+    from zoo.exports.bundle import sha256
+    from zoo.exports.deployed import bundle_file
+
+    name = manifest.files.evaluation
+    if not name:
+        raise ZooError(f"{bundle} keeps no evaluation rows (exported by an older zoo): re-export it to add variants")
+    path = bundle_file(bundle, name, "the evaluation rows")
+    if sha256(path) != manifest.sha256.get(name):
+        raise ZooError(f"checksum mismatch: {path} changed after export; re-export the bundle")
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in ("X", "y", "calibration")}
+
+
+# -- making a variant ------------------------------------------------------------------------------
+
+
+def make(name: str, fp32_path: Path, calibration) -> tuple[Any, dict[str, Any]]:
+    """The variant's ONNX model (in memory) and the record of how it was made."""
+    chosen = method(name)
+    if chosen.precision == "fp16":
+        return _fp16(fp32_path)
+    return _int8(fp32_path, calibration, chosen.options["per_channel"])
+
+
+def _fp16(fp32_path: Path):
+    import onnx
+    from onnxconverter_common import __version__ as converter_version
+    from onnxconverter_common import float16
+
+    model = onnx.load(str(fp32_path))
+    # The head and the decision stay fp32: a Softmax computed in fp16 rounds probabilities to 3 digits,
+    # and onnxconverter-common's keep_io_types otherwise types a Softmax output fp16 against an fp32 Cast.
+    # (Listing the NaN-check ops too sends its cast insertion into a loop: version 1.16.)
+    blocked = ["Softmax", "Sigmoid", "ArgMax", "Gather", "GreaterOrEqual"]
+    converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked)
+    return converted, {"tool": "onnxconverter_common.float16.convert_float_to_float16",
+                       "tool_version": converter_version, "keep_io_types": True, "op_block_list": blocked}
+
+
+def _int8(fp32_path: Path, calibration, per_channel: bool):
+    import onnx
+    import onnxruntime
+    from onnx import helper
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    model = onnx.load(str(fp32_path))
+    graph = model.graph
+    input_name = graph.input[0].name
+    first = next(n for n in graph.node if n.op_type == "Gemm").output[0]
+    # The NaN check reads an fp32 copy of the input, which the quantizer is then told to leave alone.
+    keep = helper.make_node("Identity", [input_name], ["zoo.input_fp32"], name="zoo.keep_fp32")
+    for node in graph.node:
+        if node.op_type == "ReduceSum" and node.input[0] == first:
+            node.input[0] = "zoo.input_fp32"
+    graph.node.insert(0, keep)
+
+    class Rows(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{input_name: calibration[i:i + 256]} for i in range(0, len(calibration), 256)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    options = {"quant_format": "QDQ", "per_channel": per_channel, "weight_type": "int8", "activation_type": "uint8",
+               "calibrate_method": "MinMax", "op_types_to_quantize": ["Gemm"], "calibration_rows": len(calibration)}
+    with tempfile.TemporaryDirectory(prefix="zoo-int8-") as tmp:
+        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(model, str(source))
+        import logging
+
+        quiet = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice, every call
+        try:
+            quantize_static(str(source), str(target), Rows(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                            calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Gemm"])
+        finally:
+            logging.getLogger().setLevel(quiet)
+        quantized = onnx.load(str(target))
+    for node in quantized.graph.node:
+        if node.name == "zoo.keep_fp32":
+            node.input[0] = input_name  # the quantizer rewired every reader of the input to its DequantizeLinear
+    # The ONNX reference evaluator implements DequantizeLinear from opset 19; the ops here keep their meaning.
+    quantized = onnx.version_converter.convert_version(quantized, max(21, _opset(quantized)))
+    return quantized, {"tool": "onnxruntime.quantization.quantize_static", "tool_version": onnxruntime.__version__,
+                       **options, "nan_check": "on the fp32 input, ahead of the quantized layers"}
+
+
+def _opset(model) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def finish(model, fp32_metadata: dict[str, str], name: str, precision: str):
+    """The variant carries the fp32 model's zoo metadata, with its own name and weight precision."""
+    import onnx
+
+    del model.metadata_props[:]
+    props = dict(fp32_metadata) | {"zoo.variant": name, "zoo.weights": precision}
+    onnx.helper.set_model_props(model, props)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+# -- measuring it ----------------------------------------------------------------------------------
+
+
+def measure(fp32_path: Path, variant_path: Path, X, y) -> dict[str, Any]:
+    """Accuracy on the true labels and its delta to fp32, label agreement, max abs probability difference."""
+    import numpy as np
+
+    from zoo.exports.runtimes import open_session, run, select
+
+    [(runtime, _)] = select(["onnxruntime-cpu"])
+    base = run(open_session(runtime, fp32_path), X, ["probabilities", "label"])
+    got = run(open_session(runtime, variant_path), X, ["probabilities", "label"])
+    accuracy, fp32_accuracy = float(np.mean(got["label"] == y)), float(np.mean(base["label"] == y))
+    return {"rows": int(len(y)), "accuracy": accuracy, "fp32_accuracy": fp32_accuracy,
+            "accuracy_delta_points": round(100 * (accuracy - fp32_accuracy), 4),
+            "agreement_percent": round(100 * float(np.mean(got["label"] == base["label"])), 4),
+            "max_abs_probability_difference": float(np.max(np.abs(got["probabilities"] - base["probabilities"])))}
+
+
+def guard(name: str, found: dict[str, Any], max_accuracy_drop: float, min_agreement: float) -> None:
+    drop = -found["accuracy_delta_points"]
+    if drop > max_accuracy_drop:
+        raise VariantRefused(f"variant {name} refused: it loses {drop:.2f} accuracy points on {found['rows']} held-out "
+                             f"rows (more than --max-accuracy-drop {max_accuracy_drop:g}); nothing written for it")
+    if found["agreement_percent"] < min_agreement:
+        raise VariantRefused(f"variant {name} refused: it agrees with fp32 on {found['agreement_percent']:.2f} % of "
+                             f"{found['rows']} held-out labels (below --min-agreement {min_agreement:g}); nothing "
+                             "written for it")
+
+
+#: Runtimes left out of a variant's speed figures unless named: the ONNX reference evaluates in numpy, whose
+#: fp16 matrix product has no BLAS (63 s for one fp16 variant at 65,536 rows, against 0.6 s on onnxruntime).
+NOT_TIMED = {"onnx-reference": "the ONNX specification's evaluator in numpy, not a deployment runtime"}
+
+
+def speeds(path: Path, runtimes: list[str] | None) -> dict[str, dict[str, float]]:
+    """rows/s at batch 1 and 65,536 on each runtime that can run here (``zoo bench``'s measurement)."""
+    from zoo.exports.bench import bench
+    from zoo.exports.runtimes import select
+
+    if runtimes is None:
+        runtimes = [r.name for r, why_not in select(None) if why_not is None and r.name not in NOT_TIMED]
+    report = bench(path, runtimes=runtimes, batch_sizes=BENCH_BATCHES, repeats=2, torch_eager=False)
+    out: dict[str, dict[str, float]] = {}
+    for row in report.rows:
+        if row.rows_per_second is not None:
+            out.setdefault(row.runtime, {})[str(row.batch_size)] = round(row.rows_per_second, 1)
+    return out
+
+
+# -- test data and the manifest record -------------------------------------------------------------
+
+
+def test_inputs(data_sets) -> list:
+    """The fp32 test inputs a variant replays: every set but the +-1e4-std rows, whose overflow in lowered
+    precision each runtime handles its own way; the NaN and infinite rows stay (label -1 everywhere)."""
+    import numpy as np
+
+    inputs = []
+    for _, x, _ in data_sets:
+        finite_scale = np.all(np.abs(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)) < 1e3, axis=1)
+        keep = finite_scale | ~np.all(np.isfinite(x), axis=1)
+        if keep.any():
+            inputs.append(x[keep])
+    return inputs
+
+
+def record(name: str, precision: str, made: dict[str, Any], found: dict[str, Any], *, file: str, sha: str,
+           size: int, fp32_size: int, rules, test_data: list[str], rows_per_second, fp32_rows_per_second) -> dict:
+    return {"file": file, "sha256": sha, "precision": precision, "method": made, **found,
+            "size_bytes": size, "size_ratio": round(size / fp32_size, 4),
+            "rows_per_second": rows_per_second, "fp32_rows_per_second": fp32_rows_per_second,
+            "not_timed": {k: v for k, v in NOT_TIMED.items() if k not in rows_per_second},
+            "compare": [r.to_dict() for r in rules], "test_data": test_data}
+
+
+def rules_for_variant(names: list[str], precision: str):
+    from zoo.exports.compare import rules_for
+
+    atol, rtol = TOLERANCE[precision]
+    return rules_for(names, atol, rtol)
+
+
+def table(variants: dict[str, dict]) -> str:
+    from zoo import table as render
+
+    rows = []
+    for name, v in variants.items():
+        ort = v.get("rows_per_second", {}).get("onnxruntime-cpu", {})
+        base = v.get("fp32_rows_per_second", {}).get("onnxruntime-cpu", {})
+        speed = " / ".join(f"{ort[b] / base[b]:.2f}x" if b in ort and b in base and base[b] else "-"
+                           for b in ("1", "65536"))
+        rows.append((name, v["precision"], f"{v['size_ratio']:.2f}x", f"{v['accuracy']:.4f}",
+                     f"{v['accuracy_delta_points']:+.2f}", f"{v['agreement_percent']:.2f} %",
+                     f"{v['max_abs_probability_difference']:.2e}", speed))
+    return render.render(("variant", "weights", "size vs fp32", "accuracy", "delta (points)", "agreement",
+                          "max abs prob. diff", "rows/s vs fp32 (batch 1 / 65,536, onnxruntime-cpu)"), rows)
+
+
+def dumps(value) -> str:
+    return json.dumps(value, indent=2)
+
+
+# -- the flow --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Built:
+    records: dict[str, dict] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # one line each
+
+
+def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: dict, data_sets, *,
+          max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP, min_agreement: float = DEFAULT_MIN_AGREEMENT,
+          runtimes: list[str] | None = None, bench: bool = True) -> Built:
+    """Make, measure, guard and test each variant under ``bundle/variants/`` (a staged bundle)."""
+    import shutil
+
+    import onnx
+
+    from zoo.exports.bundle import sha256, write_test_data
+    from zoo.exports.runtimes import open_session, run, select
+
+    fp32 = onnx.load(str(fp32_path))
+    metadata = {p.key: p.value for p in fp32.metadata_props}
+    output_names, input_name = [o.name for o in fp32.graph.output], fp32.graph.input[0].name
+    built = Built()
+    fp32_speed = speeds(fp32_path, runtimes) if bench and names else {}
+    inputs = test_inputs(data_sets)
+    [(ort_cpu, _)] = select(["onnxruntime-cpu"])
+    for name in dict.fromkeys(names):
+        chosen = method(name)
+        folder = bundle / "variants" / name
+        if folder.exists():
+            shutil.rmtree(folder)  # replaced: the manifest record is replaced with it
+        folder.mkdir(parents=True)
+        model, made = make(name, fp32_path, evaluation["calibration"])
+        path = folder / "model.onnx"
+        onnx.save(finish(model, metadata, name, chosen.precision), str(path))
+        found = measure(fp32_path, path, evaluation["X"], evaluation["y"])
+        try:
+            guard(name, found, max_accuracy_drop, min_agreement)
+        except VariantRefused as refused:
+            shutil.rmtree(folder)
+            built.refused.append(str(refused))
+            continue
+        session = open_session(ort_cpu, path)
+        references = [{k: v for k, v in run(session, x).items() if k in output_names} for x in inputs]
+        references = [{k: r[k] for k in output_names} for r in references]
+        written = write_test_data(folder, inputs, references, input_name)
+        rules = rules_for_variant(output_names, chosen.precision)
+        problem = _replays_fail(path, folder, written, rules, runtimes, chosen.precision)
+        if problem:
+            shutil.rmtree(folder)
+            built.refused.append(f"variant {name} refused: {problem}; nothing written for it")
+            continue
+        relative = f"variants/{name}"
+        built.records[name] = record(
+            name, chosen.precision, made, found, file=f"{relative}/model.onnx", sha=sha256(path),
+            size=path.stat().st_size, fp32_size=fp32_path.stat().st_size, rules=rules,
+            test_data=[f"{relative}/{w}" for w in written],
+            rows_per_second=speeds(path, runtimes) if bench else {}, fp32_rows_per_second=fp32_speed)
+    if (bundle / "variants").exists() and not any((bundle / "variants").iterdir()):
+        (bundle / "variants").rmdir()
+    return built
+
+
+def _replays_fail(path: Path, folder: Path, written: list[str], rules, runtimes, precision: str) -> str | None:
+    """The variant's own test data replayed on every runtime that can run here; why one failed, or None."""
+    from zoo.exports.verify import replay_variant
+
+    for replay in replay_variant(path, folder, written, rules, runtimes, precision):
+        if replay.status == "failed":
+            return f"on {replay.runtime}, {replay.data or 'opening it'}: {replay.reason}"
+    return None
+
+
+def add(bundle: Path, names: list[str], *, max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+        min_agreement: float = DEFAULT_MIN_AGREEMENT, runtimes: list[str] | None = None,
+        bench: bool = True) -> Built:
+    """``zoo variants DIR --add NAME``: variants added to an existing bundle, without torch.
+
+    The bundle is copied beside itself, the variants are made in the copy and the copy is swapped in
+    (:mod:`zoo.files`), so a refused variant, a crash or a kill leaves the bundle as it was.
+    """
+    import shutil
+
+    from zoo import files
+    from zoo.exports.bundle import MANIFEST_FILE, write_manifest
+    from zoo.exports.deployed import open_model
+    from zoo.exports.verify import load_test_data
+
+    for name in names:
+        method(name)
+    bundle = Path(bundle)
+    deployed = open_model(bundle)
+    if deployed.manifest is None:
+        raise ZooError(f"{bundle} is not a bundle directory: variants are added to one (zoo export writes it)")
+    manifest = deployed.manifest
+    evaluation = read_evaluation(bundle, manifest)
+    data_sets = load_test_data(deployed)
+    with files.staged_directory(bundle) as staged:
+        shutil.copytree(bundle, staged, dirs_exist_ok=True)
+        built = build(staged, staged / deployed.model_path.name, names, evaluation, data_sets,
+                      max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement, runtimes=runtimes,
+                      bench=bench)
+        if not built.records:
+            shutil.rmtree(staged)
+            return built
+        manifest.variants.update(built.records)
+        write_manifest(staged / MANIFEST_FILE, manifest)
+        files.replace_directory(staged, bundle)
+    return built
