@@ -83,7 +83,7 @@ def tolerance_options(function):
               help="ONNX opset.")
 @tolerance_options
 @runtime_option("Check parity on this runtime (repeatable) [default: every runtime that can run here].")
-@click.option("--variant", "variants", multiple=True, type=click.Choice(["fp16", "int8", "int8-per-tensor"]),
+@click.option("--variant", "variants", multiple=True, type=click.Choice(["fp16", "int8", "int8-naive"]),
               help="Also write this deployment variant, measured and guarded (repeatable).")
 @guard_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -112,6 +112,10 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     target = output or DEFAULT_EXPORT_ROOT / name
     bundle.check_target(target, force)
     select_runtimes(list(runtimes) or None)  # a named runtime that cannot run here: refused before training
+    if variants:
+        from zoo.exports.variants import require
+
+        require(variants)
     if checkpoint is not None:
         refuse(given("policy", "epochs", "hidden_size", "lr", "batch_size", "seed", "holdout", "device",
                      "nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint"),
@@ -407,7 +411,7 @@ def bench_command(path: Path, runtimes: tuple[str, ...], batch_sizes: tuple[int,
 
 @click.command(name="variants")
 @click.argument("path", type=click.Path(path_type=Path), metavar="DIR")
-@click.option("--add", "names", multiple=True, type=click.Choice(["fp16", "int8", "int8-per-tensor"]),
+@click.option("--add", "names", multiple=True, type=click.Choice(["fp16", "int8", "int8-naive"]),
               help="Make this variant from the bundle alone (repeatable); no torch needed.")
 @guard_options
 @runtime_option("Replay and time the variant on this runtime (repeatable) [default: every one that can run here].")

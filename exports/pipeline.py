@@ -92,6 +92,7 @@ def export_bundle(result, target: str | Path, *, force: bool = False, exporter: 
             data_sets = [(f"test_data_set_{n}", x, r) for n, (x, r) in enumerate(zip(inputs, references))]
             built = lowered.build(
                 staged, model_path, variants, lowered.read_evaluation(staged, manifest), data_sets,
+                normalization=(split.mean, split.scale),
                 max_accuracy_drop=lowered.DEFAULT_MAX_ACCURACY_DROP if max_accuracy_drop is None else max_accuracy_drop,
                 min_agreement=lowered.DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement,
                 runtimes=runtimes)

@@ -1,0 +1,167 @@
+"""fp16 and int8 variants: made from the bundle, measured, guarded, verified on every runtime.
+
+Agreement and accuracy are re-measured here with bare onnxruntime sessions on the
+held-out rows and labels of the training run, never with zoo's measuring code.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+
+from zoo.config import TrainConfig
+from zoo.exports.pipeline import export_bundle
+from zoo.training import fit
+
+from conftest import assert_clean_error, tree
+
+pytest.importorskip("onnxconverter_common", reason="fp16 variants need the [variants] extra")
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """The issue's case: multiclass with 512 hidden units, 10 epochs, both variants; and a plain bundle."""
+    root = tmp_path_factory.mktemp("variants")
+    result = fit("multiclass", config=TrainConfig(epochs=10, device="cpu"), hidden_size=512)
+    outcome = export_bundle(result, root / "wide", variants=["fp16", "int8"])
+    plain = export_bundle(result, root / "plain", runtimes=["onnxruntime-cpu"])
+    return root, result, outcome, plain
+
+
+def bare(path, X):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    probabilities, labels = session.run(["probabilities", "label"], {"input": X})
+    return probabilities, labels
+
+
+@pytest.mark.parametrize("name, size, agreement, drop", [("int8", 0.35, 98.0, 1.0), ("fp16", 0.55, 99.5, 0.2)])
+def test_each_variant_meets_its_targets_measured_independently(made, name, size, agreement, drop):
+    root, result, outcome, _ = made
+    assert outcome.refused == []
+    record = json.loads((root / "wide" / "manifest.json").read_text())["variants"][name]
+    X, y = result.split.X_test, result.split.y_test
+    p32, l32 = bare(root / "wide" / "model.onnx", X)
+    p, labels = bare(root / "wide" / record["file"], X)
+    ours = {"agreement": 100 * np.mean(labels == l32), "delta": 100 * (np.mean(labels == y) - np.mean(l32 == y)),
+            "size": (root / "wide" / record["file"]).stat().st_size / (root / "wide" / "model.onnx").stat().st_size}
+    assert ours["size"] <= size and ours["agreement"] >= agreement and ours["delta"] >= -drop, ours
+    assert record["agreement_percent"] == pytest.approx(ours["agreement"], abs=1e-3)
+    assert record["accuracy_delta_points"] == pytest.approx(ours["delta"], abs=1e-3)
+    assert record["size_ratio"] == pytest.approx(ours["size"], abs=1e-3)
+    assert record["max_abs_probability_difference"] == pytest.approx(float(np.abs(p - p32).max()), rel=1e-6)
+    assert record["rows_per_second"]["onnxruntime-cpu"].keys() == {"1", "65536"}
+    assert record["method"]["tool"].startswith("onnxconverter_common" if name == "fp16" else "onnxruntime")
+    model = onnx.load(str(root / "wide" / record["file"]))
+    assert [i.type.tensor_type.elem_type for i in model.graph.input] == [onnx.TensorProto.FLOAT]
+    assert [o.name for o in model.graph.output] == ["logits", "probabilities", "label"]
+    assert all(o.type.tensor_type.elem_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.INT64)
+               for o in model.graph.output)
+    lowered = {t.data_type for t in model.graph.initializer}
+    assert (onnx.TensorProto.FLOAT16 if name == "fp16" else onnx.TensorProto.INT8) in lowered
+
+
+def test_a_row_with_a_nan_has_no_class_in_every_variant(made):
+    root, result, _, _ = made
+    x = result.split.X_test[:3].copy()
+    x[1, 4], x[2, -1] = np.nan, np.inf
+    for file in ("model.onnx", "variants/fp16/model.onnx", "variants/int8/model.onnx"):
+        assert bare(root / "wide" / file, x)[1].tolist()[1:] == [-1, -1], file
+
+
+def test_verify_replays_every_variant_on_every_runtime(made, zoo_cli, tmp_path):
+    root, *_ = made
+    shutil.copytree(root / "wide", tmp_path / "wide")
+    run = zoo_cli("verify", "wide", "--json")
+    assert run.exit_code == 0, run.output
+    report = json.loads(run.stdout)
+    ran = {(r["model"], r["runtime"]) for r in report["replays"] if r["status"] == "passed"}
+    assert {("fp16", "onnxruntime-cpu"), ("int8", "onnxruntime-cpu"), ("fp16", "onnx-reference"),
+            ("int8", "onnx-reference")} <= ran
+    assert set(report["variants"]) == {"fp16", "int8"}
+    only = json.loads(zoo_cli("verify", "wide", "--variant", "int8", "--json").stdout)
+    assert {r["model"] for r in only["replays"]} == {"int8"}
+    assert_clean_error(zoo_cli("verify", "wide", "--variant", "int4"), "has no variant 'int4'", "fp16, int8")
+    path = tmp_path / "wide" / "variants" / "int8" / "model.onnx"
+    path.write_bytes(path.read_bytes()[:-1] + bytes([path.read_bytes()[-1] ^ 1]))
+    assert_clean_error(zoo_cli("verify", "wide"), "checksum mismatch")
+
+
+def test_variants_are_added_to_a_bundle_without_torch(made, python, tmp_path):
+    root, result, outcome, _ = made
+    shutil.copytree(root / "plain", tmp_path / "plain")
+    script = ("import sys\n"
+              "class Block:\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name.split('.')[0] in ('torch', 'sklearn'):\n"
+              "            raise ImportError('blocked: ' + name)\n"
+              "sys.meta_path.insert(0, Block())\n"
+              "from zoo.cli import main\n"
+              "sys.argv = ['zoo', *sys.argv[1:]]\n"
+              "main()\n")
+    run = subprocess.run([python, "-c", script, "variants", "plain", "--add", "int8", "--runtime", "onnxruntime-cpu"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0].startswith("variant") and "int8" in run.stdout
+    added = json.loads((tmp_path / "plain" / "manifest.json").read_text())["variants"]["int8"]
+    # the same rows, the same calibration: the same measurement as the export's
+    assert added["agreement_percent"] == outcome.manifest.variants["int8"]["agreement_percent"]
+    verify = subprocess.run([python, "-c", script, "verify", "plain"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert verify.returncode == 0, verify.stderr
+
+
+def test_a_variant_the_guard_refuses_writes_nothing(made, zoo_cli, tmp_path):
+    root, *_ = made
+    shutil.copytree(root / "plain", tmp_path / "plain")
+    before = tree(tmp_path)
+    assert_clean_error(zoo_cli("variants", "plain", "--add", "int8-naive"), "variant int8-naive refused",
+                       "accuracy points", "nothing written for it")
+    assert tree(tmp_path) == before
+    assert_clean_error(zoo_cli("variants", "plain", "--add", "fp16", "--max-accuracy-drop", "-1"), "-1")
+
+
+def test_export_keeps_the_bundle_and_the_good_variants_when_one_is_refused(zoo_cli, tmp_path):
+    run = zoo_cli("export", "multiclass", "--epochs", "3", "--variant", "fp16", "--variant", "int8-naive",
+                  "--runtime", "onnxruntime-cpu", "-o", "b")
+    assert run.exit_code == 1
+    lines = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "variant int8-naive refused" in lines[0], run.stderr
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert set(manifest["variants"]) == {"fp16"} and not (tmp_path / "b" / "variants" / "int8-naive").exists()
+
+
+def test_predict_and_bench_use_a_variant(made, zoo_cli, tmp_path):
+    import pickle
+
+    import zoo
+
+    root, result, _, _ = made
+    shutil.copytree(root / "wide", tmp_path / "wide")
+    X = result.split.X_test[:50]
+    np.save(tmp_path / "rows.npy", X)
+    run = zoo_cli("predict", "wide", "rows.npy", "--variant", "int8", "-o", "out.npy")
+    assert run.exit_code == 0, run.output
+    _, labels = bare(tmp_path / "wide" / "variants" / "int8" / "model.onnx", X)
+    assert np.load(tmp_path / "out.npy")["class_index"].tolist() == labels.tolist()
+    model = pickle.loads(pickle.dumps(zoo.load_bundle(tmp_path / "wide", variant="fp16")))
+    assert model.predict(X).tolist() == [result.class_labels[i] for i in
+                                         bare(tmp_path / "wide" / "variants" / "fp16" / "model.onnx", X)[1]]
+    bench = zoo_cli("bench", "wide", "--variant", "int8", "--runtime", "onnxruntime-cpu", "--batch-size", "64",
+                    "--repeats", "1", "--no-torch", "--json")
+    assert bench.exit_code == 0, bench.output
+    assert json.loads(bench.stdout)["path"].endswith("variants/int8/model.onnx")
+
+
+@pytest.mark.parametrize("name", ["fp16", "int8"])
+def test_a_binary_model_has_variants_too(zoo_cli, tmp_path, name):
+    run = zoo_cli("export", "binary", "--epochs", "5", "--variant", name, "-o", "b")
+    assert run.exit_code == 0, run.output
+    record = json.loads((tmp_path / "b" / "manifest.json").read_text())["variants"][name]
+    assert record["agreement_percent"] >= 98 and zoo_cli("verify", "b").exit_code == 0
