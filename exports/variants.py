@@ -43,9 +43,13 @@ EVALUATION_FILE = "evaluation.npz"
 CALIBRATION_ROWS = 1000
 #: Held-out rows kept in the bundle to measure a variant (a seeded sample beyond).
 EVALUATION_ROWS = 10_000
-#: Replay tolerance of a variant's own test data, by precision: runtimes round lowered arithmetic
-#: differently (measured across onnxruntime, the ONNX reference and OpenVINO on the held-out rows).
-TOLERANCE = {"fp16": (2e-2, 2e-2), "int8": (5e-2, 5e-2)}
+#: Replay tolerance (atol, rtol) of a variant's own test data, by precision and output: runtimes round lowered
+#: arithmetic differently (the ONNX reference accumulates an fp16 matrix product in fp16; onnxruntime and
+#: OpenVINO in fp32; int8 kernels requantize differently). Measured across the three on the held-out rows of
+#: the built-in models: up to 2.3e-2 on a binary logit in fp16, 2.8e-2 on an int8 probability. The logit's
+#: error follows the size of the sums behind it, not its own size, hence its larger absolute term.
+TOLERANCE = {"fp16": {"logits": (1e-1, 2e-2), "probabilities": (2e-2, 2e-2), "label": (2e-2, 2e-2)},
+             "int8": {"logits": (5e-1, 5e-2), "probabilities": (5e-2, 5e-2), "label": (5e-2, 5e-2)}}
 DEFAULT_MAX_ACCURACY_DROP = 1.0  # points
 DEFAULT_MIN_AGREEMENT = 98.0  # percent
 BENCH_BATCHES = (1, 65536)
@@ -374,10 +378,13 @@ def record(name: str, precision: str, made: dict[str, Any], found: dict[str, Any
 
 
 def rules_for_variant(names: list[str], precision: str):
+    from dataclasses import replace
+
     from zoo.exports.compare import rules_for
 
-    atol, rtol = TOLERANCE[precision]
-    return rules_for(names, atol, rtol)
+    tolerances = TOLERANCE[precision]
+    return [replace(rule, atol=tolerances[rule.output][0], rtol=tolerances[rule.output][1])
+            if rule.output in tolerances else rule for rule in rules_for(names, *tolerances["probabilities"])]
 
 
 def table(variants: dict[str, dict]) -> str:
