@@ -79,11 +79,13 @@ METHODS = {
 
 def require(names) -> None:
     """Refuse, before any work, a variant whose tool is not installed."""
-    import importlib.util
-
     for name in names:
-        if method(name).precision == "fp16" and importlib.util.find_spec("onnxconverter_common") is None:
-            raise ZooError("an fp16 variant needs onnxconverter-common: pip install 'zoo-onnx[variants]'")
+        if method(name).precision == "fp16":
+            try:
+                import onnxconverter_common  # noqa: F401  (imported again to convert)
+            except ImportError:
+                raise ZooError("an fp16 variant needs onnxconverter-common: pip install 'zoo-onnx[variants]'") \
+                    from None
 
 
 def method(name: str) -> Method:

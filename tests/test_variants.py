@@ -165,3 +165,34 @@ def test_a_binary_model_has_variants_too(zoo_cli, tmp_path, name):
     assert run.exit_code == 0, run.output
     record = json.loads((tmp_path / "b" / "manifest.json").read_text())["variants"][name]
     assert record["agreement_percent"] >= 98 and zoo_cli("verify", "b").exit_code == 0
+
+
+def test_fp16_without_its_converter_says_what_to_install(made, python, tmp_path):
+    root, *_ = made
+    shutil.copytree(root / "plain", tmp_path / "plain")
+    before = tree(tmp_path)
+    script = ("import sys\n"
+              "class Block:\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name.split('.')[0] == 'onnxconverter_common':\n"
+              "            raise ImportError('blocked: ' + name)\n"
+              "sys.meta_path.insert(0, Block())\n"
+              "from zoo.cli import main\n"
+              "sys.argv = ['zoo', *sys.argv[1:]]\n"
+              "main()\n")
+    run = subprocess.run([python, "-c", script, "variants", "plain", "--add", "fp16"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and run.stderr.strip().splitlines() == [
+        "Error: an fp16 variant needs onnxconverter-common: pip install 'zoo-onnx[variants]'"], run.stderr
+    assert tree(tmp_path) == before
+
+
+def test_info_shows_a_bundle_and_its_variants_deltas(made, zoo_cli):
+    root, result, outcome, _ = made
+    run = zoo_cli("info", str(root / "wide"))
+    assert run.exit_code == 0, run.output
+    assert "features: 64 named (pixel_0_0" in run.stdout and "variants:" in run.stdout
+    rows = {line.split()[0]: line.split() for line in run.stdout.splitlines() if line.startswith(("fp16 ", "int8 "))}
+    assert rows["int8"][2] == f"{outcome.manifest.variants['int8']['size_ratio']:.2f}x"
+    data = json.loads(zoo_cli("info", str(root / "wide"), "--json").stdout)
+    assert set(data["variants"]) == {"fp16", "int8"} and data["held-out accuracy"] == result.metrics["holdout_accuracy"]

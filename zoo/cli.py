@@ -219,14 +219,42 @@ def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> 
     return f"{title}\n" + (table.render(header, rows, indent="  ") if rows else "  (none)")
 
 
+def _bundle_info(path, as_json: bool) -> None:
+    """A bundle's manifest in brief: what it is, how well it did, its variants and their deltas."""
+    from zoo.exports.deployed import read_manifest
+
+    manifest = read_manifest(path)
+    metrics = manifest.training.get("metrics", {})
+    names = manifest.input.get("feature_names")
+    data = {"bundle": str(path), "model": manifest.model.get("name"), "policy": manifest.policy.get("name"),
+            "data": manifest.training.get("data"), "classes": manifest.class_labels,
+            "features": f"{manifest.input['shape'][1]}" + (f" named ({', '.join(names[:3])}, ...)" if names else ""),
+            "held-out accuracy": metrics.get("holdout_accuracy"), "verified": manifest.verified,
+            "variants": manifest.variants}
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        if key != "variants":
+            click.echo(f"{key}: {value}")
+    if manifest.variants:
+        from zoo.exports.variants import table as variants_table
+
+        click.echo("variants:\n" + variants_table(manifest.variants))
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info(name: str, as_json: bool) -> None:
-    """Describe a model, a loss policy or a dataset."""
+    """Describe a model, a loss policy or a dataset, or an exported bundle DIR (with its variants)."""
+    from pathlib import Path
+
     from zoo.errors import UnknownNameError
     from zoo.registry import default_registry
 
+    if (Path(name) / "manifest.json").is_file():
+        return _bundle_info(Path(name), as_json)
     registry = default_registry()
     for kind in ("model", "policy", "dataset"):
         if name in registry.names(kind):
