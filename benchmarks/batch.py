@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-PY = sys.executable
-_SCRIPT = Path(PY).with_name("zoo")
-ZOO = [str(_SCRIPT)] if _SCRIPT.exists() else [PY, "-m", "zoo"]
-CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+from run import CHILD_ENV, HERE, PY, ZOO, measure_process
+
 RSS_TARGET_MIB = 300
 
 MAKE_ROWS = """
@@ -41,15 +36,6 @@ import os; os.makedirs("parts", exist_ok=True)
 for k, part in enumerate(np.array_split(np.arange(n), 4)):
     pq.write_table(table.take(part), f"parts/part-{k}.parquet")
 """
-
-
-def measure(cmd: list[str], cwd: Path) -> dict:
-    out = subprocess.run([PY, str(HERE / "measure.py"), *cmd], cwd=cwd, capture_output=True, text=True, check=True,
-                         env=CHILD_ENV)
-    result = json.loads(out.stdout)
-    if result["status"] != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {result['stderr']}")
-    return result
 
 
 def median(samples: list[dict], key: str) -> float:
@@ -78,7 +64,7 @@ def bench_batch(repeats: int, work: Path, rows: int = 1_000_000) -> list[dict]:
                 **{f"zoo {k}": v for k, v in memory.items()}, **{f"dask {k}": v for k, v in dask.items()}}
     for _ in range(repeats):
         for name, cmd in commands.items():
-            samples.setdefault(name, []).append(measure(cmd, work))
+            samples.setdefault(name, []).append(measure_process(cmd, work))
     _same_labels(work)
     out = []
     for name in pairs:

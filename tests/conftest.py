@@ -60,3 +60,30 @@ def tree(path: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+def torch_labels(result, X):
+    """The trained module's own decisions, computed here without any of zoo's export or runtime code."""
+    import numpy as np
+    import torch
+
+    standardized = (X.astype(np.float64) - result.split.mean) * result.split.scale
+    with torch.inference_mode():
+        out = result.module(torch.from_numpy(standardized.astype(np.float32))).numpy()
+    if out.shape[1] > 1:
+        return out.argmax(axis=1)
+    p = out[:, 0] if result.policy.expects == "probabilities" else 1 / (1 + np.exp(-out[:, 0].astype(np.float64)))
+    return (p >= 0.5).astype(np.int64)
+
+
+def export_both(root: Path, runtimes: list[str] | None = None) -> dict:
+    """A multiclass and a binary model, trained briefly and exported under ``root``; their TrainResults."""
+    from zoo.config import TrainConfig
+    from zoo.exports.pipeline import export_bundle
+    from zoo.training import fit
+
+    results = {}
+    for name in ("multiclass", "binary"):
+        results[name] = fit(name, config=TrainConfig(epochs=3, device="cpu"))
+        export_bundle(results[name], root / name, runtimes=runtimes)
+    return results

@@ -16,23 +16,18 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from zoo.config import TrainConfig
 from zoo.exports.pipeline import export_bundle
 from zoo.training import fit
 
-from conftest import assert_clean_error, tree
+from conftest import assert_clean_error, export_both, torch_labels, tree
 
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundles")
-    results = {}
-    for name in ("multiclass", "binary"):
-        results[name] = fit(name, config=TrainConfig(epochs=3, device="cpu"))
-        export_bundle(results[name], root / name, runtimes=["onnxruntime-cpu"])
-    return root, results
+    return root, export_both(root, runtimes=["onnxruntime-cpu"])
 
 
 @pytest.fixture
@@ -67,16 +62,6 @@ def reference(tmp_path, name, X):
     session = onnxruntime.InferenceSession(str(tmp_path / name / "model.onnx"), providers=["CPUExecutionProvider"])
     probabilities, labels = session.run(["probabilities", "label"], {session.get_inputs()[0].name: X})
     return probabilities, labels
-
-
-def torch_labels(result, X):
-    standardized = (X.astype(np.float64) - result.split.mean) * result.split.scale
-    with torch.inference_mode():
-        out = result.module(torch.from_numpy(standardized.astype(np.float32))).numpy()
-    if out.shape[1] > 1:
-        return out.argmax(axis=1)
-    p = out[:, 0] if result.policy.expects == "probabilities" else 1 / (1 + np.exp(-out[:, 0].astype(np.float64)))
-    return (p >= 0.5).astype(np.int64)
 
 
 def read_output(path):

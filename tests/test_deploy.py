@@ -9,26 +9,19 @@ import textwrap
 import numpy as np
 import onnx
 import pytest
-import torch
 
 import zoo.errors
 from zoo.exports import bundle
-from zoo.exports.pipeline import export_bundle
 from zoo.exports.runtimes import statuses
-from zoo.training import TrainConfig, fit
 
-from conftest import assert_clean_error, tree
+from conftest import assert_clean_error, export_both, torch_labels, tree
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """One multiclass and one binary bundle, shared (tests copy before changing them)."""
     root = tmp_path_factory.mktemp("bundles")
-    results = {}
-    for name in ("multiclass", "binary"):
-        results[name] = fit(name, config=TrainConfig(epochs=3, device="cpu"))
-        export_bundle(results[name], root / name)
-    return root, results
+    return root, export_both(root)
 
 
 @pytest.fixture
@@ -180,17 +173,6 @@ def test_test_data_of_the_wrong_shape(zoo_cli, bundle_copy):
 
 
 # -- predict ------------------------------------------------------------------------------------
-
-
-def torch_labels(result, X):
-    """The trained module's own decisions, computed here without any of zoo's export or runtime code."""
-    standardized = (X.astype(np.float64) - result.split.mean) * result.split.scale
-    with torch.inference_mode():
-        out = result.module(torch.from_numpy(standardized.astype(np.float32))).numpy()
-    if out.shape[1] > 1:
-        return out.argmax(axis=1)
-    p = out[:, 0] if result.policy.expects == "probabilities" else 1 / (1 + np.exp(-out[:, 0].astype(np.float64)))
-    return (p >= 0.5).astype(np.int64)
 
 
 @pytest.mark.parametrize("name", ["multiclass", "binary"])
