@@ -117,7 +117,11 @@ def to_do(predictor: Predictor, parts: list[Part], out_dir: Path, settings: Sett
             raise ZooError(f"{out_dir} holds predictions made with {what}: choose another -o, or pass --force "
                            "to score every input again")
     files.atomic_write(path, lambda handle: handle.write((json.dumps(record, indent=2) + "\n").encode()))
-    return [p for p in parts if force or not p.output.exists()]
+    todo = [p for p in parts if force or not p.output.exists()]
+    for part in parts:
+        if part not in todo:
+            files.tidy(part.output)  # a run killed after its rename, before it removed its lock
+    return todo
 
 
 def score_part(predictor: Predictor, source: str, output: str, settings: Settings) -> dict[str, Any]:

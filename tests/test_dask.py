@@ -176,3 +176,15 @@ def test_without_dask_the_scheduler_option_says_what_to_install(scored, tmp_path
     assert run.returncode == 1 and run.stderr.strip().splitlines() == [
         "Error: --scheduler needs Dask: pip install 'zoo-onnx[dask]'"], run.stderr
     assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_a_finished_part_whose_run_was_killed_before_it_unlocked_is_tidied(scored, zoo_cli, tmp_path):
+    root, _, _ = scored
+    data, bundle = str(root / "data" / "part-[01].parquet"), str(root / "bundle")
+    assert zoo_cli("predict", bundle, data, "--id-column", "id", "-o", "out").exit_code == 0
+    stale = tmp_path / "out" / ".part-0.parquet.lock"
+    stale.write_text("999999")  # killed after its rename, before it removed its lock
+    before = (tmp_path / "out" / "part-0.parquet").stat().st_mtime_ns
+    again = zoo_cli("predict", bundle, data, "--id-column", "id", "-o", "out")
+    assert again.exit_code == 0 and "2 of 2 inputs already scored" in again.stderr
+    assert not stale.exists() and (tmp_path / "out" / "part-0.parquet").stat().st_mtime_ns == before

@@ -124,7 +124,26 @@ def test_a_variant_the_guard_refuses_writes_nothing(made, zoo_cli, tmp_path):
     assert_clean_error(zoo_cli("variants", "plain", "--add", "int8-naive"), "variant int8-naive refused",
                        "accuracy points", "nothing written for it")
     assert tree(tmp_path) == before
+    assert_clean_error(zoo_cli("variants", "plain", "--add", "int8-naive", "--max-accuracy-drop", "100"),
+                       "variant int8-naive refused: it agrees with fp32 on", "below --min-agreement 98")
+    assert tree(tmp_path) == before
     assert_clean_error(zoo_cli("variants", "plain", "--add", "fp16", "--max-accuracy-drop", "-1"), "-1")
+
+
+def test_a_variant_that_fails_its_replay_on_another_runtime_is_refused(made, monkeypatch, tmp_path):
+    """Held to fp32's tolerance, fp16 disagrees with itself across runtimes: refused, nothing written."""
+    from zoo.exports import variants
+
+    root, *_ = made
+    shutil.copytree(root / "plain", tmp_path / "plain")
+    before = tree(tmp_path)
+    strict = {"logits": (1e-6, 0.0), "probabilities": (1e-6, 0.0), "label": (1e-6, 0.0)}
+    monkeypatch.setitem(variants.TOLERANCE, "fp16", strict)
+    built = variants.add(tmp_path / "plain", ["fp16"], runtimes=["onnxruntime-cpu", "onnx-reference"], bench=False)
+    assert built.records == {} and len(built.refused) == 1
+    assert built.refused[0].startswith("variant fp16 refused: on onnx-reference") and "differ by up to" in \
+        built.refused[0]
+    assert tree(tmp_path) == before
 
 
 def test_export_keeps_the_bundle_and_the_good_variants_when_one_is_refused(zoo_cli, tmp_path):
@@ -151,8 +170,10 @@ def test_predict_and_bench_use_a_variant(made, zoo_cli, tmp_path):
     _, labels = bare(tmp_path / "wide" / "variants" / "int8" / "model.onnx", X)
     assert np.load(tmp_path / "out.npy")["class_index"].tolist() == labels.tolist()
     model = pickle.loads(pickle.dumps(zoo.load_bundle(tmp_path / "wide", variant="fp16")))
-    assert model.predict(X).tolist() == [result.class_labels[i] for i in
-                                         bare(tmp_path / "wide" / "variants" / "fp16" / "model.onnx", X)[1]]
+    p16, l16 = bare(tmp_path / "wide" / "variants" / "fp16" / "model.onnx", X)
+    assert model.predict(X).tolist() == [result.class_labels[i] for i in l16]
+    np.testing.assert_array_equal(model.predict_proba(X), p16)  # the fp16 file's own probabilities ...
+    assert not np.array_equal(p16, bare(tmp_path / "wide" / "model.onnx", X)[0])  # ... which are not fp32's
     bench = zoo_cli("bench", "wide", "--variant", "int8", "--runtime", "onnxruntime-cpu", "--batch-size", "64",
                     "--repeats", "1", "--no-torch", "--json")
     assert bench.exit_code == 0, bench.output
