@@ -214,7 +214,9 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
         echo_json(report.to_dict() | {"variants": variants})
     else:
         say(report.table())
-        say(f"{'verified' if report.verified else 'NOT verified'}: {report.path}")
+        models = sorted({r.model for r in report.replays} - {"fp32"})
+        also = f" and its variant{'s' if len(models) > 1 else ''} {', '.join(models)}" if models else ""
+        say(f"{'verified' if report.verified else 'NOT verified'}: {report.path}{also}")
     if not report.verified:
         raise click.exceptions.Exit(1)
 
@@ -290,7 +292,7 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
         if skipped:
             say(f"{skipped} of {len(parts)} inputs already scored in {output}: skipped", err=True)
         started = time.perf_counter()
-        if scheduler is None:
+        if scheduler is None or not todo:  # nothing to do: no cluster to start
             done = batch.run_here(predictor, todo, settings)
         else:
             done = batch.run_dask(predictor, todo, settings, scheduler)

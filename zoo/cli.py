@@ -236,7 +236,7 @@ def _bundle_info(path, as_json: bool) -> None:
         return
     for key, value in data.items():
         if key != "variants":
-            click.echo(f"{key}: {value}")
+            click.echo(f"{key}: {f'{value:.4f}' if isinstance(value, float) else value}")
     if manifest.variants:
         from zoo.exports.variants import table as variants_table
 
