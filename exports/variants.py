@@ -105,12 +105,15 @@ def write_evaluation(path: Path, split, seed: int) -> None:
     held = np.arange(len(split.y_test))
     if len(held) > EVALUATION_ROWS:
         held = np.sort(rng.choice(len(held), EVALUATION_ROWS, replace=False))
-    train = np.arange(len(split.X_train))
+    # A model exported from a checkpoint has no training rows at hand (a checkpoint keeps the held-out
+    # ones): it is calibrated on those, and the record says so.
+    source, pool = ("training rows", split.X_train) if len(split.X_train) else ("held-out rows", split.X_test)
+    train = np.arange(len(pool))
     if len(train) > CALIBRATION_ROWS:
         train = np.sort(rng.choice(len(train), CALIBRATION_ROWS, replace=False))
     with open(path, "wb") as handle:
         np.savez(handle, X=np.asarray(split.X_test[held], np.float32), y=np.asarray(split.y_test[held], np.int64),
-                 calibration=np.asarray(split.X_train[train], np.float32))
+                 calibration=np.asarray(pool[train], np.float32), calibration_source=np.array(source))
 
 
 def read_evaluation(bundle: Path, manifest) -> dict:
@@ -126,13 +129,17 @@ def read_evaluation(bundle: Path, manifest) -> dict:
     if sha256(path) != manifest.sha256.get(name):
         raise ZooError(f"checksum mismatch: {path} changed after export; re-export the bundle")
     with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in ("X", "y", "calibration")}
+        found = {k: data[k] for k in ("X", "y", "calibration")}
+        found["calibration_source"] = str(data["calibration_source"]) if "calibration_source" in data.files \
+            else "training rows"
+        return found
 
 
 # -- making a variant ------------------------------------------------------------------------------
 
 
-def make(name: str, fp32_path: Path, calibration, normalization=None) -> tuple[Any, dict[str, Any]]:
+def make(name: str, fp32_path: Path, calibration, normalization=None,
+         calibration_source: str = "training rows") -> tuple[Any, dict[str, Any]]:
     """The variant's ONNX model (in memory) and the record of how it was made.
 
     ``normalization``: ``(mean, scale)`` to put back in fp32 ahead of the quantized layers (int8 only).
@@ -140,7 +147,8 @@ def make(name: str, fp32_path: Path, calibration, normalization=None) -> tuple[A
     chosen = method(name)
     if chosen.precision == "fp16":
         return _fp16(fp32_path)
-    return _int8(fp32_path, calibration, chosen.options["per_channel"], normalization)
+    model, made = _int8(fp32_path, calibration, chosen.options["per_channel"], normalization)
+    return model, made | {"calibration_source": calibration_source}
 
 
 def _fp16(fp32_path: Path):
@@ -447,7 +455,8 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: dict, dat
         ways = [None, normalization] if chosen.options.get("fallback") and normalization is not None else [None]
         tried, refusal = [], None
         for way in ways:
-            model, made = make(name, fp32_path, evaluation["calibration"], way)
+            model, made = make(name, fp32_path, evaluation["calibration"], way,
+                               evaluation.get("calibration_source", "training rows"))
             onnx.save(finish(model, metadata, name, chosen.precision), str(path))
             found = measure(fp32_path, path, evaluation["X"], evaluation["y"])
             tried.append({"normalization": made.get("normalization"), "agreement_percent": found["agreement_percent"],

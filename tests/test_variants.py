@@ -217,3 +217,12 @@ def test_info_shows_a_bundle_and_its_variants_deltas(made, zoo_cli):
     assert rows["int8"][2] == f"{outcome.manifest.variants['int8']['size_ratio']:.2f}x"
     data = json.loads(zoo_cli("info", str(root / "wide"), "--json").stdout)
     assert set(data["variants"]) == {"fp16", "int8"} and data["held-out accuracy"] == result.metrics["holdout_accuracy"]
+
+
+def test_a_model_exported_from_a_checkpoint_is_calibrated_on_the_rows_it_kept(zoo_cli, tmp_path):
+    assert zoo_cli("train", "multiclass", "--epochs", "3", "-o", "ck.pt").exit_code == 0
+    run = zoo_cli("export", "multiclass", "--checkpoint", "ck.pt", "--variant", "int8", "--runtime",
+                  "onnxruntime-cpu", "-o", "b")
+    assert run.exit_code == 0, run.output
+    method = json.loads((tmp_path / "b" / "manifest.json").read_text())["variants"]["int8"]["method"]
+    assert method["calibration_source"] == "held-out rows" and method["calibration_rows"] > 0
