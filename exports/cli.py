@@ -14,7 +14,16 @@ import click
 
 from zoo.cli import echo_json, say, verbosity
 from zoo.errors import ZooError
-from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_CHUNK_ROWS, DEFAULT_OPSET, DEFAULT_RTOL, EXPORTERS
+from zoo.exports.defaults import (
+    DEFAULT_ATOL,
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_MAX_ACCURACY_DROP,
+    DEFAULT_MIN_AGREEMENT,
+    DEFAULT_OPSET,
+    DEFAULT_RTOL,
+    EXPORTERS,
+    VARIANTS,
+)
 from zoo.options import (
     distributed_options,
     given,
@@ -40,10 +49,12 @@ def variant_option(help: str):
 
 
 def guard_options(function):
-    function = click.option("--min-agreement", type=click.FloatRange(0, 100), default=98.0, show_default=True,
+    function = click.option("--min-agreement", type=click.FloatRange(0, 100), default=DEFAULT_MIN_AGREEMENT,
+                            show_default=True,
                             metavar="PERCENT", help="Refuse a variant whose labels agree with fp32 on fewer "
                             "held-out rows.")(function)
-    return click.option("--max-accuracy-drop", type=click.FloatRange(0, 100), default=1.0, show_default=True,
+    return click.option("--max-accuracy-drop", type=click.FloatRange(0, 100), default=DEFAULT_MAX_ACCURACY_DROP,
+                        show_default=True,
                         metavar="POINTS", help="Refuse a variant that loses more held-out accuracy.")(function)
 
 
@@ -83,7 +94,7 @@ def tolerance_options(function):
               help="ONNX opset.")
 @tolerance_options
 @runtime_option("Check parity on this runtime (repeatable) [default: every runtime that can run here].")
-@click.option("--variant", "variants", multiple=True, type=click.Choice(["fp16", "int8", "int8-naive"]),
+@click.option("--variant", "variants", multiple=True, type=click.Choice(VARIANTS),
               help="Also write this deployment variant, measured and guarded (repeatable).")
 @guard_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -413,7 +424,7 @@ def bench_command(path: Path, runtimes: tuple[str, ...], batch_sizes: tuple[int,
 
 @click.command(name="variants")
 @click.argument("path", type=click.Path(path_type=Path), metavar="DIR")
-@click.option("--add", "names", multiple=True, type=click.Choice(["fp16", "int8", "int8-naive"]),
+@click.option("--add", "names", multiple=True, type=click.Choice(VARIANTS),
               help="Make this variant from the bundle alone (repeatable); no torch needed.")
 @guard_options
 @runtime_option("Replay and time the variant on this runtime (repeatable) [default: every one that can run here].")

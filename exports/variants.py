@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.exports.defaults import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
 
 EVALUATION_FILE = "evaluation.npz"
 #: Training rows kept in the bundle to calibrate an int8 variant.
@@ -50,8 +51,6 @@ EVALUATION_ROWS = 10_000
 #: error follows the size of the sums behind it, not its own size, hence its larger absolute term.
 TOLERANCE = {"fp16": {"logits": (1e-1, 2e-2), "probabilities": (2e-2, 2e-2), "label": (2e-2, 2e-2)},
              "int8": {"logits": (5e-1, 5e-2), "probabilities": (5e-2, 5e-2), "label": (5e-2, 5e-2)}}
-DEFAULT_MAX_ACCURACY_DROP = 1.0  # points
-DEFAULT_MIN_AGREEMENT = 98.0  # percent
 BENCH_BATCHES = (1, 65536)
 
 

@@ -226,3 +226,10 @@ def test_a_model_exported_from_a_checkpoint_is_calibrated_on_the_rows_it_kept(zo
     assert run.exit_code == 0, run.output
     method = json.loads((tmp_path / "b" / "manifest.json").read_text())["variants"]["int8"]["method"]
     assert method["calibration_source"] == "held-out rows" and method["calibration_rows"] > 0
+
+
+def test_the_cli_offers_exactly_the_variants_there_are_methods_for():
+    from zoo.exports.defaults import VARIANTS
+    from zoo.exports.variants import METHODS
+
+    assert tuple(METHODS) == VARIANTS
