@@ -225,8 +225,10 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
         echo_json(report.to_dict() | {"variants": variants})
     else:
         say(report.table())
-        models = sorted({r.model for r in report.replays} - {"fp32"})
-        also = f" and its variant{'s' if len(models) > 1 else ''} {', '.join(models)}" if models else ""
+        models = {r.model for r in report.replays}
+        variants = sorted(models - {"fp32"})
+        also = "" if not variants else (f" and its variant{'s' if len(variants) > 1 else ''} {', '.join(variants)}"
+                                         if "fp32" in models else "")
         say(f"{'verified' if report.verified else 'NOT verified'}: {report.path}{also}")
     if not report.verified:
         raise click.exceptions.Exit(1)

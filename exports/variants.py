@@ -166,6 +166,7 @@ def _fp16(fp32_path: Path):
     blocked = ["Softmax", "Sigmoid", "ArgMax", "Gather", "GreaterOrEqual"]
     converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked)
     _outputs_in_fp32(converted, blocked)
+    _short_names(converted)
     return converted, {"tool": "onnxconverter_common.float16.convert_float_to_float16",
                        "tool_version": converter_version, "keep_io_types": True, "op_block_list": blocked}
 
@@ -289,10 +290,34 @@ def _int8(fp32_path: Path, calibration, per_channel: bool, normalization=None):
             node.input[0] = input_name  # the quantizer rewired every reader of the input to its DequantizeLinear
     # The ONNX reference evaluator implements DequantizeLinear from opset 19; the ops here keep their meaning.
     quantized = onnx.version_converter.convert_version(quantized, max(21, _opset(quantized)))
+    _short_names(quantized)
     where = "in fp32 ahead of the quantized layers" if normalization is not None else "folded into the first Gemm"
     return quantized, {"tool": "onnxruntime.quantization.quantize_static", "tool_version": onnxruntime.__version__,
                        **options, "normalization": where,
                        "nan_check": "on the fp32 input, ahead of the quantized layers"}
+
+
+def _short_names(model) -> None:
+    """Name every inner tensor ``t<N>``: the converters' names ("model.linear1.weight.folded_quantized_scale",
+    written where each tensor is made and everywhere it is read) were 9 % of a 512-unit model's int8 file
+    (0.350x the fp32 file, 0.319x without them) and most of a small model's (0.93x, 0.53x)."""
+    graph = model.graph
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output} | {""}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for tensor in graph.initializer:
+        tensor.name = short(tensor.name)
+    for node in graph.node:
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+        if node.name != "zoo.keep_fp32":
+            node.name = ""
+    del graph.value_info[:]
 
 
 def _opset(model) -> int:
