@@ -147,7 +147,7 @@ class Predictor:
                                             "name the columns, or pass X.to_numpy()")
             else:
                 X = pa.Table.from_pandas(X, preserve_index=False)
-        if module == "pyarrow" or type(X).__module__.startswith("pyarrow"):
+        if type(X).__module__.split(".")[0] == "pyarrow":  # a table, or a DataFrame made one above
             return table_rows(X, self._api_columns(columns), "X").X
         if columns is not None:
             raise PredictInputError("columns= picks columns of a table; a numpy array has none")

@@ -158,25 +158,10 @@ def read(path: Path, spec: Columns, batch_rows: int) -> Iterator[Rows]:
         yield from csv_rows(path, spec, batch_rows)
 
 
-def num_rows(path: Path) -> int | None:
-    """The row count a file states up front (Parquet, Arrow), or None (CSV)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if kind(path) == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
-    if kind(path) == "arrow":
-        with pa.OSFile(str(path)) as handle:
-            try:
-                reader = pa.ipc.open_file(handle)
-            except pa.ArrowInvalid:
-                return None
-            return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
-    return None
-
-
-def _batches_of(batches: Iterator[pa.RecordBatch], spec: Columns, where: str, batch_rows: int) -> Iterator[Rows]:
-    chosen = None
+def _batches_of(batches: Iterator[pa.RecordBatch], spec: Columns, where: str, batch_rows: int,
+                chosen: list[str] | None = None) -> Iterator[Rows]:
+    """Record batches sliced to ``batch_rows``, as :class:`Rows` of the ``chosen`` feature columns (resolved on
+    the first batch's schema when not given)."""
     seen = 0
     for batch in batches:
         if chosen is None:
@@ -206,7 +191,7 @@ def _parquet(path: Path, spec: Columns, batch_rows: int) -> Iterator[Rows]:
                            else [])
         try:
             yield from _batches_of(handle.iter_batches(batch_size=batch_rows, columns=wanted), spec, str(path),
-                                   batch_rows)
+                                   batch_rows, chosen)
         except pa.ArrowException as exc:
             raise PredictInputError(f"{path}: cannot read it ({_arrow_message(exc)})") from None
 
@@ -315,18 +300,9 @@ def csv_rows(source: Path | IO[bytes], spec: Columns, batch_rows: int, where: st
             quoted_strings_can_be_null=False)
         try:
             reader = pcsv.open_csv(_Rejoined(body, stream), read_options=read_options, convert_options=convert)
-            batches = iter(reader)
-            seen = 0
-            for batch in batches:
-                for start in range(0, batch.num_rows, batch_rows):
-                    part = batch.slice(start, batch_rows)
-                    ids = part.column(spec.id_column) if spec.id_column is not None else None
-                    yield Rows(matrix([part.column(c) for c in chosen], part.num_rows), ids)
-                    seen += part.num_rows
+            yield from _batches_of(iter(reader), spec, where, batch_rows, chosen)
         except pa.ArrowInvalid as exc:
             raise PredictInputError(_csv_problem(exc, names, body == b"", where, source)) from None
-        if not seen:
-            raise PredictInputError(f"{where}: no rows")
     finally:
         if isinstance(source, Path):
             stream.close()

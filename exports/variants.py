@@ -30,7 +30,6 @@ Its own outputs on the test inputs become its test data, replayed by
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,17 +61,15 @@ class VariantRefused(ZooError):
 class Method:
     name: str
     precision: str
-    summary: str
     options: dict[str, Any] = field(default_factory=dict)
 
 
 METHODS = {
-    "fp16": Method("fp16", "fp16", "onnxconverter-common float16, fp32 I/O, head and decision in fp32"),
-    "int8": Method("int8", "int8", "onnxruntime static QDQ, int8 weights per channel, calibrated on training rows",
-                   {"per_channel": True, "fallback": True}),
-    "int8-naive": Method("int8-naive", "int8", "what a default quantization call gives: one int8 scale per tensor, "
-                         "the normalization left folded; kept to show the guard at work", {"per_channel": False,
-                                                                                         "fallback": False}),
+    "fp16": Method("fp16", "fp16"),
+    "int8": Method("int8", "int8", {"per_channel": True, "fallback": True}),
+    # What a default quantization call gives (one scale per tensor, the normalization left folded): kept to
+    # show the guard at work.
+    "int8-naive": Method("int8-naive", "int8", {"per_channel": False, "fallback": False}),
 }
 
 
@@ -128,17 +125,13 @@ def read_evaluation(bundle: Path, manifest) -> dict:
     if sha256(path) != manifest.sha256.get(name):
         raise ZooError(f"checksum mismatch: {path} changed after export; re-export the bundle")
     with np.load(path, allow_pickle=False) as data:
-        found = {k: data[k] for k in ("X", "y", "calibration")}
-        found["calibration_source"] = str(data["calibration_source"]) if "calibration_source" in data.files \
-            else "training rows"
-        return found
+        return {k: data[k] for k in ("X", "y", "calibration")} | {"calibration_source": str(data["calibration_source"])}
 
 
 # -- making a variant ------------------------------------------------------------------------------
 
 
-def make(name: str, fp32_path: Path, calibration, normalization=None,
-         calibration_source: str = "training rows") -> tuple[Any, dict[str, Any]]:
+def make(name: str, fp32_path: Path, calibration, normalization, calibration_source: str) -> tuple[Any, dict[str, Any]]:
     """The variant's ONNX model (in memory) and the record of how it was made.
 
     ``normalization``: ``(mean, scale)`` to put back in fp32 ahead of the quantized layers (int8 only).
@@ -338,15 +331,14 @@ def finish(model, fp32_metadata: dict[str, str], name: str, precision: str):
 # -- measuring it ----------------------------------------------------------------------------------
 
 
-def measure(fp32_path: Path, variant_path: Path, X, y) -> dict[str, Any]:
-    """Accuracy on the true labels and its delta to fp32, label agreement, max abs probability difference."""
+SCORED = ["probabilities", "label"]
+
+
+def measure(base: dict, got: dict, y) -> dict[str, Any]:
+    """Accuracy on the true labels and its delta to fp32, label agreement, max abs probability difference,
+    from the fp32 model's and the variant's outputs (``SCORED``) on the same held-out rows."""
     import numpy as np
 
-    from zoo.exports.runtimes import open_session, run, select
-
-    [(runtime, _)] = select(["onnxruntime-cpu"])
-    base = run(open_session(runtime, fp32_path), X, ["probabilities", "label"])
-    got = run(open_session(runtime, variant_path), X, ["probabilities", "label"])
     accuracy, fp32_accuracy = float(np.mean(got["label"] == y)), float(np.mean(base["label"] == y))
     return {"rows": int(len(y)), "accuracy": accuracy, "fp32_accuracy": fp32_accuracy,
             "accuracy_delta_points": round(100 * (accuracy - fp32_accuracy), 4),
@@ -437,10 +429,6 @@ def table(variants: dict[str, dict]) -> str:
                           "max abs prob. diff", "rows/s vs fp32 (batch 1 / 65,536, onnxruntime-cpu)"), rows)
 
 
-def dumps(value) -> str:
-    return json.dumps(value, indent=2)
-
-
 # -- the flow --------------------------------------------------------------------------------------
 
 
@@ -468,6 +456,7 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: dict, dat
     fp32_speed = speeds(fp32_path, runtimes) if bench and names else {}
     inputs = test_inputs(data_sets)
     [(ort_cpu, _)] = select(["onnxruntime-cpu"])
+    fp32_scored = run(open_session(ort_cpu, fp32_path), evaluation["X"], SCORED)  # once, for every variant
     for name in dict.fromkeys(names):
         chosen = method(name)
         folder = bundle / "variants" / name
@@ -479,10 +468,9 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: dict, dat
         ways = [None, normalization] if chosen.options.get("fallback") and normalization is not None else [None]
         tried, refusal = [], None
         for way in ways:
-            model, made = make(name, fp32_path, evaluation["calibration"], way,
-                               evaluation.get("calibration_source", "training rows"))
+            model, made = make(name, fp32_path, evaluation["calibration"], way, evaluation["calibration_source"])
             onnx.save(finish(model, metadata, name, chosen.precision), str(path))
-            found = measure(fp32_path, path, evaluation["X"], evaluation["y"])
+            found = measure(fp32_scored, run(open_session(ort_cpu, path), evaluation["X"], SCORED), evaluation["y"])
             tried.append({"normalization": made.get("normalization"), "agreement_percent": found["agreement_percent"],
                           "accuracy_delta_points": found["accuracy_delta_points"]})
             try:
@@ -499,8 +487,7 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: dict, dat
         if chosen.precision == "int8":
             made["tried"] = tried
         session = open_session(ort_cpu, path)
-        references = [{k: v for k, v in run(session, x).items() if k in output_names} for x in inputs]
-        references = [{k: r[k] for k in output_names} for r in references]
+        references = [run(session, x, output_names) for x in inputs]
         written = write_test_data(folder, inputs, references, input_name)
         rules = rules_for_variant(output_names, chosen.precision)
         problem = _replays_fail(path, folder, written, rules, runtimes, chosen.precision)

@@ -106,11 +106,11 @@ def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = 
         data_sets = load_test_data(target) if target.bundle is not None else None
         # The runtime must compute in fp32 whatever the weights: a variant's lowering is in its graph.
         claimed = manifest.precision if manifest is not None else "fp32"
+        lowered = (manifest.variants[name]["precision"],) if name != "fp32" else ()
         for runtime, why_not in selected:
             if why_not is not None:
                 report.replays.append(Replay(runtime.name, None, reason=why_not, model=name))
                 continue
-            lowered = (manifest.variants[name]["precision"],) if name != "fp32" else ()
             report.replays.extend(replace(r, model=name) for r in _replay_on(runtime, target, data_sets, target_rules,
                                                                               claimed, lowered))
         if data_sets is None:
