@@ -102,8 +102,11 @@ def bench_startup(repeats: int, work: Path) -> list[dict]:
 
 
 def bench_export(repeats: int, work: Path) -> list[dict]:
+    # The floors make no model card: zoo is compared with them without one, and the card's cost is its own row.
     variants = {
-        "zoo": lambda: measure_process([*ZOO, "export", "multiclass", "-o", "zoo-bundle", "--force"], work),
+        "zoo": lambda: measure_process([*ZOO, "export", "multiclass", "-o", "zoo-bundle", "--force", "--no-card"],
+                                       work),
+        "zoo with card": lambda: measure_process([*ZOO, "export", "multiclass", "-o", "zoo-carded", "--force"], work),
         "floor (TorchScript)": lambda: measure_process([PY, str(HERE / "floor.py"), "--exporter", "torchscript"],
                                                        work),
         "floor (dynamo)": lambda: measure_process([PY, str(HERE / "floor.py"), "--exporter", "dynamo"], work),
@@ -121,6 +124,13 @@ def bench_export(repeats: int, work: Path) -> list[dict]:
     rows.append(row("`zoo export multiclass` peak RSS", rss["zoo"]["median"], "MiB",
                     "hand-written floor (TorchScript)", rss["floor (TorchScript)"]["median"], ratio, "<= 1.10",
                     ratio <= 1.10, rss["zoo"]))
+    carded = wall["zoo with card"]["median"]
+    rows.append(row("`zoo export multiclass` wall, with its model card", carded, "s", "`zoo export --no-card`", z,
+                    carded / z, spread=wall["zoo with card"]))
+    size = (work / "zoo-carded" / "report.html").stat().st_size / 1024
+    rows.append(row("model card `report.html` size", size, "KiB", "the bundle's `model.onnx`",
+                    (work / "zoo-carded" / "model.onnx").stat().st_size / 1024,
+                    size / ((work / "zoo-carded" / "model.onnx").stat().st_size / 1024)))
     return rows
 
 

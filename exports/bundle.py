@@ -170,7 +170,7 @@ def build_manifest(result, parity, rules: list[Rule], *, model_path: Path, test_
     meanings = output_meanings(policy, labels)
     width = policy.output_width(len(labels))
     shapes = {"logits": ["batch", width], "probabilities": ["batch", width], "label": ["batch"]}
-    metrics = {k: v for k, v in result.metrics.items() if k != "loss_history"}
+    metrics = {k: v for k, v in result.metrics.items() if k not in ("loss_history", "history")}
     runtimes = {s.name: s.version for s in statuses() if s.available}
     return Manifest(
         versions={"zoo": zoo.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
@@ -189,7 +189,7 @@ def build_manifest(result, parity, rules: list[Rule], *, model_path: Path, test_
                        "mean": [float(v) for v in result.split.mean],
                        "scale": [float(v) for v in result.split.scale]},
         training={"data": result.data, "seed": result.config.seed, "config": asdict(result.config),
-                  "metrics": metrics},
+                  "metrics": metrics, "history": result.metrics.get("history")},
         files=Files(model_path.name, CHECKPOINT_FILE, test_data),
         sha256={model_path.name: sha256(model_path)},
         tolerance={"atol": parity.atol, "rtol": parity.rtol},

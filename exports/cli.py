@@ -97,22 +97,26 @@ def tolerance_options(function):
 @click.option("--variant", "variants", multiple=True, type=click.Choice(VARIANTS),
               help="Also write this deployment variant, measured and guarded (repeatable).")
 @guard_options
+@click.option("--no-card", is_flag=True, help="Leave out report.html, the model card (zoo report DIR makes it later).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the exporter's own output.")
 def export(name: str, output: Path | None, force: bool, checkpoint: Path | None, eval_data: str | None,
            exporter: str, opset: int, atol: float, rtol: float, runtimes: tuple[str, ...], variants: tuple[str, ...],
-           max_accuracy_drop: float, min_agreement: float, as_json: bool, verbose: bool, **options: Any) -> None:
+           max_accuracy_drop: float, min_agreement: float, no_card: bool, as_json: bool, verbose: bool,
+           **options: Any) -> None:
     """Train model NAME briefly, export it to ONNX and check every runtime against the trained model.
 
     The reference is the trained module on inputs standardized in numpy, with
     the policy's numpy head and decision; each runtime's labels on the held-out
     rows must also score the trainer's accuracy on the true labels. Writes
-    DIR/model.onnx, DIR/manifest.json, DIR/test_data_set_N/ and
-    DIR/checkpoint.pt, only if every runtime that ran passed. Exits 1 when one
-    failed.
+    DIR/model.onnx, DIR/manifest.json, DIR/test_data_set_N/, DIR/checkpoint.pt
+    and the model card DIR/report.html, only if every runtime that ran passed.
+    Exits 1 when one failed.
     """
     from zoo import checkpoint as checkpoints
     from zoo.exports import bundle
+    from zoo.exports.card import FILE as card_file
+    from zoo.exports.card import INSTALL
     from zoo.exports.parity import ParityReport
     from zoo.exports.pipeline import ParityFailed, export_bundle
     from zoo.exports.runtimes import select as select_runtimes
@@ -137,12 +141,12 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     export_options = {"force": force, "exporter": exporter, "opset": opset, "atol": atol, "rtol": rtol,
                       "verbose": verbose or verbosity()[0], "runtimes": list(runtimes) or None,
                       "variants": list(variants), "max_accuracy_drop": max_accuracy_drop,
-                      "min_agreement": min_agreement}
+                      "min_agreement": min_agreement, "card": not no_card}
     if scaled(scale):
         answer = launch_from_options(name, options, scale, "zoo.exports.pipeline:export_job",
                                      {"target": str(target), **export_options})
         describe, report = answer["describe"], answer["report"]
-        failure, refused = answer.get("failed"), answer.get("refused", [])
+        failure, refused, card = answer.get("failed"), answer.get("refused", []), answer.get("card")
     else:
         if checkpoint is not None:
             result = checkpoints.load(checkpoint)
@@ -154,10 +158,10 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
                 result = checkpoints.on_data(result, eval_data)
         else:
             result = train_from_options(name, options, progress=not as_json)
-        describe, failure, refused = result.describe(), None, []
+        describe, failure, refused, card = result.describe(), None, [], None
         try:
             outcome = export_bundle(result, target, **export_options)
-            report, refused = outcome.report, outcome.refused
+            report, refused, card = outcome.report, outcome.refused, outcome.card and outcome.card.to_dict()
         except ParityFailed as exc:
             report, failure = exc.outcome.report, str(exc)
     parity = ParityReport.from_dict(report["parity"])
@@ -169,7 +173,7 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
         raise ZooError(failure)
     seconds = time.perf_counter() - started
     if as_json:
-        echo_json(report | {"path": str(target), "seconds": round(seconds, 3), "refused": refused})
+        echo_json(report | {"path": str(target), "seconds": round(seconds, 3), "refused": refused, "card": card})
         if refused:
             raise click.exceptions.Exit(1)
         return
@@ -177,8 +181,14 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     say(f"exported with the {report['versions']['exporter']} exporter, opset {opset}")
     say(parity.table())
     made = "".join(f", variants/{v}/" for v in report.get("variants", {}))
+    made += f", {card_file}" if card else ""
     say(f"verified: wrote {target}/ ({bundle.MODEL_FILE}, {bundle.MANIFEST_FILE}, "
         f"{len(report['files']['test_data'])} test data sets, {bundle.CHECKPOINT_FILE}{made}) in {seconds:.1f} s")
+    if card:
+        say(f"model card: {target / card_file} ({card['bytes'] / 1024:.0f} KiB, {card['seconds']:.1f} s of the "
+            "export); open it in a browser")
+    elif not no_card:
+        say(f"zoo: no model card: matplotlib is not installed ({INSTALL}); then zoo report {target}", err=True)
     report_variants(report.get("variants", {}), refused)
 
 
@@ -460,4 +470,43 @@ def variants_command(path: Path, names: tuple[str, ...], max_accuracy_drop: floa
     report_variants(found, refused)
 
 
-COMMANDS = (export, verify, predict, runtimes, bench_command, check_plugin, variants_command)
+@click.command(name="report")
+@click.argument("path", type=click.Path(path_type=Path), metavar="DIR")
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE",
+              help="Write the card here instead of DIR/report.html.")
+@click.option("--force", is_flag=True, help="Replace an existing -o FILE (DIR/report.html is always remade).")
+def report_command(path: Path, output: Path | None, force: bool) -> None:
+    """Make the model card DIR/report.html of a bundle, from the bundle alone, without torch.
+
+    One self-contained HTML file (figures inline, nothing fetched; it opens
+    offline): summary, training curve, confusion matrix and per-class
+    precision/recall/F1, reliability diagram and ECE (and ROC for a binary
+    model), probability histogram, parity per runtime and test set with the
+    distribution of |onnx - torch|, variants, and how to use the model. The
+    held-out rows the bundle keeps are scored by model.onnx; the test data is
+    replayed on every runtime that can run here. Needs matplotlib
+    (zoo-onnx[report]). Exits 1 when the replay did not verify (the card is
+    written and shows why).
+    """
+    from zoo import files
+    from zoo.errors import VerifyError
+    from zoo.exports import card
+
+    card.require_matplotlib()
+    if not path.exists():
+        raise VerifyError(f"{path} does not exist: give the directory zoo export wrote")
+    if not path.is_dir():
+        raise VerifyError(f"{path} is not a bundle directory: a card is made from the directory zoo export wrote, "
+                          "not from one file")
+    if output is not None:
+        if output.is_dir():
+            raise click.UsageError(f"-o {output} is a directory: give the card's file name, e.g. {output / card.FILE}")
+        files.check_target(output, force=force, directory=False)
+    written = card.write(path, output, shown_as=str(path))
+    say(f"wrote {written.describe()}")
+    if not written.verified:
+        raise ZooError(f"{path} did NOT verify on this machine: the card shows which replay failed "
+                       f"(zoo verify {path} too)")
+
+
+COMMANDS = (export, verify, predict, runtimes, bench_command, check_plugin, variants_command, report_command)

@@ -24,6 +24,7 @@ class Outcome:
     manifest: Manifest
     parity: parity.ParityReport
     refused: list[str] = field(default_factory=list)  # variants the guard refused, one line each
+    card: Any = None  # the written report.html (zoo.exports.card.Written); None when it was not made
 
     @property
     def report(self) -> dict[str, Any]:
@@ -46,14 +47,17 @@ def export_bundle(result, target: str | Path, *, force: bool = False, exporter: 
                   opset: int = onnx_export.DEFAULT_OPSET, atol: float = parity.DEFAULT_ATOL,
                   rtol: float = parity.DEFAULT_RTOL, verbose: bool = False,
                   runtimes: list[str] | None = None, variants: list[str] | None = None,
-                  max_accuracy_drop: float | None = None, min_agreement: float | None = None) -> Outcome:
+                  max_accuracy_drop: float | None = None, min_agreement: float | None = None,
+                  card: bool = True) -> Outcome:
     """Export ``result`` (a :class:`zoo.training.TrainResult`) to the bundle directory ``target``.
 
     ``runtimes`` names the runtimes parity runs on (default: every registered one that can run here).
     ``variants`` (``fp16``, ``int8``) are made, measured and guarded (:mod:`zoo.exports.variants`); a
-    refused one is left out and named in ``Outcome.refused``.
+    refused one is left out and named in ``Outcome.refused``. ``card``: write ``report.html``
+    (:mod:`zoo.exports.card`) when matplotlib is installed.
     """
     from zoo import checkpoint
+    from zoo.exports import card as model_card
     from zoo.exports import variants as lowered
     from zoo.exports.compare import rules_for
     from zoo.exports.runtimes import select
@@ -98,6 +102,8 @@ def export_bundle(result, target: str | Path, *, force: bool = False, exporter: 
                 runtimes=runtimes)
             manifest.variants, outcome.refused = built.records, built.refused
         bundle.write_manifest(staged / bundle.MANIFEST_FILE, manifest)
+        if card and model_card.available():
+            outcome.card = model_card.write(staged, shown_as=str(target), staged=True)
         checkpoint.save(result, staged / bundle.CHECKPOINT_FILE)
         bundle.commit(staged, target)
     return outcome
@@ -109,4 +115,5 @@ def export_job(result, target: str, **options) -> dict:
         outcome = export_bundle(result, target, **options)
     except ParityFailed as failure:
         return {"describe": result.describe(), "report": failure.outcome.report, "failed": str(failure)}
-    return {"describe": result.describe(), "report": outcome.report, "refused": outcome.refused}
+    return {"describe": result.describe(), "report": outcome.report, "refused": outcome.refused,
+            "card": outcome.card and outcome.card.to_dict()}

@@ -527,6 +527,7 @@ def add(bundle: Path, names: list[str], *, max_accuracy_drop: float = DEFAULT_MA
     import shutil
 
     from zoo import files
+    from zoo.exports import card
     from zoo.exports.bundle import MANIFEST_FILE, write_manifest
     from zoo.exports.deployed import open_model
     from zoo.exports.verify import load_test_data
@@ -551,5 +552,10 @@ def add(bundle: Path, names: list[str], *, max_accuracy_drop: float = DEFAULT_MA
             return built
         manifest.variants.update(built.records)
         write_manifest(staged / MANIFEST_FILE, manifest)
+        if card.available():  # the card shows the variants: remade with them, swapped in with them
+            card.write(staged, shown_as=str(bundle), staged=True)
+        elif (staged / card.FILE).exists():
+            files.notice(f"{bundle / card.FILE} does not show the new variants: it needs matplotlib to be remade "
+                         f"({card.INSTALL}, then zoo report {bundle})")
         files.replace_directory(staged, bundle)
     return built

@@ -148,6 +148,7 @@ def test_resume_goes_on_exactly_where_training_stopped(zoo_cli, tmp_path):
     assert a["state_dict"].keys() == b["state_dict"].keys()
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     assert a["metrics"]["loss_history"] == b["metrics"]["loss_history"] and b["state"]["epoch"] == 4
+    assert a["metrics"]["history"] == b["metrics"]["history"] and b["metrics"]["history"]["epoch"] == [1, 2, 3, 4]
     assert_clean_error(zoo_cli("train", "multiclass", "--resume", "half.pt", "--lr", "0.5", "-o", "x.pt"),
                        "--lr does not apply with --resume", code=2)
     assert_clean_error(zoo_cli("train", "binary", "--resume", "half.pt", "-o", "x.pt"),

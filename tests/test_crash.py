@@ -61,7 +61,8 @@ def leftovers(cwd, keep):
 
 
 def test_sigkill_at_every_step_of_an_export_keeps_a_whole_bundle(tmp_path):
-    args = ["export", "binary", "--epochs", "1", "-o", "b", "--force", "--runtime", "onnxruntime-cpu"]
+    # The card is one more file of the staged bundle; its own steps are killed in the report test below.
+    args = ["export", "binary", "--epochs", "1", "-o", "b", "--force", "--no-card", "--runtime", "onnxruntime-cpu"]
     assert zoo(tmp_path, *args[:-3], "--runtime", "onnxruntime-cpu").returncode == 0
     old = tree(tmp_path / "b")
     steps = plan(calls(tmp_path, args))
@@ -115,6 +116,27 @@ def test_sigkill_at_every_step_of_a_checkpoint_write(tmp_path):
         assert nxt.returncode == 0, nxt.stderr
         assert leftovers(tmp_path, {"m.pt"}) == [], (name, k)
         before = (tmp_path / "m.pt").read_bytes()
+    assert killed >= 0.8 * len(steps), (killed, steps)
+
+
+def test_sigkill_at_every_step_of_zoo_report_keeps_a_whole_card(tmp_path):
+    assert zoo(tmp_path, "export", "binary", "--epochs", "1", "-o", "b", "--runtime", "onnxruntime-cpu").returncode == 0
+    args = ["report", "b"]
+    card = (tmp_path / "b" / "report.html").read_bytes()
+    steps = plan(calls(tmp_path, args))
+    assert {"fsync", "rename"} <= {name for name, _ in steps}, steps
+    killed = 0
+    for name, k in steps:
+        run = killed_at(tmp_path, name, k, args)
+        assert run.returncode in (0, -9, 137), (name, k, run.returncode, run.stderr[-500:])
+        killed += run.returncode != 0
+        now = (tmp_path / "b" / "report.html").read_bytes()
+        assert now == card or (now.endswith(b"</html>\n") and b'id="usage"' in now), (name, k)
+        after = zoo(tmp_path, *args)  # the next command on the card tidies up, then writes it whole
+        assert after.returncode == 0, (name, k, after.stderr)
+        card = (tmp_path / "b" / "report.html").read_bytes()
+        assert leftovers(tmp_path, {"b"}) == [] and not [p for p in (tmp_path / "b").iterdir()
+                                                          if p.name.startswith(".")], (name, k)
     assert killed >= 0.8 * len(steps), (killed, steps)
 
 

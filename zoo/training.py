@@ -183,11 +183,14 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
     rank, world = _process_group()
     generator = torch.Generator().manual_seed(config.seed + rank)
     done, history = 0, []
+    curve: dict[str, list] = {key: [] for key in CURVE}
     if resume is not None:
         module.load_state_dict(resume.module.state_dict())
         optimizer.load_state_dict(resume.state["optimizer"])
         generator.set_state(resume.state["generator"])
         done, history = int(resume.state["epoch"]), list(resume.metrics.get("loss_history", []))
+        curve = {key: list(resume.metrics.get("history", {}).get(key, [])) for key in CURVE}
+    held_out = _held_out(parts, loss_policy, num_classes, device)
     batch_size, trained = config.batch_size, module
     if world > 1:
         # Equal shards of one seeded permutation (DDP needs the same number of steps on every
@@ -221,6 +224,9 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
                 "or check the data for extreme values"
             )
         history.append(epoch_loss)
+        held_loss, held_accuracy = held_out(module)
+        for key, value in zip(CURVE, (epoch, epoch_loss, held_loss, held_accuracy)):
+            curve[key].append(value)
         if on_epoch:
             on_epoch(epoch - done, config.epochs, epoch_loss)
     seconds = time.perf_counter() - started
@@ -233,6 +239,7 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
     result.metrics = {
         "train_loss": history[-1],
         "loss_history": history,
+        "history": curve,
         "train_rows": n * world,
         "train_seconds": round(seconds, 4),
         "samples_per_second": round(n * world * config.epochs / seconds, 1) if seconds else None,
@@ -242,6 +249,34 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
         **evaluate(result),
     }
     return result
+
+
+#: The training curve recorded per epoch (``metrics["history"]``, the bundle's ``training.history``).
+CURVE = ("epoch", "train_loss", "holdout_loss", "holdout_accuracy")
+
+
+def _held_out(parts, policy, num_classes: int, device: str):
+    """A function of the module: its loss and accuracy on the held-out rows, in eval mode, then back to training.
+
+    Measured once per epoch for the training curve; the rows are standardized and moved to the device once.
+    """
+    import torch
+
+    X = torch.from_numpy((parts.X_test - parts.mean) * parts.scale).to(device)
+    Y = torch.from_numpy(policy.encode_targets(parts.y_test, num_classes)).to(device)
+    y = torch.from_numpy(parts.y_test).to(device)
+    loss_fn = policy.build_loss()
+
+    def measure(module) -> tuple[float, float]:
+        module.eval()
+        with torch.inference_mode():
+            output = module(X)
+            loss = float(loss_fn(output, Y))
+            accuracy = int((policy.decide(policy.probabilities(output)) == y).sum()) / len(y)
+        module.train()
+        return loss, accuracy
+
+    return measure
 
 
 def _process_group() -> tuple[int, int]:
