@@ -78,7 +78,8 @@ class Evidence:
 
     @property
     def binary(self) -> bool:
-        return self.manifest.policy.get("head") == "sigmoid"
+        """One output column, P(positive class): a sigmoid head (as zoo.load_bundle's predict_proba reads it)."""
+        return self.manifest.policy.get("head") != "softmax"
 
     @property
     def verified(self) -> bool:
@@ -105,11 +106,11 @@ def gather(bundle: Path, shown_as: str | None = None) -> Evidence:
         raise ZooError(f"{bundle} is not a bundle directory: a card is made from one (zoo export writes it)")
     manifest = deployed.manifest
     evaluation = read_evaluation(bundle, manifest)
-    [(ort_cpu, why_not)] = select(["onnxruntime-cpu"])
+    [(ort_cpu, _)] = select(["onnxruntime-cpu"])  # a base dependency: select refuses it in one line if broken
     session = open_session(ort_cpu, deployed.model_path)
     scored = run(session, evaluation["X"], ["probabilities", "label"])
     probabilities = scored["probabilities"].astype(np.float64)
-    if manifest.policy.get("head") == "sigmoid":
+    if manifest.policy.get("head") != "softmax":
         probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
     differences = []
     for _, x, expected in load_test_data(deployed):

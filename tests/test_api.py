@@ -47,6 +47,12 @@ def test_train_and_export_return_typed_results_and_a_bundle_that_verifies(traine
     outcome = zoo.export("multiclass", tmp_path / "named", epochs=1, hidden_size=8, device="cpu",
                          runtimes=["onnxruntime-cpu"])
     assert outcome.manifest.model["config"]["hidden_size"] == 8 and (tmp_path / "named" / "model.onnx").exists()
+    # the card: written with the bundle unless card=False, and remade by zoo.report from the bundle alone
+    assert outcome.card.path == tmp_path / "named" / "report.html" and outcome.card.size > 10_000
+    bare = zoo.export(results["binary"], tmp_path / "bare", card=False, runtimes=["onnxruntime-cpu"])
+    assert bare.card is None and not (tmp_path / "bare" / "report.html").exists()
+    assert zoo.report(tmp_path / "bare") == tmp_path / "bare" / "report.html"
+    assert zoo.report(tmp_path / "bare", tmp_path / "card.html").read_text().endswith("</html>\n")
     with pytest.raises(TypeError, match="trained already"):
         zoo.export(results["multiclass"], tmp_path / "again", epochs=3)
     with pytest.raises(ZooError, match="already exists"):

@@ -281,6 +281,7 @@ def test_a_variant_added_later_is_on_the_remade_card(bundle, zoo_cli):
     assert row[0] == "int8" and row[2].startswith(f"{manifest['variants']['int8']['size_ratio']:.3f}x")
     assert "fig-variant-figure" in page.figures
     assert {r[0] for r in page.table("parity-replay")} == {"fp32", "int8"}
+    assert json.loads(zoo_cli("info", str(path), "--json").stdout)["card"] == str(path / "report.html")
 
 
 def test_bad_input_is_one_line_and_loses_nothing(bundle, zoo_cli, tmp_path):

@@ -14,7 +14,7 @@ The public API is small and import-light (no torch at import)::
 Plugins implement the hooks in :mod:`zoo.hookspecs` with :data:`zoo.hookimpl`.
 """
 
-from zoo.api import export, load_bundle, train
+from zoo.api import export, load_bundle, report, train
 from zoo.hookspecs import hookimpl
 from zoo.policies import LossPolicy
 from zoo.registry import (
@@ -52,5 +52,6 @@ __all__ = [
     "list_policies",
     "list_runtimes",
     "load_bundle",
+    "report",
     "train",
 ]

@@ -1,4 +1,4 @@
-"""The Python API beside the CLI: ``zoo.train``, ``zoo.export`` and ``zoo.load_bundle``.
+"""The Python API beside the CLI: ``zoo.train``, ``zoo.export``, ``zoo.load_bundle`` and ``zoo.report``.
 
 Each mirrors its command and returns a typed result; each imports what it needs
 when called, so ``import zoo`` stays light (no torch, no onnxruntime)::
@@ -8,6 +8,7 @@ when called, so ``import zoo`` stays light (no torch, no onnxruntime)::
     outcome = zoo.export(result, "bundles/digits")              # a zoo.exports.pipeline.Outcome, verified
     model = zoo.load_bundle("bundles/digits")                   # a zoo.exports.predictor.Predictor
     model.predict(X), model.predict_proba(X)
+    zoo.report("bundles/digits")                                # remake bundles/digits/report.html
 
 Errors are :class:`zoo.errors.ZooError` with the one line the CLI would print.
 """
@@ -48,11 +49,13 @@ def train(model: str, *, data: str | None = None, policy: str | None = None, epo
 def export(model: str | TrainResult, output: str | os.PathLike | None = None, *, force: bool = False,
            runtimes: list[str] | None = None, exporter: str = "auto", opset: int | None = None,
            atol: float | None = None, rtol: float | None = None, variants: list[str] | None = None,
-           max_accuracy_drop: float | None = None, min_agreement: float | None = None, **training: Any) -> Outcome:
+           max_accuracy_drop: float | None = None, min_agreement: float | None = None, card: bool = True,
+           **training: Any) -> Outcome:
     """``zoo export``: export a trained result (or train model NAME first, with ``training`` keywords
     as :func:`train` takes them) to a bundle directory, verified on every runtime that can run here.
 
-    Returns the :class:`~zoo.exports.pipeline.Outcome` (path, manifest, parity); raises
+    ``card``: write the model card ``report.html`` (when matplotlib is installed).
+    Returns the :class:`~zoo.exports.pipeline.Outcome` (path, manifest, parity, card); raises
     :class:`~zoo.exports.pipeline.ParityFailed` when a runtime disagrees, with nothing written.
     """
     from zoo.exports import defaults
@@ -71,7 +74,7 @@ def export(model: str | TrainResult, output: str | os.PathLike | None = None, *,
                          opset=defaults.DEFAULT_OPSET if opset is None else opset,
                          atol=defaults.DEFAULT_ATOL if atol is None else atol,
                          rtol=defaults.DEFAULT_RTOL if rtol is None else rtol, runtimes=runtimes, variants=variants,
-                         max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement)
+                         max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement, card=card)
 
 
 def load_bundle(path: str | os.PathLike, runtime: str = "onnxruntime-cpu", *, allow_nan: bool = False,
@@ -84,3 +87,15 @@ def load_bundle(path: str | os.PathLike, runtime: str = "onnxruntime-cpu", *, al
     from zoo.exports.predictor import Predictor
 
     return Predictor(path, runtime, allow_nan=allow_nan, variant=variant)
+
+
+def report(path: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """``zoo report DIR``: make the bundle's model card (``DIR/report.html``, or ``output``) from the bundle alone.
+
+    Needs matplotlib, not torch. Returns the card's path; raises :class:`zoo.errors.ZooError` for a bundle
+    that is not one or changed after export. The card says whether the bundle verified on this machine.
+    """
+    from zoo.exports import card
+
+    card.require_matplotlib()
+    return card.write(Path(path), None if output is None else Path(output), shown_as=str(path)).path

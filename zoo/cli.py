@@ -230,6 +230,7 @@ def _bundle_info(path, as_json: bool) -> None:
             "data": manifest.training.get("data"), "classes": manifest.class_labels,
             "features": f"{manifest.input['shape'][1]}" + (f" named ({', '.join(names[:3])}, ...)" if names else ""),
             "held-out accuracy": metrics.get("holdout_accuracy"), "verified": manifest.verified,
+            "card": str(path / "report.html") if (path / "report.html").is_file() else f"none (zoo report {path})",
             "variants": manifest.variants}
     if as_json:
         echo_json(data)
