@@ -225,6 +225,8 @@ def _svg(figure, fid: str, title: str) -> str:
     figure.savefig(buffer, format="svg", metadata={"Date": None})  # constrained layout: no tight bbox pass
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
+    # matplotlib names its groups figure_1, axes_1, ... in every SVG: prefixed, the page's ids stay unique
+    text = re.sub(r'(\bid="|url\(#|href="#)([^")]+)', rf"\1{fid}-\2", text)
     text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"',
                   rf'<svg\1 role="img" aria-labelledby="{fid}-title"', text, count=1)
     return re.sub(r"(<svg[^>]*>)", rf'\1<title id="{fid}-title">{html.escape(title)}</title>', text, count=1)
@@ -296,8 +298,7 @@ def _confusion_figure(evidence: Evidence):
     matrix = confusion(evidence.y, evidence.predicted, len(labels))
     title = "Confusion matrix (held-out rows)"
     k = len(labels)
-    side = min(7.0, max(3.6, 0.42 * k + 1.6))
-    figure = _new((side + 0.8, side))
+    figure = _new((5.2, 4.6))  # the width of every figure: scaled alike, its text as large as theirs
     ax = figure.subplots()
     ax.grid(False)
     image = ax.imshow(matrix, cmap="cividis", interpolation="nearest")
@@ -311,7 +312,7 @@ def _confusion_figure(evidence: Evidence):
         middle = matrix.max() / 2
         for (i, j), count in np.ndenumerate(matrix):
             if count:
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=8 if k > 10 else 9,
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=10 if k <= 10 else 8,
                         color="black" if count > middle else "white")
     ax.set(title=title, xlabel="predicted class", ylabel="true class")
     wrong = int(matrix.sum() - np.trace(matrix))
@@ -329,14 +330,18 @@ def _reliability_figure(evidence: Evidence):
     ax.bar(found["edges"][:-1][filled], found["observed"][filled], width=1 / BINS, align="edge", color=SKY,
            edgecolor=BLUE, alpha=0.8, label="observed")
     ax.plot(found["confidence"][filled], found["observed"][filled], marker="o", color=VERMILLION,
-            linestyle="none", label="bin mean")
+            linestyle="none", label="mean confidence in the bin", clip_on=False, zorder=3)
+    for left, observed, count in zip(found["edges"][:-1][filled], found["observed"][filled], found["count"][filled]):
+        ax.annotate(f"{count:,}", (left + 0.5 / BINS, observed), xytext=(0, 3), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8, annotation_clip=False)
     what = ("predicted probability of " + repr(evidence.labels[1]) if evidence.binary
             else "confidence (top-class probability)")
     ax.set(title=f"{title} (ECE {found['ece']:.3f})", xlabel=what,
-           ylabel=f"fraction {evidence.labels[1]!r}" if evidence.binary else "accuracy", xlim=(0, 1), ylim=(0, 1))
-    ax.legend(loc="upper left")
+           ylabel=f"fraction {evidence.labels[1]!r}" if evidence.binary else "accuracy", xlim=(0, 1), ylim=(0, 1.1))
+    figure.legend(loc="outside lower center", ncols=2, fontsize=8)
     return figure, title, (f"Held-out rows in {BINS} equal-width bins; bars are the observed "
-                           f"{'frequency of the positive class' if evidence.binary else 'accuracy'} per bin. "
+                           f"{'frequency of the positive class' if evidence.binary else 'accuracy'} per bin, "
+                           f"with its number of rows above (a bin of few rows says little). "
                            f"Expected calibration error {found['ece']:.4f}.")
 
 
@@ -357,11 +362,12 @@ def _roc_figure(evidence: Evidence):
         call = evidence.probabilities[:, 1] >= threshold
         ax.plot([call[~positive].mean()], [call[positive].mean()], marker="D", color=VERMILLION, linestyle="none",
                 label=f"threshold {threshold:g}")
-    ax.set(title=f"{title} (AUC {found['auc']:.3f})", xlabel="false positive rate", ylabel="true positive rate",
-           xlim=(0, 1), ylim=(0, 1.01))
+    positive = evidence.labels[1]
+    ax.set(title=f"{title} (AUC {found['auc']:.3f})", xlabel=f"false positive rate (positive class {positive!r})",
+           ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right")
-    return figure, title, ("True against false positive rate over every threshold; "
-                           f"area under the curve {found['auc']:.4f}.")
+    return figure, title, (f"True against false positive rate over every threshold, the positive class being "
+                           f"{positive!r}; area under the curve {found['auc']:.4f}.")
 
 
 def _histogram_figure(evidence: Evidence):
@@ -385,10 +391,11 @@ def _histogram_figure(evidence: Evidence):
         right = evidence.predicted == evidence.y
         ax.hist([top[right], top[~right]], bins=bins, stacked=True, color=[BLUE, VERMILLION],
                 label=[f"right ({int(right.sum()):,})", f"wrong ({int((~right).sum()):,})"], hatch=[None, "//"])
-        ax.set(xlabel="largest class probability")
-        caption = "Held-out rows by the largest probability model.onnx gives, split by whether the label was right."
-    ax.set(title=title, ylabel="rows")
-    ax.legend(loc="upper left")
+        ax.set(xlabel="largest class probability", yscale="log")
+        caption = ("Held-out rows by the largest probability model.onnx gives, split by whether the label was right "
+                   "(log scale: the few wrong ones stay visible).")
+    ax.set(title=title, ylabel="rows (log scale)" if not evidence.binary else "rows")
+    ax.legend(loc="best")
     return figure, title, caption
 
 
@@ -409,10 +416,11 @@ def _parity_figure(evidence: Evidence):
         ax.stairs(np.histogram(nonzero, bins=edges)[0], edges, fill=True, color=BLUE)  # one path, not a bar per bin
         ax.set_xscale("log")
     ax.axvline(atol, color=VERMILLION, linestyle="--", label=f"atol {atol:g}")
-    ax.set(title=title, xlabel="absolute difference (log scale)", ylabel="probabilities")
-    ax.legend(loc="upper right")
-    return figure, title, (f"onnxruntime-cpu against the torch reference recorded at export, over {len(diff):,} "
-                           f"probabilities of every test data set; {exact:,} are exactly equal (not drawn); "
+    ax.set(title=title, xlabel="absolute difference (log scale)", ylabel="probabilities (count)")
+    ax.legend(loc="best")
+    return figure, title, (f"onnxruntime-cpu against the torch reference recorded at export, over the {len(diff):,} "
+                           f"finite probabilities of every test data set (rows with a NaN or infinite feature have "
+                           f"none); {exact:,} are exactly equal (not drawn); "
                            f"largest {diff.max() if len(diff) else 0:.2e}.")
 
 
@@ -439,8 +447,9 @@ def _variant_figure(evidence: Evidence):
     ax.axhline(1.0, color="black", linestyle=":", label="fp32")
     ax.set_xticks(np.arange(len(batches)), labels=[f"{int(b):,}" for b in batches])
     ax.set(title=title, xlabel="batch size (rows)", ylabel="rows/s against fp32 (x)")
-    ax.legend()
-    return figure, title, "Rows per second of each variant over fp32's, on onnxruntime-cpu, measured at export."
+    figure.legend(loc="outside lower center", ncols=len(rows) + 1, fontsize=8)
+    return figure, title, ("Rows per second of each variant over fp32's, on onnxruntime-cpu, measured when the "
+                           "variant was made (zoo export --variant, or zoo variants --add).")
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -557,7 +566,7 @@ def render(evidence: Evidence, made: list[Figure]) -> str:
         rows.append([name] + [f"{float(np.sum(scores[k] * weights)):.3f}" for k in ("precision", "recall", "f1")]
                     + [int(support.sum())])
     errors = (f'<div class="grid">{_figure(by_id, "confusion-figure")}<div><h3>Per class</h3>'
-              + _table(["class", "precision", "recall", "F1", "rows"], rows, {1, 2, 3, 4}, "per-class")
+              + _table(["class", "precision", "recall", "F1", "rows"], rows, {1, 2, 3, 4}, "table-per-class")
               + "</div></div>")
 
     found = calibration(evidence)
@@ -577,14 +586,17 @@ def render(evidence: Evidence, made: list[Figure]) -> str:
                     r.status + (f": {r.reason}" if r.reason else "")] for r in evidence.replays.replays]
     parity_html = (
         f"<p>Reference: {_e(m.parity.get('reference') or 'the trained torch module')}. Tolerances: atol "
-        f"{m.tolerance['atol']:g}, rtol {m.tolerance['rtol']:g}.</p>"
+        f"{m.tolerance['atol']:g}, rtol {m.tolerance['rtol']:g}: a probability passes when "
+        "|onnx - reference| &lt;= atol + rtol &times; |reference|, so on probabilities near 0 (a sigmoid that "
+        "onnxruntime rounds to 0 where torch gives 1e-13) the relative error can be large while the difference "
+        "is far inside atol.</p>"
         "<h3>At export, per runtime</h3>"
         + _table(["runtime", "result", "device", "precision", "batches", "max abs err", "max rel err", "labels",
-                  "accuracy", "why"], export_rows, {5, 6, 7, 8}, "parity-export")
+                  "accuracy", "why"], export_rows, {5, 6, 7, 8}, "table-parity-export")
         + "<h3>Replayed when this card was made, per runtime and test set</h3>"
-        + f"<details><summary>{_e(_tally(evidence.replays.replays))}</summary>"
+        + f"<details open><summary>{_e(_tally(evidence.replays.replays))}</summary>"
         + _table(["model", "runtime", "test data", "rows", "device", "precision", "max abs err", "labels", "result"],
-                 replay_rows, {3, 6, 7}, "parity-replay") + "</details>"
+                 replay_rows, {3, 6, 7}, "table-parity-replay") + "</details>"
         + f'<div class="grid">{_figure(by_id, "parity-figure")}</div>')
 
     if m.variants:
@@ -593,7 +605,7 @@ def render(evidence: Evidence, made: list[Figure]) -> str:
                          f"{v['agreement_percent']:.2f} %", f"{v['max_abs_probability_difference']:.2e}"]
                         for name, v in m.variants.items()]
         variants_html = (_table(["variant", "weights", "size vs fp32", "accuracy", "delta (points)", "agreement",
-                                 "max abs prob. diff"], variant_rows, {2, 3, 4, 5, 6}, "variants")
+                                 "max abs prob. diff"], variant_rows, {2, 3, 4, 5, 6}, "table-variants")
                          + f'<div class="grid">{_figure(by_id, "variant-figure")}</div>')
     else:
         command = f"zoo variants {shlex.quote(evidence.shown_as)} --add fp16 --add int8"
@@ -647,33 +659,44 @@ def _tally(replays) -> str:
 def _usage(evidence: Evidence) -> str:
     m = evidence.manifest
     where = shlex.quote(evidence.shown_as)
+    name = m.model["name"]
     names = m.input.get("feature_names")
     columns = (f"the columns {', '.join(names[:3])}{', ...' if len(names) > 3 else ''} (the training data's names)"
                if names else f"{m.input['shape'][1]} numeric columns, in training order")
-    py_path = repr(evidence.shown_as)
     width = m.input["shape"][1]
-    shell = "\n".join([
+    labels = evidence.labels
+    if evidence.binary:
+        outputs = (f"<code>label</code>, <code>class_index</code> and <code>p_{_e(labels[1])}</code>, the "
+                   f"probability of the positive class {_e(repr(labels[1]))}")
+        proba = f"# (rows, 2): P({labels[0]!r}), P({labels[1]!r})"
+        bare_out = f"# probabilities: (rows, 1) = P({labels[1]!r}); label: 0 or 1 (-1: a NaN row)"
+    else:
+        outputs = "<code>label</code>, <code>class_index</code> and <code>p_&lt;class&gt;</code> for every class"
+        proba = "# (rows, classes), in class_labels order"
+        bare_out = "# probabilities: (rows, classes); label: the class index (-1: a NaN row)"
+    shell = [
         f"zoo verify {where}                      # checksums, ONNX checker, test data on every runtime",
-        f"zoo predict {where} rows.csv -o predictions.csv",
-        f"zoo predict {where} rows.parquet --id-column id -o predictions.parquet",
-    ])
+        f"zoo predict {where} rows.csv -o {name}-predictions.csv",
+        f"zoo predict {where} rows.parquet --id-column id -o {name}-predictions.parquet",
+    ] + [f"zoo predict {where} rows.csv --variant {v} -o {name}-{v}-predictions.csv" for v in m.variants]
     python = "\n".join([
         "import zoo",
         "",
-        f"model = zoo.load_bundle({py_path})",
+        f"model = zoo.load_bundle({evidence.shown_as!r})",
         f"labels = model.predict(X)               # X: (rows, {width}) array, DataFrame or Arrow table",
-        "probabilities = model.predict_proba(X)  # (rows, classes), in class_labels order",
+        f"probabilities = model.predict_proba(X)  {proba}",
     ])
     bare = "\n".join([
         "import numpy as np, onnxruntime as ort",
         "",
-        f"session = ort.InferenceSession({repr(str(Path(evidence.shown_as) / m.files.model))})",
+        f"session = ort.InferenceSession({str(Path(evidence.shown_as) / m.files.model)!r})",
         f"probabilities, label = session.run([\"probabilities\", \"label\"], "
         f"{{{m.input['name']!r}: X.astype(np.float32)}})",
+        bare_out,
     ])
     return (f"<p>Input: raw features, {_e(columns)}; the standardization is inside the graph. "
-            f"Output: <code>label</code>, <code>class_index</code> and one probability per class.</p>"
-            f"<h3>Command line</h3><pre><code>{_e(shell)}</code></pre>"
+            f"Output: {outputs}. The paths are as the bundle was named when this card was made.</p>"
+            f"<h3>Command line</h3><pre><code>{_e(chr(10).join(shell))}</code></pre>"
             f"<h3>Python</h3><pre><code>{_e(python)}</code></pre>"
             f"<h3>With onnxruntime and numpy only</h3><pre><code>{_e(bare)}</code></pre>")
 

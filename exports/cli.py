@@ -181,7 +181,7 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     say(f"exported with the {report['versions']['exporter']} exporter, opset {opset}")
     say(parity.table())
     made = "".join(f", variants/{v}/" for v in report.get("variants", {}))
-    made += f", {card_file}" if card else ""
+    made = ", evaluation.npz" + made + (f", {card_file}" if card else "")
     say(f"verified: wrote {target}/ ({bundle.MODEL_FILE}, {bundle.MANIFEST_FILE}, "
         f"{len(report['files']['test_data'])} test data sets, {bundle.CHECKPOINT_FILE}{made}) in {seconds:.1f} s")
     if card:
@@ -456,8 +456,11 @@ def variants_command(path: Path, names: tuple[str, ...], max_accuracy_drop: floa
 
     refused: list[str] = []
     if names:
-        refused = add(path, list(names), max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement,
-                      runtimes=list(runtimes) or None).refused
+        built = add(path, list(names), max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement,
+                    runtimes=list(runtimes) or None)
+        refused = built.refused
+        if built.card is not None and not as_json:
+            say(f"model card remade with the variants: {built.card.describe()}", err=True)
     found = read_manifest(path).variants
     if as_json:
         echo_json({"variants": found, "refused": refused})
@@ -496,11 +499,18 @@ def report_command(path: Path, output: Path | None, force: bool) -> None:
     if not path.exists():
         raise VerifyError(f"{path} does not exist: give the directory zoo export wrote")
     if not path.is_dir():
-        raise VerifyError(f"{path} is not a bundle directory: a card is made from the directory zoo export wrote, "
-                          "not from one file")
+        raise VerifyError(f"{path} is not a bundle directory: a card is made from the directory zoo export wrote "
+                          f"({path.parent}, for {path.name})" if path.name == "model.onnx" else
+                          f"{path} is not a bundle directory: a card is made from the directory zoo export wrote")
+    if not (path / "manifest.json").is_file():
+        inside = sorted(str(p.parent) for p in path.glob("*/manifest.json"))
+        found = f"; the bundles in it: {', '.join(inside[:5])}" if inside else ": give the directory zoo export wrote"
+        raise VerifyError(f"{path} has no manifest.json, so it is not a bundle{found}")
+    if output is not None and output.resolve() == (path / card.FILE).resolve():
+        output = None  # the bundle's own card: remade, as without -o
     if output is not None:
         if output.is_dir():
-            raise click.UsageError(f"-o {output} is a directory: give the card's file name, e.g. {output / card.FILE}")
+            raise VerifyError(f"-o {output} is a directory: give the card's file name, e.g. {output / card.FILE}")
         files.check_target(output, force=force, directory=False)
     written = card.write(path, output, shown_as=str(path))
     say(f"wrote {written.describe()}")

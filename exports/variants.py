@@ -120,8 +120,11 @@ def read_evaluation(bundle: Path, manifest) -> dict:
 
     name = manifest.files.evaluation
     if not name:
-        raise ZooError(f"{bundle} keeps no evaluation rows (exported by an older zoo): re-export it to add variants")
+        raise ZooError(f"{bundle} keeps no evaluation rows (exported by an older zoo): re-export it; variants and the "
+                       "model card are measured on those rows")
     path = bundle_file(bundle, name, "the evaluation rows")
+    if not path.is_file():
+        raise ZooError(f"{path} is missing (the manifest names it): the bundle is incomplete; re-export it")
     if sha256(path) != manifest.sha256.get(name):
         raise ZooError(f"checksum mismatch: {path} changed after export; re-export the bundle")
     with np.load(path, allow_pickle=False) as data:
@@ -436,6 +439,7 @@ def table(variants: dict[str, dict]) -> str:
 class Built:
     records: dict[str, dict] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)  # one line each
+    card: Any = None  # the remade report.html (zoo.exports.card.Written), when zoo variants --add remade it
 
 
 def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: dict, data_sets, *,
@@ -553,7 +557,8 @@ def add(bundle: Path, names: list[str], *, max_accuracy_drop: float = DEFAULT_MA
         manifest.variants.update(built.records)
         write_manifest(staged / MANIFEST_FILE, manifest)
         if card.available():  # the card shows the variants: remade with them, swapped in with them
-            card.write(staged, shown_as=str(bundle), staged=True)
+            built.card = card.write(staged, shown_as=str(bundle), staged=True)
+            built.card.path = bundle / card.FILE  # where it is once swapped in
         elif (staged / card.FILE).exists():
             files.notice(f"{bundle / card.FILE} does not show the new variants: it needs matplotlib to be remade "
                          f"({card.INSTALL}, then zoo report {bundle})")

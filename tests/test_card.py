@@ -97,7 +97,7 @@ class Page(HTMLParser):
             entry[2] += data
 
     def table(self, tid: str) -> list[list[str]]:
-        return self.tables[tid][1:]  # without the header
+        return self.tables[f"table-{tid}"][1:]  # without the header
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +148,8 @@ def test_a_multiclass_card_shows_every_section_with_that_runs_numbers(bundles):
     manifest = json.loads((path / "manifest.json").read_text())
     page = Page((path / "report.html").read_text(encoding="utf-8"))
     assert [a["id"] for t, a in page.tags if t == "section"] == SECTIONS
+    ids = [a["id"] for _, a in page.tags if "id" in a]  # the inline SVGs' own ids included
+    assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1][:5]
     assert set(page.figures) == {"fig-loss-curve", "fig-accuracy-curve", "fig-confusion-figure",
                                  "fig-reliability-figure", "fig-histogram-figure", "fig-parity-figure"}
     for fid, figure in page.figures.items():  # titled, captioned, axes labelled (the labels are SVG text)
@@ -232,7 +234,7 @@ def test_zoo_report_remakes_the_card_without_torch(bundle, python):
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"wrote .*report\.html \(\d+ KiB, made in [\d.]+ s\)", proc.stdout), proc.stdout
     after, made = Page((path / "report.html").read_text(encoding="utf-8")), Page(before)
-    assert after.tables == made.tables and after.tables["per-class"]
+    assert after.tables == made.tables and after.tables["table-per-class"]
     assert {k: f["caption"] for k, f in after.figures.items()} == {k: f["caption"] for k, f in made.figures.items()}
 
 

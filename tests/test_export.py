@@ -45,7 +45,7 @@ def test_round_trip_for_every_registered_model(trained, tmp_path, name):
     ran = {c.runtime for c in outcome.parity.cells if c.status == "passed"}
     assert {"onnxruntime-cpu", "onnx-reference"} <= ran
     assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == [
-        "checkpoint.pt", "evaluation.npz", "manifest.json", "model.onnx",
+        "checkpoint.pt", "evaluation.npz", "manifest.json", "model.onnx", "report.html",
         "test_data_set_0", "test_data_set_1", "test_data_set_2", "test_data_set_3"]
     with np.load(tmp_path / "bundle" / "evaluation.npz") as kept:  # the rows variants are measured on
         assert np.array_equal(kept["X"], result.split.X_test) and np.array_equal(kept["y"], result.split.y_test)
