@@ -226,7 +226,8 @@ def _svg(figure, fid: str, title: str) -> str:
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
     # matplotlib names its groups figure_1, axes_1, ... in every SVG: prefixed, the page's ids stay unique
-    text = re.sub(r'(\bid="|url\(#|href="#)([^")]+)', rf"\1{fid}-\2", text)
+    text = re.sub(r"<[^>]+>", lambda tag: re.sub(r'(\bid="|url\(#|href="#)([^")]+)', rf"\1{fid}-\2", tag[0]),
+                  text)  # in tags only: a class label's text is never rewritten
     text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"',
                   rf'<svg\1 role="img" aria-labelledby="{fid}-title"', text, count=1)
     return re.sub(r"(<svg[^>]*>)", rf'\1<title id="{fid}-title">{html.escape(title)}</title>', text, count=1)
