@@ -385,7 +385,9 @@ def _histogram_figure(evidence: Evidence):
         if evidence.manifest.threshold is not None:
             ax.axvline(evidence.manifest.threshold, color="black", linestyle="--", label="threshold")
         ax.set(xlabel=f"probability of {evidence.labels[1]!r}")
-        caption = "Held-out rows by the probability model.onnx gives the positive class, split by their true class."
+        caption = ("Held-out rows by the probability model.onnx gives the positive class, split by their true class; "
+                   + _medians([(f"true {label!r}", score[evidence.y == k]) for k, label in enumerate(evidence.labels)])
+                   + ".")
     else:
         title = "Top-class probability"
         top = evidence.probabilities.max(axis=1)
@@ -394,10 +396,18 @@ def _histogram_figure(evidence: Evidence):
                 label=[f"right ({int(right.sum()):,})", f"wrong ({int((~right).sum()):,})"], hatch=[None, "//"])
         ax.set(xlabel="largest class probability", yscale="log")
         caption = ("Held-out rows by the largest probability model.onnx gives, split by whether the label was right "
-                   "(log scale: the few wrong ones stay visible).")
+                   "(log scale: the few wrong ones stay visible); "
+                   + _medians([("right", top[right]), ("wrong", top[~right])]) + ".")
     ax.set(title=title, ylabel="rows (log scale)" if not evidence.binary else "rows")
     ax.legend(loc="best")
     return figure, title, caption
+
+
+def _medians(groups) -> str:
+    import numpy as np
+
+    return "median " + ", ".join(f"{float(np.median(values)):.4f} ({name})" if len(values) else f"- ({name}: no rows)"
+                                 for name, values in groups)
 
 
 def _parity_figure(evidence: Evidence):

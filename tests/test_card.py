@@ -179,11 +179,22 @@ def test_a_multiclass_card_shows_every_section_with_that_runs_numbers(bundles):
     assert history["holdout_loss"][-1] == pytest.approx(metrics["holdout_loss"], rel=1e-5)
     assert f"{history['holdout_loss'][-1]:.4g} (held-out)" in page.figures["fig-loss-curve"]["caption"]
 
+    right = labels == y
+    assert (f"median {np.median(top[right]):.4f} (right), {np.median(top[~right]):.4f} (wrong)"
+            in page.figures["fig-histogram-figure"]["caption"])
+
     text = (path / "report.html").read_text(encoding="utf-8")
     assert hashlib.sha256((path / "model.onnx").read_bytes()).hexdigest() in text
     assert [r[0] for r in page.table("parity-export")] == [c["runtime"] for c in manifest["parity"]["cells"]]
+    # Replayed on every runtime that can run here, each on the four test data sets; the others skipped.
+    import onnxruntime
+    import openvino  # noqa: F401 (in the test extra: it must run here)
+
+    here = {"onnxruntime-cpu", "onnx-reference", "openvino-cpu"}
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        here.add("onnxruntime-cuda")
     replayed = {(r[1], r[2]) for r in page.table("parity-replay") if r[-1] == "passed"}
-    assert {("onnxruntime-cpu", f"test_data_set_{n}") for n in range(4)} <= replayed
+    assert replayed == {(runtime, f"test_data_set_{n}") for runtime in here for n in range(4)}
     assert "No deployment variants" in text
 
 
@@ -204,6 +215,15 @@ def test_a_binary_card_adds_the_roc_curve_and_calibrates_the_positive_class(bund
 
     found = reliability(p[:, 0], y == 1)
     assert found["observed"][found["filled"]] == pytest.approx(observed, abs=1e-9)
+    from sklearn.metrics import roc_curve
+
+    from zoo.exports.card import roc
+
+    fpr, tpr, _ = roc_curve(y, p[:, 0], drop_intermediate=False)  # the curve drawn, point for point
+    curve = roc(y, p[:, 0])
+    assert curve["fpr"] == pytest.approx(fpr) and curve["tpr"] == pytest.approx(tpr)
+    assert (f"median {np.median(p[y == 0, 0]):.4f} (true 'malignant'), {np.median(p[y == 1, 0]):.4f} (true 'benign')"
+            in page.figures["fig-histogram-figure"]["caption"])
 
 
 def test_the_usage_snippets_on_the_card_run_as_written(bundle, zoo_cli):
