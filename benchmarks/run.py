@@ -111,6 +111,7 @@ def bench_export(repeats: int, work: Path) -> list[dict]:
                                                        work),
         "floor (dynamo)": lambda: measure_process([PY, str(HERE / "floor.py"), "--exporter", "dynamo"], work),
     }
+    interleaved(variants, 1)  # warm-up: bytecode and font caches, and the OS file cache, for every variant alike
     samples = interleaved(variants, repeats)
     wall = {k: summary([v["wall_s"] for v in vs]) for k, vs in samples.items()}
     rss = {k: summary([v["peak_rss_mib"] for v in vs]) for k, vs in samples.items()}
