@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,37 @@ def export_both(root: Path, runtimes: list[str] | None = None) -> dict:
         results[name] = fit(name, config=TrainConfig(epochs=3, device="cpu"))
         export_bundle(results[name], root / name, runtimes=runtimes)
     return results
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """One multiclass and one binary bundle and their TrainResults, shared (tests copy before changing them)."""
+    root = tmp_path_factory.mktemp("bundles")
+    return root, export_both(root)
+
+
+@pytest.fixture
+def bundle_copy(exported, tmp_path):
+    """``copy(name)``: a shared bundle copied into this test's directory, to change."""
+    root, _ = exported
+
+    def copy(name="multiclass"):
+        shutil.copytree(root / name, tmp_path / name)
+        return tmp_path / name
+
+    return copy
+
+
+def zoo_without(*modules: str) -> str:
+    """A ``python -c`` script that runs the zoo CLI (arguments after it) with ``modules`` impossible to import."""
+    return textwrap.dedent(f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {modules!r}:
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, Block())
+        from zoo.cli import main
+        sys.argv = ["zoo", *sys.argv[1:]]
+        main()
+    """)

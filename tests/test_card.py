@@ -10,14 +10,13 @@ import os
 import re
 import shutil
 import subprocess
-import textwrap
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import assert_clean_error, export_both
+from conftest import assert_clean_error, zoo_without
 
 SECTIONS = ["summary", "training", "errors", "calibration", "parity", "variants", "usage"]
 STAMP = re.compile(r"made \d{4}-\d\d-\d\d \d\d:\d\d UTC")
@@ -100,23 +99,6 @@ class Page(HTMLParser):
         return self.tables[f"table-{tid}"][1:]  # without the header
 
 
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cards")
-    return root, export_both(root)
-
-
-@pytest.fixture
-def bundle(bundles, tmp_path):
-    root, _ = bundles
-
-    def copy(name="multiclass"):
-        shutil.copytree(root / name, tmp_path / name)
-        return tmp_path / name
-
-    return copy
-
-
 def bare_scores(path: Path):
     """model.onnx on the bundle's held-out rows through a plain onnxruntime session: (y, probabilities, labels)."""
     import onnxruntime as ort
@@ -140,10 +122,10 @@ def ece_by_loops(confidence, hit, bins=10) -> float:
     return total
 
 
-def test_a_multiclass_card_shows_every_section_with_that_runs_numbers(bundles):
+def test_a_multiclass_card_shows_every_section_with_that_runs_numbers(exported):
     from sklearn.metrics import precision_recall_fscore_support
 
-    root, results = bundles
+    root, results = exported
     path = root / "multiclass"
     manifest = json.loads((path / "manifest.json").read_text())
     page = Page((path / "report.html").read_text(encoding="utf-8"))
@@ -198,11 +180,11 @@ def test_a_multiclass_card_shows_every_section_with_that_runs_numbers(bundles):
     assert "No deployment variants" in text
 
 
-def test_a_binary_card_adds_the_roc_curve_and_calibrates_the_positive_class(bundles):
+def test_a_binary_card_adds_the_roc_curve_and_calibrates_the_positive_class(exported):
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import roc_auc_score
 
-    root, _ = bundles
+    root, _ = exported
     path = root / "binary"
     page = Page((path / "report.html").read_text(encoding="utf-8"))
     assert "fig-roc-figure" in page.figures
@@ -226,8 +208,8 @@ def test_a_binary_card_adds_the_roc_curve_and_calibrates_the_positive_class(bund
             in page.figures["fig-histogram-figure"]["caption"])
 
 
-def test_the_usage_snippets_on_the_card_run_as_written(bundle, zoo_cli):
-    path = bundle()
+def test_the_usage_snippets_on_the_card_run_as_written(bundle_copy, zoo_cli):
+    path = bundle_copy()
     assert zoo_cli("report", str(path)).exit_code == 0
     page = Page((path / "report.html").read_text(encoding="utf-8"))
     shell, python, bare = page.pre
@@ -245,11 +227,11 @@ def test_the_usage_snippets_on_the_card_run_as_written(bundle, zoo_cli):
     assert space["label"].tolist() == labels.tolist()
 
 
-def test_zoo_report_remakes_the_card_without_torch(bundle, python):
-    path = bundle()
+def test_zoo_report_remakes_the_card_without_torch(bundle_copy, python):
+    path = bundle_copy()
     before = (path / "report.html").read_text(encoding="utf-8")
     (path / "report.html").unlink()
-    proc = subprocess.run([python, "-c", BLOCKED.format(blocked=("torch", "sklearn", "pandas")), "report", str(path)],
+    proc = subprocess.run([python, "-c", zoo_without("torch", "sklearn", "pandas"), "report", str(path)],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"wrote .*report\.html \(\d+ KiB, made in [\d.]+ s\)", proc.stdout), proc.stdout
@@ -258,21 +240,10 @@ def test_zoo_report_remakes_the_card_without_torch(bundle, python):
     assert {k: f["caption"] for k, f in after.figures.items()} == {k: f["caption"] for k, f in made.figures.items()}
 
 
-BLOCKED = textwrap.dedent("""
-    import sys
-    class Block:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {blocked!r}:
-                raise ImportError("blocked: " + name)
-    sys.meta_path.insert(0, Block())
-    from zoo.cli import main
-    sys.argv = ["zoo", *sys.argv[1:]]
-    main()
-""")
 
 
-def test_without_matplotlib_export_notes_it_and_report_says_what_to_install(bundle, python, tmp_path):
-    block = BLOCKED.format(blocked=("matplotlib",))
+def test_without_matplotlib_export_notes_it_and_report_says_what_to_install(bundle_copy, python, tmp_path):
+    block = zoo_without("matplotlib")
     proc = subprocess.run([python, "-c", block, "export", "binary", "--epochs", "1", "-o", str(tmp_path / "b")],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
@@ -284,7 +255,7 @@ def test_without_matplotlib_export_notes_it_and_report_says_what_to_install(bund
     assert not (tmp_path / "b" / "report.html").exists()
 
     # A variant added without matplotlib leaves the old card as it was, and says it is behind.
-    path = bundle()
+    path = bundle_copy()
     card = (path / "report.html").read_bytes()
     proc = subprocess.run([python, "-c", block, "variants", str(path), "--add", "int8"], capture_output=True,
                           text=True, timeout=180)
@@ -293,8 +264,8 @@ def test_without_matplotlib_export_notes_it_and_report_says_what_to_install(bund
     assert (path / "report.html").read_bytes() == card
 
 
-def test_a_variant_added_later_is_on_the_remade_card(bundle, zoo_cli):
-    path = bundle()
+def test_a_variant_added_later_is_on_the_remade_card(bundle_copy, zoo_cli):
+    path = bundle_copy()
     result = zoo_cli("variants", str(path), "--add", "int8")
     assert result.exit_code == 0, result.output
     page = Page((path / "report.html").read_text(encoding="utf-8"))
@@ -306,8 +277,8 @@ def test_a_variant_added_later_is_on_the_remade_card(bundle, zoo_cli):
     assert json.loads(zoo_cli("info", str(path), "--json").stdout)["card"] == str(path / "report.html")
 
 
-def test_bad_input_is_one_line_and_loses_nothing(bundle, zoo_cli, tmp_path):
-    path = bundle()
+def test_bad_input_is_one_line_and_loses_nothing(bundle_copy, zoo_cli, tmp_path):
+    path = bundle_copy()
     card = (path / "report.html").read_bytes()
     (tmp_path / "mine.html").write_text("keep me")
     assert_clean_error(zoo_cli("report", str(path), "-o", str(tmp_path / "mine.html")), "already exists", "--force")
@@ -368,7 +339,7 @@ def watch(page) -> tuple[list[str], list[str]]:
 
 
 @pytest.mark.parametrize("name", ["multiclass", "binary"])
-def test_the_card_renders_offline_in_headless_chromium(bundles, tmp_path, name):
+def test_the_card_renders_offline_in_headless_chromium(exported, tmp_path, name):
     missing = _browser_missing()
     if missing:
         if os.environ.get("CI"):
@@ -376,7 +347,7 @@ def test_the_card_renders_offline_in_headless_chromium(bundles, tmp_path, name):
         pytest.skip(missing)
     from playwright.sync_api import sync_playwright
 
-    root, _ = bundles
+    root, _ = exported
     card = root / name / "report.html"
     expected = len(Page(card.read_text(encoding="utf-8")).figures)
     with sync_playwright() as playwright:

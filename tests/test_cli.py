@@ -3,7 +3,6 @@
 import json
 import os
 import subprocess
-import textwrap
 
 import numpy as np
 import pytest
@@ -11,19 +10,9 @@ import torch
 
 from zoo.exports.runtimes import statuses
 
-from conftest import HEAVY, assert_clean_error, tree
+from conftest import HEAVY, assert_clean_error, tree, zoo_without
 
-BLOCK_HEAVY = textwrap.dedent(f"""
-    import sys
-    class Block:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {HEAVY!r}:
-                raise ImportError("blocked: " + name)
-    sys.meta_path.insert(0, Block())
-    from zoo.cli import main
-    sys.argv = ["zoo", *sys.argv[1:]]
-    main()
-""")
+BLOCK_HEAVY = zoo_without(*HEAVY)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "--json"], ["info", "multiclass"],

@@ -56,6 +56,19 @@ def killed_at(cwd, name, k, args):
                                    "-e", f"inject={name}:signal=KILL:when={k}"))
 
 
+def each_kill(cwd, args):
+    """Run ``zoo args`` killed at each step in turn, yielding the step; at the end, most runs must have been killed."""
+    steps = plan(calls(cwd, args))
+    assert {"fsync"} <= {name for name, _ in steps} and {"rename", "renameat2"} & {name for name, _ in steps}, steps
+    killed = 0
+    for name, k in steps:
+        run = killed_at(cwd, name, k, args)
+        assert run.returncode in (0, -9, 137), (name, k, run.returncode, run.stderr[-500:])
+        killed += run.returncode != 0  # 0: this run made fewer such calls than the counting run
+        yield name, k
+    assert killed >= 0.8 * len(steps), (killed, steps)
+
+
 def leftovers(cwd, keep):
     return sorted(p.name for p in cwd.iterdir() if p.name not in keep)
 
@@ -98,13 +111,7 @@ def test_sigkill_at_every_step_of_a_checkpoint_write(tmp_path):
     args = ["train", "binary", "--epochs", "1", "-o", "m.pt", "--force"]
     assert zoo(tmp_path, *args).returncode == 0
     before = (tmp_path / "m.pt").read_bytes()
-    steps = plan(calls(tmp_path, args))
-    assert {"fsync", "rename"} <= {name for name, _ in steps}, steps
-    killed = 0
-    for name, k in steps:
-        run = killed_at(tmp_path, name, k, args)
-        assert run.returncode in (0, -9, 137), (name, k, run.returncode, run.stderr[-500:])
-        killed += run.returncode != 0  # 0: this run made fewer such calls than the counting run
+    for name, k in each_kill(tmp_path, args):
         now = (tmp_path / "m.pt").read_bytes()
         if now != before:  # a whole new checkpoint: it exports
             exported = zoo(tmp_path, "export", "binary", "--checkpoint", "m.pt", "-o", f"x{name}{k}",
@@ -116,20 +123,13 @@ def test_sigkill_at_every_step_of_a_checkpoint_write(tmp_path):
         assert nxt.returncode == 0, nxt.stderr
         assert leftovers(tmp_path, {"m.pt"}) == [], (name, k)
         before = (tmp_path / "m.pt").read_bytes()
-    assert killed >= 0.8 * len(steps), (killed, steps)
 
 
 def test_sigkill_at_every_step_of_zoo_report_keeps_a_whole_card(tmp_path):
     assert zoo(tmp_path, "export", "binary", "--epochs", "1", "-o", "b", "--runtime", "onnxruntime-cpu").returncode == 0
     args = ["report", "b"]
     card = (tmp_path / "b" / "report.html").read_bytes()
-    steps = plan(calls(tmp_path, args))
-    assert {"fsync", "rename"} <= {name for name, _ in steps}, steps
-    killed = 0
-    for name, k in steps:
-        run = killed_at(tmp_path, name, k, args)
-        assert run.returncode in (0, -9, 137), (name, k, run.returncode, run.stderr[-500:])
-        killed += run.returncode != 0
+    for name, k in each_kill(tmp_path, args):
         now = (tmp_path / "b" / "report.html").read_bytes()
         assert now == card or (now.endswith(b"</html>\n") and b'id="usage"' in now), (name, k)
         after = zoo(tmp_path, *args)  # the next command on the card tidies up, then writes it whole
@@ -137,7 +137,6 @@ def test_sigkill_at_every_step_of_zoo_report_keeps_a_whole_card(tmp_path):
         card = (tmp_path / "b" / "report.html").read_bytes()
         assert leftovers(tmp_path, {"b"}) == [] and not [p for p in (tmp_path / "b").iterdir()
                                                           if p.name.startswith(".")], (name, k)
-    assert killed >= 0.8 * len(steps), (killed, steps)
 
 
 def test_every_file_and_directory_is_fsynced_before_the_swap(tmp_path):

@@ -14,25 +14,7 @@ import zoo.errors
 from zoo.exports import bundle
 from zoo.exports.runtimes import statuses
 
-from conftest import assert_clean_error, export_both, torch_labels, tree
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """One multiclass and one binary bundle, shared (tests copy before changing them)."""
-    root = tmp_path_factory.mktemp("bundles")
-    return root, export_both(root)
-
-
-@pytest.fixture
-def bundle_copy(exported, tmp_path):
-    root, _ = exported
-
-    def copy(name="multiclass"):
-        shutil.copytree(root / name, tmp_path / name)
-        return tmp_path / name
-
-    return copy
+from conftest import assert_clean_error, torch_labels, tree
 
 
 def test_verify_replays_every_test_data_set(zoo_cli, bundle_copy):
