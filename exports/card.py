@@ -281,9 +281,11 @@ def _loss_curve(evidence: Evidence):
         ax.set_yscale("log")
     ax.legend()
     last = len(history["epoch"]) - 1
+    best = min(range(last + 1), key=lambda i: history["holdout_loss"][i])
     return figure, title, (f"Mean training loss and held-out loss, recorded after each of {last + 1} epochs; "
                            f"last epoch: {history['train_loss'][last]:.4g} (training), "
-                           f"{history['holdout_loss'][last]:.4g} (held-out).")
+                           f"{history['holdout_loss'][last]:.4g} (held-out); the held-out loss was lowest, "
+                           f"{history['holdout_loss'][best]:.4g}, at epoch {history['epoch'][best]}.")
 
 
 def _accuracy_curve(evidence: Evidence):

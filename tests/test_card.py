@@ -159,7 +159,10 @@ def test_a_multiclass_card_shows_every_section_with_that_runs_numbers(exported):
     assert history["epoch"] == [1, 2, 3] and history["train_loss"] == metrics["loss_history"]
     assert history["holdout_accuracy"][-1] == pytest.approx(metrics["holdout_accuracy"], abs=1e-9)
     assert history["holdout_loss"][-1] == pytest.approx(metrics["holdout_loss"], rel=1e-5)
-    assert f"{history['holdout_loss'][-1]:.4g} (held-out)" in page.figures["fig-loss-curve"]["caption"]
+    caption = page.figures["fig-loss-curve"]["caption"]
+    lowest = int(np.argmin(history["holdout_loss"]))
+    assert f"{history['holdout_loss'][-1]:.4g} (held-out)" in caption
+    assert f"lowest, {history['holdout_loss'][lowest]:.4g}, at epoch {lowest + 1}" in caption
 
     right = labels == y
     assert (f"median {np.median(top[right]):.4f} (right), {np.median(top[~right]):.4f} (wrong)"
