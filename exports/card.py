@@ -20,6 +20,7 @@ colour vision; lines also differ by marker and style.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import io
 import shlex
@@ -88,6 +89,18 @@ class Evidence:
     @property
     def labels(self) -> list[str]:
         return list(self.manifest.class_labels)
+
+    @functools.cached_property
+    def matrix(self):
+        """The confusion matrix (a figure and the per-class table show it)."""
+        return confusion(self.y, self.predicted, len(self.labels))
+
+    @functools.cached_property
+    def calibration(self) -> dict[str, Any]:
+        """Binary: P(positive) against the positive rate; multiclass: the top label's probability against accuracy."""
+        if self.binary:
+            return reliability(self.probabilities[:, 1], self.y == 1)
+        return reliability(self.probabilities.max(axis=1), self.predicted == self.y)
 
 
 def gather(bundle: Path, shown_as: str | None = None) -> Evidence:
@@ -183,14 +196,6 @@ def roc(y, score) -> dict[str, Any] | None:
     tpr = np.r_[0.0, tps / positives]
     fpr = np.r_[0.0, fps / (len(y) - positives)]
     return {"fpr": fpr, "tpr": tpr, "auc": float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))}
-
-
-def calibration(evidence: Evidence) -> dict[str, Any]:
-    """Binary: P(positive) against the positive rate; multiclass: the top label's probability against accuracy."""
-
-    if evidence.binary:
-        return reliability(evidence.probabilities[:, 1], evidence.y == 1)
-    return reliability(evidence.probabilities.max(axis=1), evidence.predicted == evidence.y)
 
 
 # -- figures ---------------------------------------------------------------------------------------
@@ -307,7 +312,7 @@ def _confusion_figure(evidence: Evidence):
     import numpy as np
 
     labels = evidence.labels
-    matrix = confusion(evidence.y, evidence.predicted, len(labels))
+    matrix = evidence.matrix
     title = "Confusion matrix (held-out rows)"
     k = len(labels)
     figure = _new((5.2, 4.6), constrained=True)  # the width of every figure: scaled alike, its text as large as theirs
@@ -333,7 +338,7 @@ def _confusion_figure(evidence: Evidence):
 
 
 def _reliability_figure(evidence: Evidence):
-    found = calibration(evidence)
+    found = evidence.calibration
     title = "Reliability diagram"
     figure = _new(constrained=True)
     ax = figure.subplots()
@@ -578,7 +583,7 @@ def render(evidence: Evidence, made: list[Figure]) -> str:
                 if history else '<p class="note">This bundle records no per-epoch history (it was exported by an '
                                 'older zoo, or from an older checkpoint): train and export again to see the curve.</p>')
 
-    matrix = confusion(evidence.y, evidence.predicted, len(labels))
+    matrix = evidence.matrix
     scores = per_class(matrix)
     rows = [[label, f"{scores['precision'][i]:.3f}", f"{scores['recall'][i]:.3f}", f"{scores['f1'][i]:.3f}",
              int(scores["support"][i])] for i, label in enumerate(labels)]
@@ -591,7 +596,7 @@ def render(evidence: Evidence, made: list[Figure]) -> str:
               + _table(["class", "precision", "recall", "F1", "rows"], rows, {1, 2, 3, 4}, "table-per-class")
               + "</div></div>")
 
-    found = calibration(evidence)
+    found = evidence.calibration
     calibration_html = (f'<p>Expected calibration error (ECE, {BINS} bins): '
                         f'<strong id="ece">{found["ece"]:.4f}</strong></p>'
                         f'<div class="grid">{_figure(by_id, "reliability-figure")}'
@@ -754,19 +759,22 @@ def make(bundle: Path, shown_as: str | None = None) -> tuple[str, dict[str, floa
             evidence.verified)
 
 
-def write(bundle: Path, output: Path | None = None, *, shown_as: str | None = None, staged: bool = False) -> Written:
+def write(bundle: Path, output: Path | None = None, *, shown_as: str | None = None,
+          becomes: Path | None = None) -> Written:
     """Make the card of ``bundle`` and write it atomically to ``output`` (default ``bundle/report.html``).
 
-    Written into the bundle, the card holds the bundle's lock (no export swaps it meanwhile) unless
-    ``staged``: a staging directory that the caller's lock already covers.
+    Written into the bundle, the card holds the bundle's lock (no export swaps it meanwhile), unless the
+    bundle is a staging directory that ``becomes`` that path when swapped in: the caller holds that lock, and
+    the returned path is the card's there.
     """
     from zoo import files
 
     started = time.perf_counter()
     bundle = Path(bundle)
     target = Path(output) if output is not None else bundle / FILE
-    with contextlib.nullcontext() if output is not None or staged else files.locked(bundle):
+    with contextlib.nullcontext() if output is not None or becomes is not None else files.locked(bundle):
         page, timings, verified = make(bundle, shown_as)
         data = page.encode("utf-8")
         files.atomic_write(target, lambda handle: handle.write(data))
-    return Written(target, len(data), time.perf_counter() - started, timings, verified)
+    final = Path(becomes) / FILE if becomes is not None and output is None else target
+    return Written(final, len(data), time.perf_counter() - started, timings, verified)

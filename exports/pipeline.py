@@ -103,8 +103,7 @@ def export_bundle(result, target: str | Path, *, force: bool = False, exporter: 
             manifest.variants, outcome.refused = built.records, built.refused
         bundle.write_manifest(staged / bundle.MANIFEST_FILE, manifest)
         if card and model_card.available():
-            outcome.card = model_card.write(staged, shown_as=str(target), staged=True)
-            outcome.card.path = target / model_card.FILE  # where it is once swapped in
+            outcome.card = model_card.write(staged, shown_as=str(target), becomes=target)
         checkpoint.save(result, staged / bundle.CHECKPOINT_FILE)
         bundle.commit(staged, target)
     return outcome

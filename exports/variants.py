@@ -557,8 +557,7 @@ def add(bundle: Path, names: list[str], *, max_accuracy_drop: float = DEFAULT_MA
         manifest.variants.update(built.records)
         write_manifest(staged / MANIFEST_FILE, manifest)
         if card.available():  # the card shows the variants: remade with them, swapped in with them
-            built.card = card.write(staged, shown_as=str(bundle), staged=True)
-            built.card.path = bundle / card.FILE  # where it is once swapped in
+            built.card = card.write(staged, shown_as=str(bundle), becomes=bundle)
         elif (staged / card.FILE).exists():
             files.notice(f"{bundle / card.FILE} does not show the new variants: it needs matplotlib to be remade "
                          f"({card.INSTALL}, then zoo report {bundle})")

@@ -97,5 +97,4 @@ def report(path: str | os.PathLike, output: str | os.PathLike | None = None) -> 
     """
     from zoo.exports import card
 
-    card.require_matplotlib()
     return card.write(Path(path), None if output is None else Path(output), shown_as=str(path)).path

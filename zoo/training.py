@@ -256,9 +256,10 @@ CURVE = ("epoch", "train_loss", "holdout_loss", "holdout_accuracy")
 
 
 def _held_out(parts, policy, num_classes: int, device: str):
-    """A function of the module: its loss and accuracy on the held-out rows, in eval mode, then back to training.
+    """A function of the module: its loss and accuracy on the held-out rows, in eval mode, its mode then restored.
 
-    Measured once per epoch for the training curve; the rows are standardized and moved to the device once.
+    Measured after every epoch for the training curve, and once at the end (:func:`evaluate`); the rows are
+    standardized and moved to the device once.
     """
     import torch
 
@@ -268,12 +269,13 @@ def _held_out(parts, policy, num_classes: int, device: str):
     loss_fn = policy.build_loss()
 
     def measure(module) -> tuple[float, float]:
+        training = module.training
         module.eval()
         with torch.inference_mode():
             output = module(X)
             loss = float(loss_fn(output, Y))
             accuracy = int((policy.decide(policy.probabilities(output)) == y).sum()) / len(y)
-        module.train()
+        module.train(training)
         return loss, accuracy
 
     return measure
@@ -302,18 +304,9 @@ def _global_mean(total, n: int, world: int) -> float:
 
 def evaluate(result: TrainResult) -> dict[str, Any]:
     """Held-out accuracy and loss of a trained model, on the CPU."""
-    import torch
-
-    parts, policy = result.split, result.policy
-    X = torch.from_numpy((parts.X_test - parts.mean) * parts.scale)
-    num_classes = len(result.class_labels)
-    Y = torch.from_numpy(policy.encode_targets(parts.y_test, num_classes))
-    with torch.inference_mode():
-        output = result.module(X)
-        loss = float(policy.build_loss()(output, Y))
-        labels = policy.decide(policy.probabilities(output)).numpy()
+    loss, accuracy = _held_out(result.split, result.policy, len(result.class_labels), "cpu")(result.module)
     return {
-        "holdout_rows": len(parts.y_test),
+        "holdout_rows": len(result.split.y_test),
         "holdout_loss": loss,
-        "holdout_accuracy": float((labels == parts.y_test).mean()),
+        "holdout_accuracy": accuracy,
     }
