@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -136,11 +138,11 @@ def recover(target: Path, stale_pid: str | None = None) -> None:
     """
     found = leftovers(target)
     for path in found:
-        if path.name.startswith(_hidden(target, OLD)) and not target.exists():
+        if path.name.startswith(_hidden(target, OLD)) and not os.path.lexists(target) and _real_dir(path):
             os.replace(path, target)
             notice(f"restored {target} from an interrupted run's copy")
             continue
-        if path.is_dir() and not path.is_symlink():
+        if _real_dir(path):
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
@@ -151,9 +153,54 @@ def recover(target: Path, stale_pid: str | None = None) -> None:
         notice(f"an interrupted run (pid {stale_pid}) had left its lock on {target}; taken over")
 
 
+def _real_dir(path: Path) -> bool:
+    """A directory, not a link to one (a leftover is never followed out of the target's parent)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def notice(message: str) -> None:
     """One line on stderr about what zoo did to a target on its own."""
     print(f"zoo: {message}", file=sys.stderr)
+
+
+#: A lock file holds a process id (and at most a line end), nothing else.
+_LOCK_BYTES = 32
+_PID = re.compile(rb"[0-9]{0,20}\s{0,4}")
+
+
+def _open_lock(lock: Path, target: Path) -> int | None:
+    """A descriptor of ``lock``: created now, or zoo's own lock left there; None when it vanished meanwhile.
+
+    Never follows a symbolic link (``O_NOFOLLOW``; ``O_EXCL`` refuses a dangling one), never opens a FIFO
+    or a device for writing, and never takes over a file that is not a lock (a lock holds a pid and
+    nothing else, under one name): a planted link or a hard link to someone's file is refused, untouched.
+    """
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(lock, flags | os.O_CREAT | os.O_EXCL, file_mode())
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        fd = os.open(lock, flags | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO planted there cannot hang the open
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OutputPathError(f"{lock} is a symbolic link, not a lock: zoo never writes through one; remove "
+                                  f"it (zoo makes and removes its own locks), then write {target} again") from None
+        raise OutputPathError(f"cannot write {target}: {lock}: {exc.strerror or exc}") from None
+    found = os.fstat(fd)
+    content = os.pread(fd, _LOCK_BYTES + 1, 0) if stat.S_ISREG(found.st_mode) else b""
+    if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1 or not _PID.fullmatch(content):
+        os.close(fd)
+        raise OutputPathError(f"{lock} is not a zoo lock (one holds a process id, in a file of its own): zoo left it "
+                              f"untouched; remove it if you know what it is, then write {target} again")
+    return fd
 
 
 @contextlib.contextmanager
@@ -163,43 +210,56 @@ def locked(target: Path) -> Iterator[None]:
 
     lock = target.parent / _hidden(target, LOCK)
     while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, file_mode())
-        except OSError as exc:
-            raise OutputPathError(f"cannot write {target}: {exc.strerror or exc}") from None
+        fd = _open_lock(lock, target)
+        if fd is None:
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            holder = os.pread(fd, _LOCK_BYTES, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise OutputPathError(f"another zoo process (pid {holder}) is writing {target}: wait for it to finish, "
                                   "or choose another -o") from None
-        try:  # the holder before us may have removed the file as it finished: lock the file that is there
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
+        if _same_file(fd, lock):  # the holder before us may have removed it as it finished: lock the one there
             break
         os.close(fd)
-    stale = os.pread(fd, 32, 0).decode(errors="replace").strip()  # a pid: a run that never removed its lock
+    stale = os.pread(fd, _LOCK_BYTES, 0).decode(errors="replace").strip()  # a run that never removed its lock
     try:
-        os.ftruncate(fd, 0)
+        os.ftruncate(fd, 0)  # zoo's own lock (checked above), held: the pid is ours to write
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         recover(target, stale or None)
         yield
     finally:
-        with contextlib.suppress(OSError):
-            lock.unlink()
+        if _same_file(fd, lock):
+            with contextlib.suppress(OSError):
+                lock.unlink()
         os.close(fd)
 
 
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.lstat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _ours_alone(folder: Path) -> bool:
+    """A directory this user owns and nobody else may write: the only place a reader tidies up."""
+    try:
+        found = os.stat(folder)
+    except OSError:
+        return False
+    return found.st_uid == os.geteuid() and not found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def tidy(target: Path) -> None:
-    """Recover a killed run's leftovers beside ``target`` if nobody is writing it and we may: for readers
-    (``zoo verify``), which must never fail or wait because of it."""
+    """Recover a killed run's leftovers beside ``target``, for a reader (``zoo verify``), which must never
+    fail or wait because of it: only in a directory of this user's alone, where nobody else can have planted
+    a lock; in anyone else's it reads and leaves everything as it is."""
     target = Path(target)
-    if not leftovers(target) and not (target.parent / _hidden(target, LOCK)).exists():
+    if not leftovers(target) and not os.path.lexists(target.parent / _hidden(target, LOCK)):
         return
-    if not os.access(target.parent, os.W_OK | os.X_OK):
+    if not _ours_alone(target.parent) or not os.access(target.parent, os.W_OK | os.X_OK):
         return
     with contextlib.suppress(OutputPathError, OSError):
         with locked(target):
