@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from zoo import table
-from zoo.errors import ZooError, first_line
+from zoo.errors import RuntimeFailure, ZooError, first_line
+from zoo.exports import reading
 
 DEFAULT_BATCH_SIZES = (1, 16, 1024, 65536)
 TORCH_EAGER = "torch-eager"
@@ -64,8 +65,10 @@ class BenchReport:
 class _Timed:
     """One runtime's session as the bench loop sees it: a name, how it ran, and a way to bind a batch."""
 
-    def __init__(self, name: str, device: str, precision: str, bind: Callable, max_rows: int | None):
+    def __init__(self, name: str, device: str, precision: str, bind: Callable, max_rows: int | None,
+                 session=None):
         self.name, self.device, self.precision, self.bind, self.max_rows = name, device, precision, bind, max_rows
+        self.session = session  # a runtime's session (checked once per batch before timing); None for torch
 
 
 def bench(path: str | Path, *, runtimes: list[str] | None = None,
@@ -76,7 +79,7 @@ def bench(path: str | Path, *, runtimes: list[str] | None = None,
     import numpy as np
 
     from zoo.exports.deployed import open_model
-    from zoo.exports.runtimes import open_session, select
+    from zoo.exports.runtimes import open_session, run, select
 
     deployed = open_model(path, check=False, variant=variant)
     report = BenchReport(str(deployed.model_path), None)
@@ -86,7 +89,8 @@ def bench(path: str | Path, *, runtimes: list[str] | None = None,
             report.skipped.append({"runtime": runtime.name, "reason": why_not})
             continue
         session = open_session(runtime, deployed.model_path)
-        timed.append(_Timed(runtime.name, session.device, session.precision, session.runner, runtime.max_rows))
+        timed.append(_Timed(runtime.name, session.device, session.precision, session.runner, runtime.max_rows,
+                            session))
     if torch_eager:
         eager = _torch_eager(deployed)
         if isinstance(eager, str):
@@ -106,18 +110,30 @@ def bench(path: str | Path, *, runtimes: list[str] | None = None,
                 report.skipped.append({"runtime": t.name, "reason": f"batch {batch:,} is over its {t.max_rows:,} "
                                                                     "rows"})
                 continue
-            call = t.bind(x)
-            plan.append((t, batch, call, _calls_per_round(call, round_seconds)))
+            try:  # a plugin's runner may fail in any way: one line naming the runtime
+                if t.session is not None:
+                    run(t.session, x)  # what the runner times, checked once: every output, one row per row
+                call = t.bind(x)
+                if not callable(call):
+                    raise TypeError(f"runner() returned {type(call).__name__}, not a callable")
+                plan.append((t, batch, call, _calls_per_round(call, round_seconds)))
+            except RuntimeFailure:
+                raise
+            except Exception as exc:
+                raise RuntimeFailure(f"{t.name} failed at batch {batch:,}: {first_line(exc)}") from None
             cells[(t.name, batch)] = []
     for round_no in range(repeats):
         shift = round_no % max(1, len(timed))
         for t, batch, call, n in plan[shift:] + plan[:shift]:
             samples = cells[(t.name, batch)]
             clock = time.perf_counter
-            for _ in range(n):
-                start = clock()
-                call()
-                samples.append(clock() - start)
+            try:
+                for _ in range(n):
+                    start = clock()
+                    call()
+                    samples.append(clock() - start)
+            except Exception as exc:
+                raise RuntimeFailure(f"{t.name} failed at batch {batch:,}: {first_line(exc)}") from None
             if on_step:
                 on_step()
     for t, batch, _, _ in plan:
@@ -170,9 +186,8 @@ def _torch_eager(deployed) -> _Timed | str:
     manifest = deployed.manifest
     if manifest is None or not manifest.files.checkpoint:
         return "a bare .onnx has no checkpoint"
-    path = deployed.bundle / manifest.files.checkpoint
-    if not path.is_file():
-        return f"{path} is missing"
+    # Inside the bundle, a regular file of the size the manifest records; anything else refuses the bundle.
+    path = reading.member(deployed.bundle, manifest.files.checkpoint, "the checkpoint", sizes=manifest.bytes)
     try:
         import torch
 

@@ -20,7 +20,6 @@ the target as it was (see :mod:`zoo.files`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "model.onnx"
 CHECKPOINT_FILE = "checkpoint.pt"
+CARD_FILE = "report.html"  # made from the bundle, after the manifest; zoo never reads it
 
 
 def check_target(target: Path, force: bool) -> None:
@@ -54,8 +54,14 @@ def commit(staged: Path, target: Path) -> None:
 
 
 def write_manifest(path: Path, manifest: Manifest) -> None:
+    """``manifest.json`` beside the bundle's other files, whose sizes and sha256 it records: each read of one is
+    bounded by its size and checked against its hash."""
     import json
 
+    from zoo.exports.reading import inventory
+
+    manifest.bytes, digests = inventory(path.parent, leave_out=(path.name, CARD_FILE))
+    manifest.sha256.update(digests)
     path.write_text(json.dumps(manifest.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
 
 
@@ -92,11 +98,9 @@ def onnx_metadata(result, *, exporter: str, opset: int) -> dict[str, str]:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from zoo.exports.reading import _sha256
+
+    return _sha256(path)
 
 
 def output_meanings(policy, class_labels) -> dict[str, str]:
@@ -164,14 +168,13 @@ def build_manifest(result, parity, rules: list[Rule], *, model_path: Path, test_
 
     import zoo
     from zoo.exports.onnx import INPUT_NAME
-    from zoo.exports.runtimes import statuses
 
     config, policy, labels = result.built.config, result.policy, list(result.class_labels)
     meanings = output_meanings(policy, labels)
     width = policy.output_width(len(labels))
     shapes = {"logits": ["batch", width], "probabilities": ["batch", width], "label": ["batch"]}
     metrics = {k: v for k, v in result.metrics.items() if k not in ("loss_history", "history")}
-    runtimes = {s.name: s.version for s in statuses() if s.available}
+    runtimes = {c.runtime: c.version for c in parity.cells if c.status != "skipped"}  # those that ran parity
     return Manifest(
         versions={"zoo": zoo.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
                   "torch": torch.__version__, "opset": opset, "exporter": exporter, "runtimes": runtimes},

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
+from zoo.exports.bundle import CARD_FILE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from zoo.exports.manifest import Manifest
     from zoo.exports.verify import VerifyReport
 
-FILE = "report.html"
+FILE = CARD_FILE
 #: Equal-width confidence bins of the reliability diagram and the expected calibration error.
 BINS = 10
 #: Okabe & Ito's palette, safe for every common form of colour blindness.
@@ -108,8 +109,8 @@ def gather(bundle: Path, shown_as: str | None = None) -> Evidence:
     import numpy as np
 
     from zoo.exports.deployed import open_model
+    from zoo.exports.evaluation import read as read_evaluation
     from zoo.exports.runtimes import open_session, run, select
-    from zoo.exports.variants import read_evaluation
     from zoo.exports.verify import load_test_data, verify
 
     bundle = Path(bundle)
@@ -121,7 +122,7 @@ def gather(bundle: Path, shown_as: str | None = None) -> Evidence:
     evaluation = read_evaluation(bundle, manifest)
     [(ort_cpu, _)] = select(["onnxruntime-cpu"])  # a base dependency: select refuses it in one line if broken
     session = open_session(ort_cpu, deployed.model_path)
-    scored = run(session, evaluation["X"], ["probabilities", "label"])
+    scored = run(session, evaluation.X, ["probabilities", "label"])
     probabilities = scored["probabilities"].astype(np.float64)
     if manifest.policy.get("head") != "softmax":
         probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
@@ -133,7 +134,7 @@ def gather(bundle: Path, shown_as: str | None = None) -> Evidence:
     measured = time.perf_counter()
     replays = verify(bundle)
     return Evidence(bundle, str(bundle) if shown_as is None else shown_as, manifest,
-                    manifest.sha256[manifest.files.model], evaluation["y"], probabilities,
+                    manifest.sha256[manifest.files.model], evaluation.y, probabilities,
                     scored["label"].astype(np.int64), np.concatenate(differences), replays,
                     {"scoring": measured - started, "replay": time.perf_counter() - measured})
 
@@ -457,8 +458,8 @@ def _variant_figure(evidence: Evidence):
     variants = evidence.manifest.variants
     rows = []
     for name, record in variants.items():
-        mine = record.get("rows_per_second", {}).get("onnxruntime-cpu", {})
-        base = record.get("fp32_rows_per_second", {}).get("onnxruntime-cpu", {})
+        mine = record.rows_per_second.get("onnxruntime-cpu", {})
+        base = record.fp32_rows_per_second.get("onnxruntime-cpu", {})
         rows.append((name, {b: mine[b] / base[b] for b in mine if base.get(b)}))
     batches = sorted({b for _, speed in rows for b in speed}, key=int)
     if not batches:
@@ -627,12 +628,16 @@ def render(evidence: Evidence, made: list[Figure]) -> str:
         + f'<div class="grid">{_figure(by_id, "parity-figure")}</div>')
 
     if m.variants:
-        variant_rows = [[name, v["precision"], f"{v['size_ratio']:.3f}x ({v['size_bytes']:,} bytes)",
-                         f"{100 * v['accuracy']:.2f} %", f"{v['accuracy_delta_points']:+.2f}",
-                         f"{v['agreement_percent']:.2f} %", f"{v['max_abs_probability_difference']:.2e}"]
+        variant_rows = [[name, v.precision, f"{v.size_ratio:.3f}x ({v.size_bytes:,} bytes)",
+                         f"{100 * v.accuracy:.2f} %", f"{v.accuracy_delta_points:+.2f}",
+                         f"{v.agreement_percent:.2f} %", "-" if v.ties is None else f"{v.ties:,}",
+                         f"{v.max_abs_probability_difference:.2e}"]
                         for name, v in m.variants.items()]
         variants_html = (_table(["variant", "weights", "size vs fp32", "accuracy", "delta (points)", "agreement",
-                                 "max abs prob. diff"], variant_rows, {2, 3, 4, 5, 6}, "table-variants")
+                                 "ties", "max abs prob. diff"], variant_rows, {2, 3, 4, 5, 6, 7}, "table-variants")
+                         + '<p class="note">Agreement counts the held-out rows whose label is fp32\'s, leaving out '
+                           "ties: rows whose top probabilities are exactly equal in either model, where ArgMax's "
+                           "first-index rule picked the label, not the model.</p>"
                          + f'<div class="grid">{_figure(by_id, "variant-figure")}</div>')
     else:
         command = f"zoo variants {shlex.quote(evidence.shown_as)} --add fp16 --add int8"

@@ -9,11 +9,13 @@ fail and runs both commands). Running the model is the registered runtimes' job
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from zoo.errors import VerifyError, first_line
-from zoo.exports.bundle import MANIFEST_FILE, sha256
+from zoo.exports import reading
+from zoo.exports.manifest import FILE as MANIFEST_FILE
 from zoo.exports.manifest import Manifest
 
 
@@ -38,44 +40,52 @@ class Deployed:
     test_data: list[str] | None = None  # the bundle's test data sets for this model (None: the manifest's)
 
 
-def bundle_file(bundle: Path, relative: object, what: str) -> Path:
-    """A path named by the manifest, refused unless it stays inside the bundle."""
-    if not isinstance(relative, str) or not relative:
-        raise VerifyError(f"{bundle / MANIFEST_FILE}: {what} must be a file name, got {relative!r}")
-    root = bundle.resolve()
-    path = (bundle / relative).resolve()
-    if path != root and root not in path.parents:
-        raise VerifyError(f"{bundle / MANIFEST_FILE} names {what} {relative!r}, which lies outside the bundle")
-    return path
+def bundle_file(bundle: Path, relative: object, what: str, *, directory: bool = False) -> Path:
+    """A path named by the manifest, refused unless it is a regular file (or ``directory``) inside the bundle."""
+    return reading.member(bundle, relative, what, directory=directory)
 
 
 def read_manifest(bundle: Path) -> Manifest:
+    """The bundle's manifest, typed and checked, after the bundle's tree was found to be a closed set."""
     path = bundle / MANIFEST_FILE
+    if not os.path.lexists(path):
+        raise VerifyError(f"{bundle} has no {MANIFEST_FILE}: not a zoo bundle")
+    reading.check_tree(bundle)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise VerifyError(f"{bundle} has no {MANIFEST_FILE}: not a zoo bundle") from None
+        data = json.loads(reading.read(path, limit=reading.MANIFEST_LIMIT).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise VerifyError(f"{path} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise VerifyError(f"{path} is not valid JSON (nested too deeply)") from None
     return Manifest.from_dict(data, path)
 
 
-def load_onnx(model_path: Path, *, check: bool = True):
-    """Parse (and fully check) an ONNX file, with one clear error for each way it can be wrong."""
+def load_onnx(model_path: Path, *, check: bool = True, data: bytes | None = None):
+    """Parse (and fully check) an ONNX file, with one clear error for each way it can be wrong.
+
+    ``data``: the file's bytes, read already (with a bound); else the file is read here, following the
+    path the user named, bounded by protobuf's own limit. The model is parsed from bytes, so nothing it
+    names outside itself is ever read: a model with external data is refused.
+    """
     import onnx
 
-    if not model_path.exists():
-        raise VerifyError(f"{model_path} does not exist")
-    if model_path.is_dir():
-        raise VerifyError(f"{model_path} is a directory without {MANIFEST_FILE}: not a zoo bundle")
-    if model_path.stat().st_size == 0:
+    if data is None:
+        if not os.path.lexists(model_path):
+            raise VerifyError(f"{model_path} does not exist")
+        if model_path.is_dir():
+            raise VerifyError(f"{model_path} is a directory without {MANIFEST_FILE}: not a zoo bundle")
+        data = reading.read(model_path, follow=True)
+    if not data:
         raise VerifyError(f"{model_path} is empty, not an ONNX model")
     try:
-        model = onnx.load(str(model_path))
+        model = onnx.load_model_from_string(data)
     except Exception as exc:
         raise VerifyError(f"{model_path} is not an ONNX model (cannot parse it: {type(exc).__name__})") from None
     if not model.graph.node:
         raise VerifyError(f"{model_path} is not an ONNX model (it parses to an empty graph)")
+    if _uses_external_data(model.graph):
+        raise VerifyError(f"{model_path} keeps tensors in external files, which a zoo export never does: zoo reads "
+                          "nothing a model names outside itself")
     if check:
         try:
             onnx.checker.check_model(model, full_check=True)
@@ -84,16 +94,31 @@ def load_onnx(model_path: Path, *, check: bool = True):
     return model
 
 
+def _uses_external_data(graph) -> bool:
+    from onnx import AttributeProto, TensorProto
+
+    tensors = list(graph.initializer) + [s.values for s in graph.sparse_initializer]
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == AttributeProto.TENSOR:
+                tensors.append(attribute.t)
+            tensors.extend(attribute.tensors)
+            subgraphs = list(attribute.graphs) + ([attribute.g] if attribute.type == AttributeProto.GRAPH else [])
+            if any(_uses_external_data(g) for g in subgraphs):
+                return True
+    return any(t.data_location == TensorProto.EXTERNAL for t in tensors)
+
+
 def open_model(path: str | Path, *, check: bool = True, variant: str | None = None) -> Deployed:
-    """Open a bundle directory or an ``.onnx`` file; refuse a tampered, foreign or broken one.
+    """Open a bundle directory or an ``.onnx`` file; refuse a tampered, foreign, broken or inconsistent one.
 
     ``variant``: one of the bundle's variants (``variants`` in its manifest) instead of ``model.onnx``.
     """
     path = Path(path)
     bundle = manifest = None
-    if path.is_dir() and (path / MANIFEST_FILE).exists():
+    if path.is_dir() and os.path.lexists(path / MANIFEST_FILE):
         bundle = path
-    elif path.is_file() and (path.parent / MANIFEST_FILE).exists():
+    elif path.is_file() and os.path.lexists(path.parent / MANIFEST_FILE):
         candidate = read_manifest(path.parent)
         if candidate.files.model == path.name:
             bundle, manifest = path.parent, candidate
@@ -108,48 +133,109 @@ def open_model(path: str | Path, *, check: bool = True, variant: str | None = No
             if record is None:
                 known = ", ".join(manifest.variants) or "none (zoo variants DIR --add int8 makes one)"
                 raise VerifyError(f"{bundle} has no variant {variant!r}; its variants: {known}")
-            model_path = bundle_file(bundle, record.get("file"), f"variant {variant}")
-            expected, test_data = record.get("sha256"), list(record.get("test_data") or [])
+            relative, test_data, what = record.file, list(record.test_data), f"variant {variant}"
+            digests = {**manifest.sha256, PurePosixPath(record.file).as_posix(): record.sha256}
         else:
-            model_path = bundle_file(bundle, manifest.files.model, "the model")
-            expected = manifest.sha256.get(model_path.name)
-        if not model_path.exists():
-            raise VerifyError(f"{model_path} does not exist (the manifest names it)")
-        actual = sha256(model_path)
-        if actual != expected:
-            raise VerifyError(
-                f"checksum mismatch: {model_path.name} has sha256 {actual[:16]}..., the manifest says "
-                f"{str(expected)[:16]}...: the file changed after export; re-export it"
-            )
+            relative, what, digests = manifest.files.model, "the model", manifest.sha256
+        reading.member(bundle, relative, what)  # inside the bundle, before anything else is said of it
+        if PurePosixPath(str(relative)).as_posix() not in digests:
+            raise VerifyError(f"{bundle / MANIFEST_FILE} records no sha256 for {what} {relative!r}: it cannot be "
+                              "checked; export it again")
+        model_path, data = reading.read_member(bundle, relative, what, manifest.bytes, digests)
         checks.append(("sha256", f"{model_path.name} matches the manifest"))
     else:
-        model_path = path
-    model = load_onnx(model_path, check=check)
+        model_path, data = path, None
+    model = load_onnx(model_path, check=check, data=data)
     if check:
         checks.append(("onnx checker", "full check passed"))
+    deployed = _describe(model, model_path, bundle, manifest, checks, variant, test_data)
+    checks.append(("metadata", "class labels, classes, features and outputs agree with the graph"
+                   + (" and the manifest" if manifest is not None else "")))
+    return deployed
+
+
+def _describe(model, model_path: Path, bundle: Path | None, manifest: Manifest | None, checks, variant,
+              test_data) -> Deployed:
+    """What the model says about itself, checked against its own graph and the manifest: one line per
+    disagreement, naming the file and the field."""
     metadata = {p.key: p.value for p in model.metadata_props}
     if "zoo.model" not in metadata:
         raise VerifyError(f"{model_path} carries no zoo metadata: it was not exported by zoo")
-    try:
-        inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-        input_name = inputs[0].name
-        input_size = int(metadata["zoo.input_size"])
-        threshold = float(metadata["zoo.threshold"]) if metadata["zoo.decision"] == "threshold" else None
-        deployed = Deployed(
-            model_path, bundle, manifest, metadata, input_name, input_size,
-            [o.name for o in model.graph.output], json.loads(metadata["zoo.class_labels"]),
-            metadata["zoo.head"], metadata["zoo.decision"], threshold, checks,
-            tuple(json.loads(metadata["zoo.feature_names"])) if "zoo.feature_names" in metadata else None,
-            variant, test_data,
-        )
-    except (KeyError, IndexError, ValueError) as exc:
-        raise VerifyError(f"{model_path}: zoo metadata is incomplete or invalid ({exc})") from None
-    if manifest is not None and manifest.model.get("name") != deployed.metadata["zoo.model"]:
-        raise VerifyError(f"{bundle / MANIFEST_FILE} describes model {manifest.model.get('name')!r} "
-                          f"but {model_path.name} holds {deployed.metadata['zoo.model']!r}")
-    if "probabilities" not in deployed.output_names or "label" not in deployed.output_names:
+
+    def wrong(field: str, problem: str) -> VerifyError:
+        return VerifyError(f"{model_path}: metadata {field} {problem}")
+
+    def parsed(field: str, kind: type):
+        if field not in metadata:
+            raise wrong(field, "is missing: the file was not exported by zoo, or was edited")
+        try:
+            value = json.loads(metadata[field]) if kind in (list, tuple) else kind(metadata[field])
+        except (ValueError, RecursionError):
+            raise wrong(field, f"is not a valid {kind.__name__}: {metadata[field]!r:.80}") from None
+        if kind in (list, tuple) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise wrong(field, f"must be a JSON list of strings, got {metadata[field]!r:.80}")
+        return value
+
+    labels, classes, width = parsed("zoo.class_labels", list), parsed("zoo.num_classes", int), \
+        parsed("zoo.input_size", int)
+    head, decision = metadata.get("zoo.head"), metadata.get("zoo.decision")
+    if head not in ("softmax", "sigmoid"):
+        raise wrong("zoo.head", f"is {head!r}, not softmax or sigmoid")
+    if decision not in ("argmax", "threshold"):
+        raise wrong("zoo.decision", f"is {decision!r}, not argmax or threshold")
+    threshold = parsed("zoo.threshold", float) if decision == "threshold" else None
+    names = tuple(parsed("zoo.feature_names", list)) if "zoo.feature_names" in metadata else None
+    if len(labels) != classes:
+        raise wrong("zoo.class_labels", f"names {len(labels)} classes, but zoo.num_classes says {classes}")
+    if len(set(labels)) != len(labels):
+        raise wrong("zoo.class_labels", "names a class twice")
+    if classes < 2:
+        raise wrong("zoo.num_classes", f"is {classes}; a classifier has two or more classes")
+    if names is not None and len(names) != width:
+        raise wrong("zoo.feature_names", f"names {len(names)} features, but zoo.input_size says {width}")
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    outputs = {o.name: o for o in model.graph.output}
+    if len(inputs) != 1:
+        raise VerifyError(f"{model_path} has {len(inputs)} inputs; a zoo export has one")
+    if "probabilities" not in outputs or "label" not in outputs:
         raise VerifyError(f"{model_path} has no 'probabilities' and 'label' outputs: not a zoo export")
-    return deployed
+    graph_width, graph_classes = _dim(inputs[0], 1), _dim(outputs["probabilities"], 1)
+    if graph_width is not None and graph_width != width:
+        raise wrong("zoo.input_size", f"is {width}, but the graph's input takes {graph_width} features")
+    expected = classes if head == "softmax" else 1
+    if graph_classes is not None and graph_classes != expected:
+        raise wrong("zoo.num_classes", f"is {classes} ({head}: {expected} probability column"
+                    f"{'s' if expected != 1 else ''}), but the graph outputs {graph_classes}")
+    if head == "sigmoid" and classes != 2:
+        raise wrong("zoo.num_classes", f"is {classes}, but a sigmoid head decides between two classes")
+    if manifest is not None:
+        where = f"{bundle / MANIFEST_FILE}"
+        if manifest.model.get("name") != metadata["zoo.model"]:
+            raise VerifyError(f"{where} describes model {manifest.model.get('name')!r} "
+                              f"but {model_path.name} holds {metadata['zoo.model']!r}")
+        for field, mine, theirs in (("class_labels", manifest.class_labels, labels),
+                                    ("policy.head", manifest.policy.get("head"), head),
+                                    ("decision", manifest.decision, decision),
+                                    ("threshold", manifest.threshold, threshold),
+                                    ("input.shape", _size(manifest.input.get("shape")), width)):
+            if mine != theirs:
+                raise VerifyError(f"{where}: {field} is {mine!r:.80}, but {model_path.name}'s metadata says "
+                                  f"{theirs!r:.80}: the manifest and the model disagree; export it again")
+    return Deployed(model_path, bundle, manifest, metadata, inputs[0].name, width, list(outputs), labels, head,
+                    decision, threshold, checks, names, variant, test_data)
+
+
+def _dim(value_info, axis: int) -> int | None:
+    """A fixed dimension of a graph input or output, or None when it is symbolic or absent."""
+    dims = value_info.type.tensor_type.shape.dim
+    if len(dims) <= axis or not dims[axis].HasField("dim_value"):
+        return None
+    return dims[axis].dim_value
+
+
+def _size(shape) -> int | None:
+    return shape[1] if isinstance(shape, list) and len(shape) == 2 and isinstance(shape[1], int) else None
 
 
 def decide(deployed: Deployed, probabilities, x=None):

@@ -58,6 +58,7 @@ def export_bundle(result, target: str | Path, *, force: bool = False, exporter: 
     """
     from zoo import checkpoint
     from zoo.exports import card as model_card
+    from zoo.exports import evaluation as evaluations
     from zoo.exports import variants as lowered
     from zoo.exports.compare import rules_for
     from zoo.exports.runtimes import select
@@ -89,22 +90,22 @@ def export_bundle(result, target: str | Path, *, force: bool = False, exporter: 
         outcome = Outcome(target, manifest, report)
         if not report.passed:
             raise ParityFailed(outcome)
-        lowered.write_evaluation(staged / lowered.EVALUATION_FILE, split, result.config.seed)
-        manifest.files.evaluation = lowered.EVALUATION_FILE
-        manifest.sha256[lowered.EVALUATION_FILE] = bundle.sha256(staged / lowered.EVALUATION_FILE)
+        evaluations.write(staged / evaluations.FILE, split, result.config.seed)
+        manifest.files.evaluation = evaluations.FILE
+        manifest.sha256[evaluations.FILE] = bundle.sha256(staged / evaluations.FILE)
         if variants:
             data_sets = [(f"test_data_set_{n}", x, r) for n, (x, r) in enumerate(zip(inputs, references))]
             built = lowered.build(
-                staged, model_path, variants, lowered.read_evaluation(staged, manifest), data_sets,
+                staged, model_path, variants, evaluations.read(staged, manifest), data_sets,
                 normalization=(split.mean, split.scale),
                 max_accuracy_drop=lowered.DEFAULT_MAX_ACCURACY_DROP if max_accuracy_drop is None else max_accuracy_drop,
                 min_agreement=lowered.DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement,
                 runtimes=runtimes)
             manifest.variants, outcome.refused = built.records, built.refused
-        bundle.write_manifest(staged / bundle.MANIFEST_FILE, manifest)
+        checkpoint.save(result, staged / bundle.CHECKPOINT_FILE)
+        bundle.write_manifest(staged / bundle.MANIFEST_FILE, manifest)  # last but the card: it sizes every file
         if card and model_card.available():
             outcome.card = model_card.write(staged, shown_as=str(target), becomes=target)
-        checkpoint.save(result, staged / bundle.CHECKPOINT_FILE)
         bundle.commit(staged, target)
     return outcome
 

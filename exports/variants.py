@@ -36,13 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.exports import evaluation as evaluations
+from zoo.exports import reading
 from zoo.exports.defaults import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
+from zoo.exports.evaluation import Evaluation
+from zoo.exports.manifest import Variant
 
-EVALUATION_FILE = "evaluation.npz"
-#: Training rows kept in the bundle to calibrate an int8 variant.
-CALIBRATION_ROWS = 1000
-#: Held-out rows kept in the bundle to measure a variant (a seeded sample beyond).
-EVALUATION_ROWS = 10_000
 #: Replay tolerance (atol, rtol) of a variant's own test data, by precision and output: runtimes round lowered
 #: arithmetic differently (the ONNX reference accumulates an fp16 matrix product in fp16; onnxruntime and
 #: OpenVINO in fp32; int8 kernels requantize differently). Measured across the three on the held-out rows of
@@ -88,47 +87,6 @@ def method(name: str) -> Method:
     if name not in METHODS:
         raise ZooError(f"unknown variant {name!r}: choose from {', '.join(METHODS)}")
     return METHODS[name]
-
-
-# -- what a bundle keeps for its variants ----------------------------------------------------------
-
-
-def write_evaluation(path: Path, split, seed: int) -> None:
-    """``evaluation.npz``: held-out rows and labels, and training rows to calibrate on (seeded samples)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    held = np.arange(len(split.y_test))
-    if len(held) > EVALUATION_ROWS:
-        held = np.sort(rng.choice(len(held), EVALUATION_ROWS, replace=False))
-    # A model exported from a checkpoint has no training rows at hand (a checkpoint keeps the held-out
-    # ones): it is calibrated on those, and the record says so.
-    source, pool = ("training rows", split.X_train) if len(split.X_train) else ("held-out rows", split.X_test)
-    train = np.arange(len(pool))
-    if len(train) > CALIBRATION_ROWS:
-        train = np.sort(rng.choice(len(train), CALIBRATION_ROWS, replace=False))
-    with open(path, "wb") as handle:
-        np.savez(handle, X=np.asarray(split.X_test[held], np.float32), y=np.asarray(split.y_test[held], np.int64),
-                 calibration=np.asarray(pool[train], np.float32), calibration_source=np.array(source))
-
-
-def read_evaluation(bundle: Path, manifest) -> dict:
-    import numpy as np
-
-    from zoo.exports.bundle import sha256
-    from zoo.exports.deployed import bundle_file
-
-    name = manifest.files.evaluation
-    if not name:
-        raise ZooError(f"{bundle} keeps no evaluation rows (exported by an older zoo): re-export it; variants and the "
-                       "model card are measured on those rows")
-    path = bundle_file(bundle, name, "the evaluation rows")
-    if not path.is_file():
-        raise ZooError(f"{path} is missing (the manifest names it): the bundle is incomplete; re-export it")
-    if sha256(path) != manifest.sha256.get(name):
-        raise ZooError(f"checksum mismatch: {path} changed after export; re-export the bundle")
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in ("X", "y", "calibration")} | {"calibration_source": str(data["calibration_source"])}
 
 
 # -- making a variant ------------------------------------------------------------------------------
@@ -337,15 +295,26 @@ def finish(model, fp32_metadata: dict[str, str], name: str, precision: str):
 SCORED = ["probabilities", "label"]
 
 
-def measure(base: dict, got: dict, y) -> dict[str, Any]:
-    """Accuracy on the true labels and its delta to fp32, label agreement, max abs probability difference,
-    from the fp32 model's and the variant's outputs (``SCORED``) on the same held-out rows."""
+def measure(base: dict, got: dict, y, threshold: float | None = None) -> dict[str, Any]:
+    """Accuracy on the true labels and its delta to fp32, label agreement, exact ties, max abs probability
+    difference, from the fp32 model's and the variant's outputs (``SCORED``) on the same held-out rows.
+
+    A *tie* is a row whose top probabilities are exactly equal (or exactly on the threshold) in either
+    model: ArgMax's first-index rule, not the model, picked its label. Ties are counted apart and never as
+    agreement, whichever label the rule happened to pick. ``threshold``: a sigmoid head's decision.
+    """
     import numpy as np
 
+    from zoo.exports.compare import ties
+
+    decision = "argmax" if np.asarray(base["probabilities"]).reshape(len(y), -1).shape[1] > 1 else "threshold"
+    tied = ties(base["probabilities"], decision, threshold, 0.0, 0.0) | \
+        ties(got["probabilities"], decision, threshold, 0.0, 0.0)
+    agree = (got["label"] == base["label"]) & ~tied
     accuracy, fp32_accuracy = float(np.mean(got["label"] == y)), float(np.mean(base["label"] == y))
     return {"rows": int(len(y)), "accuracy": accuracy, "fp32_accuracy": fp32_accuracy,
             "accuracy_delta_points": round(100 * (accuracy - fp32_accuracy), 4),
-            "agreement_percent": round(100 * float(np.mean(got["label"] == base["label"])), 4),
+            "agreement_percent": round(100 * float(np.mean(agree)), 4), "ties": int(tied.sum()),
             "max_abs_probability_difference": float(np.max(np.abs(got["probabilities"] - base["probabilities"])))}
 
 
@@ -398,12 +367,12 @@ def test_inputs(data_sets) -> list:
 
 
 def record(name: str, precision: str, made: dict[str, Any], found: dict[str, Any], *, file: str, sha: str,
-           size: int, fp32_size: int, rules, test_data: list[str], rows_per_second, fp32_rows_per_second) -> dict:
-    return {"file": file, "sha256": sha, "precision": precision, "method": made, **found,
-            "size_bytes": size, "size_ratio": round(size / fp32_size, 4),
-            "rows_per_second": rows_per_second, "fp32_rows_per_second": fp32_rows_per_second,
-            "not_timed": {k: v for k, v in NOT_TIMED.items() if k not in rows_per_second},
-            "compare": [r.to_dict() for r in rules], "test_data": test_data}
+           size: int, fp32_size: int, rules, test_data: list[str], rows_per_second, fp32_rows_per_second) -> Variant:
+    return Variant(file=file, sha256=sha, precision=precision, method=made, **found,
+                   size_bytes=size, size_ratio=round(size / fp32_size, 4),
+                   rows_per_second=rows_per_second, fp32_rows_per_second=fp32_rows_per_second,
+                   not_timed={k: v for k, v in NOT_TIMED.items() if k not in rows_per_second},
+                   compare=list(rules), test_data=test_data)
 
 
 def rules_for_variant(names: list[str], precision: str):
@@ -416,19 +385,19 @@ def rules_for_variant(names: list[str], precision: str):
             if rule.output in tolerances else rule for rule in rules_for(names, *tolerances["probabilities"])]
 
 
-def table(variants: dict[str, dict]) -> str:
+def table(variants: dict[str, Variant]) -> str:
     from zoo import table as render
 
     rows = []
     for name, v in variants.items():
-        ort = v.get("rows_per_second", {}).get("onnxruntime-cpu", {})
-        base = v.get("fp32_rows_per_second", {}).get("onnxruntime-cpu", {})
+        ort = v.rows_per_second.get("onnxruntime-cpu", {})
+        base = v.fp32_rows_per_second.get("onnxruntime-cpu", {})
         speed = " / ".join(f"{ort[b] / base[b]:.2f}x" if b in ort and b in base and base[b] else "-"
                            for b in ("1", "65536"))
-        rows.append((name, v["precision"], f"{v['size_ratio']:.2f}x", f"{v['accuracy']:.4f}",
-                     f"{v['accuracy_delta_points']:+.2f}", f"{v['agreement_percent']:.2f} %",
-                     f"{v['max_abs_probability_difference']:.2e}", speed))
-    return render.render(("variant", "weights", "size vs fp32", "accuracy", "delta (points)", "agreement",
+        rows.append((name, v.precision, f"{v.size_ratio:.2f}x", f"{v.accuracy:.4f}",
+                     f"{v.accuracy_delta_points:+.2f}", f"{v.agreement_percent:.2f} %", render.number(v.ties, "d"),
+                     f"{v.max_abs_probability_difference:.2e}", speed))
+    return render.render(("variant", "weights", "size vs fp32", "accuracy", "delta (points)", "agreement", "ties",
                           "max abs prob. diff", "rows/s vs fp32 (batch 1 / 65,536, onnxruntime-cpu)"), rows)
 
 
@@ -442,7 +411,7 @@ class Built:
     card: Any = None  # the remade report.html (zoo.exports.card.Written), when zoo variants --add remade it
 
 
-def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: dict, data_sets, *,
+def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: Evaluation, data_sets, *,
           normalization=None, max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
           min_agreement: float = DEFAULT_MIN_AGREEMENT, runtimes: list[str] | None = None, bench: bool = True) -> Built:
     """Make, measure, guard and test each variant under ``bundle/variants/`` (a staged bundle)."""
@@ -455,12 +424,13 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: dict, dat
 
     fp32 = onnx.load(str(fp32_path))
     metadata = {p.key: p.value for p in fp32.metadata_props}
+    threshold = float(metadata["zoo.threshold"]) if metadata.get("zoo.decision") == "threshold" else None
     output_names, input_name = [o.name for o in fp32.graph.output], fp32.graph.input[0].name
     built = Built()
     fp32_speed = speeds(fp32_path, runtimes) if bench and names else {}
     inputs = test_inputs(data_sets)
     [(ort_cpu, _)] = select(["onnxruntime-cpu"])
-    fp32_scored = run(open_session(ort_cpu, fp32_path), evaluation["X"], SCORED)  # once, for every variant
+    fp32_scored = run(open_session(ort_cpu, fp32_path), evaluation.X, SCORED)  # once, for every variant
     for name in dict.fromkeys(names):
         chosen = method(name)
         folder = bundle / "variants" / name
@@ -472,9 +442,10 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: dict, dat
         ways = [None, normalization] if chosen.options.get("fallback") and normalization is not None else [None]
         tried, refusal = [], None
         for way in ways:
-            model, made = make(name, fp32_path, evaluation["calibration"], way, evaluation["calibration_source"])
+            model, made = make(name, fp32_path, evaluation.calibration, way, evaluation.calibration_source)
             onnx.save(finish(model, metadata, name, chosen.precision), str(path))
-            found = measure(fp32_scored, run(open_session(ort_cpu, path), evaluation["X"], SCORED), evaluation["y"])
+            found = measure(fp32_scored, run(open_session(ort_cpu, path), evaluation.X, SCORED), evaluation.y,
+                            threshold)
             tried.append({"normalization": made.get("normalization"), "agreement_percent": found["agreement_percent"],
                           "accuracy_delta_points": found["accuracy_delta_points"]})
             try:
@@ -542,10 +513,13 @@ def add(bundle: Path, names: list[str], *, max_accuracy_drop: float = DEFAULT_MA
     if deployed.manifest is None:
         raise ZooError(f"{bundle} is not a bundle directory: variants are added to one (zoo export writes it)")
     manifest = deployed.manifest
-    evaluation = read_evaluation(bundle, manifest)
+    evaluation = evaluations.read(bundle, manifest)
     data_sets = load_test_data(deployed)
     with files.staged_directory(bundle) as staged:
-        shutil.copytree(bundle, staged, dirs_exist_ok=True)
+        # open_model found the tree a closed set of regular files; a link planted since is copied as a link,
+        # never followed, and the copy is refused like any bundle with one.
+        shutil.copytree(bundle, staged, symlinks=True, dirs_exist_ok=True)
+        reading.check_tree(staged)
         normalization = (manifest.normalization["mean"], manifest.normalization["scale"])
         built = build(staged, staged / deployed.model_path.name, names, evaluation, data_sets,
                       normalization=normalization, max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement,

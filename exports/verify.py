@@ -17,7 +17,8 @@ from typing import Any
 
 from zoo import table
 from zoo.errors import VerifyError, ZooError
-from zoo.exports.compare import Comparison, compare, rules_for, tolerance
+from zoo.exports import reading
+from zoo.exports.compare import Comparison, compare, rules_for, shown_error, tolerance
 from zoo.exports.deployed import Deployed, bundle_file, decide, open_model
 from zoo.exports.parity import Status
 
@@ -36,6 +37,8 @@ class Replay:
     label_agreement: float | None = None
     ties: int = 0
     model: str = "fp32"  # or the variant's name
+    errors: dict[str, float] = field(default_factory=dict)  # max abs error of each numeric output
+    failed_outputs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +54,17 @@ class VerifyReport:
         ran = [r for r in self.replays if r.status != "skipped"]
         return bool(ran) and all(r.status == "passed" for r in ran)
 
+    def failure(self) -> str:
+        """Why the model did not verify, in one line: the first replay that failed and how many did."""
+        failed = [r for r in self.replays if r.status == "failed"]
+        if not failed:
+            return "no runtime could run it here (zoo runtimes says why)"
+        first = failed[0]
+        where = ", ".join(w for w in ((f"variant {first.model}" if first.model != "fp32" else None), first.runtime,
+                                      first.data) if w)
+        more = f" (and {len(failed) - 1} more replay{'s' if len(failed) > 2 else ''})" if len(failed) > 1 else ""
+        return f"{where}: {first.reason}{more}"
+
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "verified": self.verified, "atol": self.atol, "rtol": self.rtol,
                 "checks": [{"check": c, "detail": d} for c, d in self.checks],
@@ -61,7 +75,7 @@ class VerifyReport:
         header = (("model",) if variants else ()) + (
             "runtime", "device", "precision", "test data", "rows", "max abs err", "labels", "result")
         rows = [((r.model,) if variants else ()) + (r.runtime, r.device, r.precision, r.data, r.rows,
-                                                    table.number(r.max_abs_error),
+                                                    shown_error(r.max_abs_error, r.errors, r.failed_outputs),
                  table.percent(r.label_agreement),
                  (r.status.upper() if r.status != "skipped" else "skipped")
                  + (f" ({r.ties} ties)" if r.ties and r.status == "passed" else "")
@@ -77,7 +91,6 @@ def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = 
     A bundle's variants are replayed too, each under its own rules (``variant``: only that one; ``fp32``:
     only ``model.onnx``).
     """
-    from zoo.exports.compare import Rule
     from zoo.exports.runtimes import select
 
     deployed = open_model(path)
@@ -90,7 +103,7 @@ def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = 
     if variant != "fp32" and manifest is not None:
         for name in (list(manifest.variants) if variant is None else [variant]):
             target = open_model(path, variant=name)  # an unknown name: one line naming the variants there are
-            targets.append((name, target, [Rule.from_dict(r) for r in manifest.variants[name]["compare"]]))
+            targets.append((name, target, manifest.variants[name].compare))
     elif variant not in (None, "fp32"):
         raise VerifyError(f"{path} is not a bundle: it has no variant {variant!r}")
     report = None
@@ -106,7 +119,7 @@ def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = 
         data_sets = load_test_data(target) if target.bundle is not None else None
         # The runtime must compute in fp32 whatever the weights: a variant's lowering is in its graph.
         claimed = manifest.precision if manifest is not None else "fp32"
-        lowered = (manifest.variants[name]["precision"],) if name != "fp32" else ()
+        lowered = (manifest.variants[name].precision,) if name != "fp32" else ()
         for runtime, why_not in selected:
             if why_not is not None:
                 report.replays.append(Replay(runtime.name, None, reason=why_not, model=name))
@@ -159,6 +172,7 @@ def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str,
                                     x=x)
         replay.max_abs_error, replay.max_rel_error = found.max_abs_error, found.max_rel_error
         replay.label_agreement, replay.ties = found.label_agreement, found.ties
+        replay.errors, replay.failed_outputs = found.errors, found.failed
         replay.status = "passed" if found.passed else "failed"
         replay.reason = "; ".join(found.problems) or None
         replays.append(replay)
@@ -171,26 +185,29 @@ def load_test_data(deployed: Deployed):
     names = deployed.test_data if deployed.test_data is not None else manifest.files.test_data
     if not names:
         raise VerifyError(f"{bundle}/manifest.json lists no test data sets")
-    return read_test_data(bundle, names, deployed)
+    return read_test_data(bundle, names, deployed, manifest.bytes, manifest.sha256)
 
 
-def read_test_data(root: Path, names: list[str], deployed: Deployed):
-    """The test data sets ``names`` (relative to ``root``) for ``deployed``'s model, checked."""
+def read_test_data(root: Path, names: list[str], deployed: Deployed, sizes: dict[str, int] | None = None,
+                   digests: dict[str, str] | None = None):
+    """The test data sets ``names`` (relative to ``root``) for ``deployed``'s model, checked; each file read
+    with the bound ``sizes`` records for it (by path relative to ``root``), else protobuf's own, and checked
+    against its sha256 in ``digests``."""
     import numpy as np
     from onnx import TensorProto, numpy_helper
 
     sets = []
     for name in names:
-        folder = bundle_file(root, name, "a test data set")
+        folder = bundle_file(root, name, "a test data set", directory=True)
         tensors = []
         for file in ["input_0.pb"] + [f"output_{k}.pb" for k in range(len(deployed.output_names))]:
-            path = folder / file
+            path, data = reading.read_member(root, f"{name}/{file}", f"a file of {name}", sizes or {}, digests)
             try:
                 proto = TensorProto()
-                proto.ParseFromString(path.read_bytes())
+                proto.ParseFromString(data)
+                if proto.data_location == TensorProto.EXTERNAL:
+                    raise ValueError("external data")
                 tensors.append(numpy_helper.to_array(proto))
-            except FileNotFoundError:
-                raise VerifyError(f"{path} is missing (the manifest lists {name})") from None
             except Exception as exc:
                 raise VerifyError(f"{path} is not an ONNX tensor ({type(exc).__name__})") from None
         x = tensors[0]

@@ -74,16 +74,75 @@ def read(path: str | os.PathLike) -> dict:
 
     path = Path(path)
     if not path.is_file():
-        raise ZooError(f"checkpoint {path} does not exist")
+        raise ZooError(f"checkpoint {path} does not exist" if not path.exists() else
+                       f"checkpoint {path} is not a regular file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ZooError(
-            f"cannot load checkpoint {path}: {first_line(exc, 200)} (zoo loads weights only, never pickled code)"
-        ) from None
+        raise ZooError(f"cannot load checkpoint {path}: {_why(exc)}") from None
     if not isinstance(payload, dict) or payload.get("format") not in READABLE:
         raise ZooError(f"{path} is not a zoo checkpoint (expected format {' or '.join(READABLE)})")
+    _check_payload(payload, path)
     return payload
+
+
+def _why(exc: Exception) -> str:
+    """torch's own reason, in one line: for a pickled object, the line naming what it refused to unpickle
+    (its message opens with paragraphs of advice, and ends with a link)."""
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError):
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        named = next((line for line in lines if "GLOBAL" in line or "Unsupported" in line), None)
+        if named is not None:
+            return (f"it holds pickled objects, which zoo never unpickles (torch: {named[:500]}); "
+                    "zoo writes checkpoints of weights and plain data only")
+    return f"{first_line(exc, 500)} (zoo loads weights and plain data only, never pickled code)"
+
+
+#: What each field of a checkpoint must be: a malformed one is refused in one line, before any use.
+_FIELDS = {"model": str, "policy": str, "model_config": dict, "state_dict": dict, "class_labels": list,
+           "train_config": dict, "metrics": dict}
+
+
+def _check_payload(payload: dict, path: Path) -> None:
+    import torch
+
+    for key, kind in _FIELDS.items():
+        if not isinstance(payload.get(key), kind):
+            raise ZooError(f"{path}: {key} is {type(payload.get(key)).__name__}, not a {kind.__name__}: "
+                           "not a checkpoint zoo wrote")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload["state_dict"].items()):
+        raise ZooError(f"{path}: state_dict must map names to tensors")
+    if not all(isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str)))
+               for k, v in payload["model_config"].items()):
+        raise ZooError(f"{path}: model_config must map names to plain values")
+    if not all(isinstance(c, str) for c in payload["class_labels"]):
+        raise ZooError(f"{path}: class_labels must be strings")
+
+
+def _fits(payload: dict, registry: Registry, path: Path) -> None:
+    """Refuse a config that does not describe the weights, before any memory is spent on it: the model is
+    built first on torch's meta device (shapes without storage), and its weights' shapes must be the
+    checkpoint's (a config declaring 400M hidden units would otherwise allocate 100s of GB)."""
+    import torch
+
+    from zoo.specs import resolve
+
+    spec = registry.get("model", payload["model"])
+    try:
+        config = spec.config(payload["model_config"])
+        with torch.device("meta"):
+            probe = resolve(spec.builder)(**config)
+        want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    except Exception:  # a builder that cannot build on the meta device: the real build and its checks apply
+        return
+    got = {k: tuple(v.shape) for k, v in payload["state_dict"].items()}
+    if want != got:
+        name = next(iter(sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))))
+        raise ZooError(f"{path}: model_config does not describe its weights ({name}: the config makes "
+                       f"{want.get(name, 'nothing')}, the checkpoint holds {got.get(name, 'nothing')}): "
+                       "not a checkpoint zoo wrote, or it was edited")
 
 
 def load(path: str | os.PathLike, registry: Registry | None = None) -> TrainResult:
@@ -95,7 +154,11 @@ def load(path: str | os.PathLike, registry: Registry | None = None) -> TrainResu
     path = Path(path)
     payload = read(path)
     registry = registry or default_registry()
-    config = TrainConfig(**payload["train_config"])
+    try:
+        config = TrainConfig(**payload["train_config"])
+    except TypeError as exc:
+        raise ZooError(f"{path}: train_config is invalid ({exc})") from None
+    _fits(payload, registry, path)
     built = build(payload["model"], policy=payload["policy"], registry=registry, **payload["model_config"])
     try:
         built.module.load_state_dict(payload["state_dict"])

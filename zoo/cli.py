@@ -221,6 +221,7 @@ def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> 
 
 def _bundle_info(path, as_json: bool) -> None:
     """A bundle's manifest in brief: what it is, how well it did, its variants and their deltas."""
+    from zoo.exports.bundle import CARD_FILE
     from zoo.exports.deployed import read_manifest
 
     manifest = read_manifest(path)
@@ -230,8 +231,8 @@ def _bundle_info(path, as_json: bool) -> None:
             "data": manifest.training.get("data"), "classes": manifest.class_labels,
             "features": f"{manifest.input['shape'][1]}" + (f" named ({', '.join(names[:3])}, ...)" if names else ""),
             "held-out accuracy": metrics.get("holdout_accuracy"), "verified": manifest.verified,
-            "card": str(path / "report.html") if (path / "report.html").is_file() else f"none (zoo report {path})",
-            "variants": manifest.variants}
+            "card": str(path / CARD_FILE) if (path / CARD_FILE).is_file() else f"none (zoo report {path})",
+            "variants": {name: v.to_dict() for name, v in manifest.variants.items()}}
     if as_json:
         echo_json(data)
         return
