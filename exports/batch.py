@@ -17,15 +17,16 @@ process. A worker that dies is replaced and its part re-run by Dask.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import PredictInputError, ZooError
+from zoo.errors import PredictInputError, ZooError, first_line
 from zoo.exports.predictor import Predictor
 
 RECORD = ".zoo-predict.json"
@@ -41,6 +42,7 @@ class Settings:
     id_column: str | None
     allow_nan: bool
     chunk_rows: int
+    csv_safe: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,9 @@ def _model_sha256(predictor: Predictor) -> str:
 
 
 def to_do(predictor: Predictor, parts: list[Part], out_dir: Path, settings: Settings, *, force: bool) -> list[Part]:
-    """The parts still to score; writes the directory's record. Refuses a directory made otherwise."""
-    from zoo import files
-
+    """The parts still to score, found without writing anything; refuses a directory made otherwise."""
     if out_dir.exists() and not out_dir.is_dir():
         raise PredictInputError(f"{out_dir} is a file: -o names a directory when scoring several inputs")
-    out_dir.mkdir(parents=True, exist_ok=True)
     record = record_for(predictor, settings)
     path = out_dir / RECORD
     if path.exists() and not force:
@@ -116,12 +115,19 @@ def to_do(predictor: Predictor, parts: list[Part], out_dir: Path, settings: Sett
                     record["model_sha256"] else "other settings")
             raise ZooError(f"{out_dir} holds predictions made with {what}: choose another -o, or pass --force "
                            "to score every input again")
-    files.atomic_write(path, lambda handle: handle.write((json.dumps(record, indent=2) + "\n").encode()))
-    todo = [p for p in parts if force or not p.output.exists()]
+    return [p for p in parts if force or not p.output.exists()]
+
+
+def begin(predictor: Predictor, parts: list[Part], todo: list[Part], out_dir: Path, settings: Settings) -> None:
+    """Make ``out_dir`` and write its record, once everything the run needs (a scheduler) is at hand."""
+    from zoo import files
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = json.dumps(record_for(predictor, settings), indent=2) + "\n"
+    files.atomic_write(out_dir / RECORD, lambda handle: handle.write(record.encode()))
     for part in parts:
         if part not in todo:
             files.tidy(part.output)  # a run killed after its rename, before it removed its lock
-    return todo
 
 
 def score_part(predictor: Predictor, source: str, output: str, settings: Settings) -> dict[str, Any]:
@@ -130,7 +136,7 @@ def score_part(predictor: Predictor, source: str, output: str, settings: Setting
 
     started = time.perf_counter()
     rows = score(predictor, Path(source), Path(output), fmt=settings.fmt, columns=settings.columns,
-                 id_column=settings.id_column, chunk_rows=settings.chunk_rows)
+                 id_column=settings.id_column, chunk_rows=settings.chunk_rows, csv_safe=settings.csv_safe)
     return {"source": source, "output": output, "rows": rows, "seconds": time.perf_counter() - started}
 
 
@@ -146,15 +152,25 @@ def run_here(predictor: Predictor, parts: list[Part], settings: Settings,
 
 def parse_scheduler(scheduler: str) -> tuple[str, int | str]:
     """``local:N`` -> ("local", N); ``tcp://HOST:PORT`` -> ("remote", address); one line otherwise."""
+    from urllib.parse import urlsplit
+
     if scheduler.startswith("local:"):
         count = scheduler.split(":", 1)[1]
         if not count.isdigit() or int(count) < 1:
             raise PredictInputError(f"--scheduler {scheduler}: give the number of worker processes, e.g. local:2")
         return "local", int(count)
-    if scheduler.startswith(("tcp://", "tls://")) and ":" in scheduler.split("://", 1)[1]:
-        return "remote", scheduler
-    raise PredictInputError(f"--scheduler {scheduler!r}: give local:N (N worker processes here) or "
-                            "tcp://HOST:PORT (a running Dask scheduler)")
+    usage = (f"--scheduler {scheduler!r}: give local:N (N worker processes here) or tcp://HOST:PORT (a running Dask "
+             "scheduler)")
+    if not scheduler.startswith(("tcp://", "tls://")):
+        raise PredictInputError(usage)
+    try:
+        address = urlsplit(scheduler)
+        host, port = address.hostname, address.port
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port that is not a number or out of range
+        raise PredictInputError(f"{usage}; {exc}") from None
+    if not host or port is None or address.path not in ("", "/") or address.query or address.fragment:
+        raise PredictInputError(usage)
+    return "remote", scheduler
 
 
 def require_dask() -> None:
@@ -165,14 +181,15 @@ def require_dask() -> None:
         raise ZooError("--scheduler needs Dask: pip install 'zoo-onnx[dask]'") from None
 
 
-def run_dask(predictor: Predictor, parts: list[Part], settings: Settings, scheduler: str,
-             on_done: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
-    """Each part a Dask task; results as they finish. A dead worker's part is re-run by Dask."""
+@contextlib.contextmanager
+def connected(scheduler: str) -> Iterator[Any]:
+    """A Dask client on ``scheduler`` (a LocalCluster started here, or a running scheduler), closed after."""
     kind, where = parse_scheduler(scheduler)
     require_dask()
     import logging
 
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster
+
     if kind == "local":
         cluster = LocalCluster(n_workers=where, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)
@@ -181,28 +198,35 @@ def run_dask(predictor: Predictor, parts: list[Part], settings: Settings, schedu
         cluster = None
         try:
             client = Client(where, timeout="20s")
-        except OSError as exc:
-            raise ZooError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
-    import uuid
-
-    run_id, done = uuid.uuid4().hex[:12], []
+        except (OSError, ValueError, TypeError) as exc:
+            raise ZooError(f"cannot reach the Dask scheduler at {where}: {first_line(exc)}; nothing was "
+                           "written") from None
     try:
-        futures = [client.submit(score_part, predictor, str(p.source), str(p.output), settings,
-                                 key=f"zoo-predict-{run_id}-{i}", pure=False) for i, p in enumerate(parts)]
-        for future in as_completed(futures):
-            try:
-                done.append(future.result())
-            except ZooError:
-                raise
-            except Exception as exc:  # KilledWorker after Dask's retries, a lost connection, ...
-                from zoo.errors import first_line
-
-                raise ZooError(f"a part failed on Dask ({type(exc).__name__}: {first_line(exc)}); "
-                               "re-run the same command to resume") from None
-            if on_done:
-                on_done(done[-1])
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def run_dask(predictor: Predictor, parts: list[Part], settings: Settings, client,
+             on_done: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
+    """Each part a Dask task on ``client``; results as they finish. A dead worker's part is re-run by Dask."""
+    import uuid
+
+    from distributed import as_completed
+
+    run_id, done = uuid.uuid4().hex[:12], []
+    futures = [client.submit(score_part, predictor, str(p.source), str(p.output), settings,
+                             key=f"zoo-predict-{run_id}-{i}", pure=False) for i, p in enumerate(parts)]
+    for future in as_completed(futures):
+        try:
+            done.append(future.result())
+        except ZooError:
+            raise
+        except Exception as exc:  # KilledWorker after Dask's retries, a lost connection, ...
+            raise ZooError(f"a part failed on Dask ({type(exc).__name__}: {first_line(exc)}); "
+                           "re-run the same command to resume") from None
+        if on_done:
+            on_done(done[-1])
     return done

@@ -151,7 +151,8 @@ def output_format(output: Path | None, fmt: str | None) -> str:
 
 def score(predictor: Predictor, source: str | Path, output: Path | None, *, fmt: str,
           columns: tuple[str, ...] | None = None, id_column: str | None = None,
-          chunk_rows: int = DEFAULT_CHUNK_ROWS, on_rows: Callable[[int], None] | None = None) -> int:
+          chunk_rows: int = DEFAULT_CHUNK_ROWS, on_rows: Callable[[int], None] | None = None,
+          csv_safe: bool = False) -> int:
     """Score ``source`` into ``output`` (atomically: whole or not at all) or stdout; return the row count."""
     from zoo import files
     from zoo.exports.writers import open_writer
@@ -161,7 +162,7 @@ def score(predictor: Predictor, source: str | Path, output: Path | None, *, fmt:
     model = predictor.model
 
     def run(handle) -> int:
-        writer = open_writer(fmt, handle, model.class_labels, model.head, id_column)
+        writer = open_writer(fmt, handle, model.class_labels, model.head, id_column, csv_safe=csv_safe)
         return predict(predictor, rows, writer, on_rows=on_rows)
 
     if output is None:
