@@ -117,6 +117,7 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     from zoo.exports import bundle
     from zoo.exports.card import FILE as card_file
     from zoo.exports.card import INSTALL
+    from zoo.exports.manifest import Variant
     from zoo.exports.parity import ParityReport
     from zoo.exports.pipeline import ParityFailed, export_bundle
     from zoo.exports.runtimes import select as select_runtimes
@@ -189,7 +190,7 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
             "export); open it in a browser")
     elif not no_card:
         say(f"zoo: no model card: matplotlib is not installed ({INSTALL}); then zoo report {target}", err=True)
-    report_variants(report.get("variants", {}), refused)
+    report_variants({n: Variant.from_dict(n, v) for n, v in report.get("variants", {}).items()}, refused)
 
 
 def _check_same_data(result, source: str, checkpoint: Path) -> None:
@@ -232,16 +233,17 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
         from zoo.exports.deployed import read_manifest
 
         variants = read_manifest(path).variants if path.is_dir() else {}
-        echo_json(report.to_dict() | {"variants": variants})
+        echo_json(report.to_dict() | {"variants": {name: v.to_dict() for name, v in variants.items()}})
     else:
         say(report.table())
         models = {r.model for r in report.replays}
         variants = sorted(models - {"fp32"})
         also = "" if not variants else (f" and its variant{'s' if len(variants) > 1 else ''} {', '.join(variants)}"
                                          if "fp32" in models else "")
-        say(f"{'verified' if report.verified else 'NOT verified'}: {report.path}{also}")
-    if not report.verified:
-        raise click.exceptions.Exit(1)
+        if report.verified:
+            say(f"verified: {report.path}{also}")
+    if not report.verified:  # the one line that says why, on stderr, shown under -q and --json too
+        raise ZooError(f"NOT verified: {report.path}: {report.failure()}")
 
 
 @click.command()
@@ -268,9 +270,12 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows read and run at a time (bounds memory).")
 @click.option("--allow-nan", is_flag=True, help="Run rows holding NaN/Inf instead of refusing them.")
+@click.option("--csv-safe", is_flag=True, help="Prefix ' to CSV text cells (labels, ids, header) that begin with = + - "
+              "@ or a tab: a spreadsheet then shows them as text instead of running them as formulas. "
+              "Changes the data: off by default.")
 def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str | None, id_column: str | None,
             columns: str | None, scheduler: str | None, runtime: str | None, variant: str | None,
-            provider: str | None, batch_size: int, allow_nan: bool) -> None:
+            provider: str | None, batch_size: int, allow_nan: bool, csv_safe: bool) -> None:
     """Predict labels and probabilities for the rows of INPUT with an exported model.
 
     INPUT is a .parquet, .arrow/.feather, .csv, .npy or .npz file of raw
@@ -280,12 +285,14 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
     memory stays bounded whatever the size of INPUT. Output columns: the id
     column, label, class_index, p_<class>.
     """
+    import contextlib
     import sys
 
     from zoo import files
     from zoo.exports import batch
     from zoo.exports.predict import output_format, score
     from zoo.exports.predictor import Predictor
+    from zoo.exports.writers import FORMATS
 
     if provider is not None:
         from zoo.exports.runtimes import by_alias
@@ -305,29 +312,40 @@ def predict(model: Path, source: str, output: Path | None, force: bool, fmt: str
     if many or scheduler is not None:
         if output is None:
             raise click.UsageError("scoring several files writes one output file each: give -o DIR")
-        settings = batch.Settings(fmt or "parquet", picked, id_column, allow_nan, batch_size)
+        if output.suffix.lower() in FORMATS:  # a .csv target is a file, never a directory
+            why = "INPUT names several files" if many else "--scheduler scores files"
+            raise click.UsageError(f"-o {output} names a {FORMATS[output.suffix.lower()]} file, but {why} into a "
+                                   f"directory, one output file each: give -o DIR (without {output.suffix})")
+        settings = batch.Settings(fmt or "parquet", picked, id_column, allow_nan, batch_size, csv_safe)
+        if csv_safe and settings.fmt != "csv":
+            raise click.UsageError(f"--csv-safe guards CSV cells; the outputs here are {settings.fmt}: drop it")
         files.check_target(output, force=True, directory=True)
         sources = batch.inputs(source) if many else [Path(source)]
         parts = batch.plan(sources, output, settings.fmt)
         predictor = Predictor(model, runtime, allow_nan=allow_nan, variant=variant)
         todo = batch.to_do(predictor, parts, output, settings, force=force)
         skipped = len(parts) - len(todo)
-        if skipped:
-            say(f"{skipped} of {len(parts)} inputs already scored in {output}: skipped", err=True)
         started = time.perf_counter()
-        if scheduler is None or not todo:  # nothing to do: no cluster to start
-            done = batch.run_here(predictor, todo, settings)
-        else:
-            done = batch.run_dask(predictor, todo, settings, scheduler)
+        # The scheduler first: one it cannot reach leaves nothing behind. No work: no cluster to start.
+        with batch.connected(scheduler) if scheduler is not None and todo else contextlib.nullcontext() as client:
+            batch.begin(predictor, parts, todo, output, settings)
+            if skipped:
+                say(f"{skipped} of {len(parts)} inputs already scored in {output}: skipped", err=True)
+            if client is None:
+                done = batch.run_here(predictor, todo, settings)
+            else:
+                done = batch.run_dask(predictor, todo, settings, client)
         rows = sum(d["rows"] for d in done)
         say(f"wrote {len(done)} files ({rows:,} rows) to {output} in {time.perf_counter() - started:.1f} s", err=True)
         return
     fmt = output_format(output, fmt)
+    if csv_safe and fmt != "csv":
+        raise click.UsageError(f"--csv-safe guards CSV cells; the output here is {fmt}: drop it")
     if output is not None:
         files.check_target(output, force=force, directory=False)
     predictor = Predictor(model, runtime, allow_nan=allow_nan, variant=variant)
     progress = sys.stderr.isatty() and output is not None and not verbosity()[1]
-    options = {"fmt": fmt, "columns": picked, "id_column": id_column, "chunk_rows": batch_size}
+    options = {"fmt": fmt, "columns": picked, "id_column": id_column, "chunk_rows": batch_size, "csv_safe": csv_safe}
     if progress:
         with click.progressbar(length=0, label="predicting", file=sys.stderr,
                                show_eta=False, show_percent=False) as bar:
@@ -391,8 +409,9 @@ def runtimes(as_json: bool) -> None:
         echo_json([s.to_dict() for s in found])
         return
     click.echo(table.render(("name", "available", "version", "requires", "registered by", "summary / why not"), [
-        (s.name, "yes" if s.available else "no", s.version, s.requires, s.registered_by,
-         s.summary if s.available else f"unavailable: {s.reason}") for s in found]))
+        (s.name, "yes" if s.available else "no", s.version or ("?" if s.version_error else None), s.requires,
+         s.registered_by, (s.summary if s.available else f"unavailable: {s.reason}")
+         + (f" ({s.version_error})" if s.version_error else "")) for s in found]))
 
 
 @click.command(name="bench")
@@ -463,7 +482,7 @@ def variants_command(path: Path, names: tuple[str, ...], max_accuracy_drop: floa
             say(f"model card remade with the variants: {built.card.describe()}", err=True)
     found = read_manifest(path).variants
     if as_json:
-        echo_json({"variants": found, "refused": refused})
+        echo_json({"variants": {name: v.to_dict() for name, v in found.items()}, "refused": refused})
         if refused:
             raise click.exceptions.Exit(1)
         return

@@ -117,6 +117,8 @@ class Comparison:
     label_agreement: float | None = None
     ties: int = 0
     problems: list[str] = field(default_factory=list)
+    errors: dict[str, float] = field(default_factory=dict)  # max |got - want| of each numeric output
+    failed: list[str] = field(default_factory=list)  # the outputs that broke their rule
 
     @property
     def passed(self) -> bool:
@@ -131,6 +133,17 @@ class Comparison:
         self.max_rel_error = _max(self.max_rel_error, other.max_rel_error)
         self.ties += other.ties
         self.problems += [prefix + p for p in other.problems]
+        for name, error in other.errors.items():
+            self.errors[name] = max(self.errors.get(name, error), error)
+        self.failed += [name for name in other.failed if name not in self.failed]
+
+
+def shown_error(max_abs_error: float | None, errors: dict[str, float], failed: list[str]) -> str:
+    """A report's "max abs err" cell: the error of the output that failed (named), else of probabilities."""
+    broken = next((name for name in failed if name in errors), None)
+    if broken is not None and broken != "probabilities":
+        return f"{errors[broken]:.2e} ({broken})"
+    return "-" if max_abs_error is None else f"{max_abs_error:.2e}"
 
 
 def _max(a: float | None, b: float | None) -> float | None:
@@ -174,11 +187,14 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rules: list
         scale = np.where(np.isfinite(ref64), np.abs(ref64), 0.0)
         if rule.kind == "close-to-row-scale" and ref.ndim == 2:
             scale = scale.max(axis=1, keepdims=True)
+        if diff.size:
+            result.errors[rule.output] = float(diff.max())
         if rule.output == "probabilities" and diff.size:
             result.max_abs_error = float(diff.max())
             result.max_rel_error = float((diff / np.maximum(scale, rule.atol or 1e-12)).max())
         if diff.size and not np.all(diff <= rule.atol + rule.rtol * scale):
             result.problems.append(f"{rule.output} differ by up to {float(diff.max()):.2e}")
+            result.failed.append(rule.output)
     if "label" in got and "probabilities" in got:
         own = decide(np.asarray(got["probabilities"]), decision, threshold, x)
         if np.asarray(got["label"]).shape == own.shape and not np.array_equal(np.asarray(got["label"]), own):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zoo import table
 from zoo.errors import ZooError
+from zoo.exports.compare import shown_error
 from zoo.exports.defaults import DEFAULT_ATOL, DEFAULT_RTOL  # noqa: F401 (re-exported)
 from zoo.runtimes import FP32
 
@@ -48,6 +49,8 @@ class Cell:
     label_agreement: float | None = None
     ties: int = 0
     accuracy: float | None = None
+    errors: dict[str, float] = field(default_factory=dict)  # max abs error of each numeric output
+    failed_outputs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -81,14 +84,15 @@ class ParityReport:
     def table(self) -> str:
         header = ("runtime", "device", "precision", "batches", "max abs err", "labels", "accuracy", "result")
         rows = [(c.runtime, c.device, c.precision, ",".join(map(str, c.batches)) or None,
-                 table.number(c.max_abs_error), table.percent(c.label_agreement), table.number(c.accuracy, ".4f"),
-                 _result(c)) for c in self.cells]
+                 shown_error(c.max_abs_error, c.errors, c.failed_outputs), table.percent(c.label_agreement),
+                 table.number(c.accuracy, ".4f"), _result(c)) for c in self.cells]
         trained = "" if self.trainer_accuracy is None else f"; accuracy on the true labels = the trainer's " \
                                                            f"{self.trainer_accuracy:.4f}"
-        return (table.render(header, rows, rule=True)
-                + f"\npass: |onnx - reference| <= {self.atol:g} + {self.rtol:g} * |reference| and labels equal "
-                  f"(ties excused), on {self.rows} held-out rows and the edge inputs{trained}; reference: "
-                  f"{self.reference}")
+        criterion = (f"|onnx - reference| <= {self.atol:g} + {self.rtol:g} * |reference| and labels equal (ties "
+                     f"excused), on {self.rows} held-out rows and the edge inputs{trained}; reference: "
+                     f"{self.reference}")
+        verdict = "passed" if self.passed else "NOT passed by every runtime above"
+        return table.render(header, rows, rule=True) + f"\n{verdict}: {criterion}"
 
 
 def _result(cell: Cell) -> str:
@@ -157,6 +161,7 @@ def _run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, r
         total.problems.append(str(exc))
     cell.max_abs_error, cell.max_rel_error = total.max_abs_error, total.max_rel_error
     cell.label_agreement, cell.ties = total.label_agreement, total.ties
+    cell.errors, cell.failed_outputs = total.errors, total.failed
     if full is not None and "label" in full:
         cell.accuracy = float((np.asarray(full["label"]) == np.asarray(y_true)).mean())
         if trainer_accuracy is not None and abs(cell.accuracy - trainer_accuracy) > total.ties / len(X) + 1e-9:

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import PredictInputError
+from zoo.errors import PredictInputError, RuntimeFailure
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,7 +56,8 @@ class Predictor:
     def _open(self) -> tuple:
         """(deployed, session, step), opened once per process and kept while the file is unchanged."""
         from zoo.exports.deployed import open_model
-        from zoo.exports.runtimes import open_session, select
+        from zoo.exports.runtimes import open_session, precision_problem, select
+        from zoo.runtimes import FP32
 
         if self._opened is not None:
             return self._opened
@@ -69,6 +70,10 @@ class Predictor:
         model = open_model(self.path, check=False, variant=self.variant)
         [(chosen, _)] = select([self.runtime])
         session = open_session(chosen, model.model_path)
+        lowered = (model.manifest.variants[self.variant].precision,) if self.variant else ()
+        problem = precision_problem(session, model.manifest.precision if model.manifest else FP32, lowered)
+        if problem:  # what zoo verify would fail: never predict with it either
+            raise RuntimeFailure(f"{chosen.name} {problem}; predict on another runtime (zoo runtimes lists them)")
         _OPENED[key] = (_identity(model.model_path), model, session, chosen.max_rows or DEFAULT_STEP)
         self._opened = _OPENED[key][1:]
         return self._opened

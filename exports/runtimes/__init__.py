@@ -8,7 +8,6 @@ callers here loop over the registry.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ class RuntimeStatus:
     requires: str
     summary: str
     registered_by: str
+    version_error: str | None = None  # why version() failed, when it raised
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,34 +44,42 @@ def _registry(registry: Registry | None) -> Registry:
     return registry or default_registry()
 
 
-#: Each runtime object's probe result: availability does not change within a process, and an export
-#: asks for it several times (the CLI's early check, the pipeline's, parity's, the manifest's).
-_probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Each runtime object's probe result, by identity (a plugin's runtime need not be hashable), with the object
+#: kept so that its identity is not reused: availability does not change within a process, and an export
+#: asks for it several times (the CLI's early check, the pipeline's, parity's).
+_probed: dict[int, tuple[Runtime, str | None]] = {}
 
 
 def why_unavailable(runtime: Runtime) -> str | None:
     """The runtime's own probe (run once per runtime object), a failure of the probe counted as a reason."""
-    if runtime not in _probed:
+    if id(runtime) not in _probed:
         try:
             reason = runtime.unavailable()
-            _probed[runtime] = None if reason is None else str(reason)
+            reason = None if reason is None else str(reason)
         except Exception as exc:  # a plugin's probe may fail in any way: that is a reason, not a crash
-            _probed[runtime] = f"its availability probe failed: {type(exc).__name__}: {first_line(exc)}"
-    return _probed[runtime]
+            reason = f"its availability probe failed: {type(exc).__name__}: {first_line(exc)}"
+        _probed[id(runtime)] = (runtime, reason)
+    return _probed[id(runtime)][1]
 
 
 def version_of(runtime: Runtime) -> str | None:
+    return _version(runtime)[0]
+
+
+def _version(runtime: Runtime) -> tuple[str | None, str | None]:
+    """(the version, or None; why ``version()`` failed, or None)."""
     try:
         version = runtime.version()
-    except Exception:
-        return None
-    return None if version is None else str(version)
+    except Exception as exc:  # shown beside the runtime, never a crash of the command
+        return None, f"version() failed: {type(exc).__name__}: {first_line(exc)}"
+    return (None if version is None else str(version)), None
 
 
 def status(runtime: Runtime, registry: Registry | None = None) -> RuntimeStatus:
     reason = why_unavailable(runtime)
-    return RuntimeStatus(runtime.name, reason is None, reason, version_of(runtime), runtime.requires,
-                         runtime.summary, _registry(registry).owner("runtime", runtime.name))
+    version, version_error = _version(runtime)
+    return RuntimeStatus(runtime.name, reason is None, reason, version, runtime.requires,
+                         runtime.summary, _registry(registry).owner("runtime", runtime.name), version_error)
 
 
 def statuses(registry: Registry | None = None) -> list[RuntimeStatus]:
@@ -129,16 +137,29 @@ def open_session(runtime: Runtime, model_path: Path) -> Session:
 
 
 def run(session: Session, x: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
-    """``session.run``, any failure turned into one line naming the runtime."""
+    """``session.run``, any failure turned into one line naming the runtime, and what it returned checked:
+    every output asked for, one row per input row, ``label`` integers, the scores floating point."""
     import numpy as np
 
     try:
         got = session.run(x, outputs)
+        if not isinstance(got, dict):
+            raise RuntimeFailure(f"{session.runtime}: run() returned {type(got).__name__}, not a dict of outputs")
+        got = {name: np.asarray(value) for name, value in got.items()}
     except RuntimeFailure:
         raise
     except Exception as exc:
         raise RuntimeFailure(f"{session.runtime} failed to run the model: {first_line(exc)}") from None
-    return {name: np.asarray(value) for name, value in got.items()}
+    for name in outputs or session.output_names:
+        value = got.get(name)
+        if value is None:
+            raise RuntimeFailure(f"{session.runtime}: run() returned no output {name!r}")
+        kinds, ndim = ("iu", 1) if name == "label" else ("f", 2)
+        if value.dtype.kind not in kinds or value.ndim != ndim or len(value) != len(x):
+            raise RuntimeFailure(f"{session.runtime}: run() returned {name!r} as {value.dtype} {value.shape} for "
+                                 f"{len(x)} rows; expected {'integers' if name == 'label' else 'floats'} "
+                                 f"({len(x)}{', k' if ndim == 2 else ''})")
+    return got
 
 
 def precision_problem(session: Session, claimed: str, lowered_in_graph: tuple[str, ...] = ()) -> str | None:

@@ -10,6 +10,8 @@ a session that reports anything but fp32 fails verification.
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 from zoo import hookimpl
@@ -26,12 +28,17 @@ class OpenVINOSession(Session):
             mine = [n for n in names if n in port.get_names()]
             self.ports[mine[0] if mine else port.get_any_name()] = port
         super().__init__(runtime, device, precision, compiled.inputs[0].get_any_name(), list(self.ports))
-        self.compiled, self.request = compiled, compiled.create_infer_request()
+        self.compiled, self.local = compiled, threading.local()
 
     def run(self, x, outputs=None):
         import numpy as np
 
-        results = self.request.infer({self.input_name: x})
+        # An infer request runs one inference at a time ("Infer Request is busy"): one per thread, so that a
+        # session shared by threads (zoo.load_bundle's, in a thread pool) runs in each of them.
+        request = getattr(self.local, "request", None)
+        if request is None:
+            request = self.local.request = self.compiled.create_infer_request()
+        results = request.infer({self.input_name: x})
         return {name: np.array(results[self.ports[name]]) for name in (outputs or self.output_names)}
 
 
@@ -65,6 +72,9 @@ class OpenVINOCPU(Runtime):
         import openvino as ov
 
         config = {} if self.precision is None else {"INFERENCE_PRECISION_HINT": self.precision}
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        if threads.isdigit() and int(threads) > 0:  # as onnxruntime does: a Dask worker sets 1
+            config["INFERENCE_NUM_THREADS"] = int(threads)
         core = ov.Core()
         model = core.read_model(str(model_path))
         names = [name for port in model.outputs for name in sorted(port.get_names())]
