@@ -14,7 +14,7 @@ import zoo.errors
 from zoo.exports import bundle
 from zoo.exports.runtimes import statuses
 
-from conftest import assert_clean_error, torch_labels, tree
+from conftest import assert_clean_error, reseal, torch_labels, tree
 
 
 def test_verify_replays_every_test_data_set(zoo_cli, bundle_copy):
@@ -33,7 +33,7 @@ def test_verify_replays_every_test_data_set(zoo_cli, bundle_copy):
         assert all(r["max_abs_error"] <= 1e-5 and r["label_agreement"] == 1.0 for r in replays)
         assert all(r["precision"] == "fp32" for r in replays)
     assert {"onnxruntime-cpu", "onnx-reference"} <= {r["runtime"] for r in report["replays"] if r["status"] == "passed"}
-    assert [c["check"] for c in report["checks"]] == ["sha256", "onnx checker"]
+    assert [c["check"] for c in report["checks"]] == ["sha256", "onnx checker", "metadata"]
     table = zoo_cli("verify", "multiclass/model.onnx")
     assert table.exit_code == 0 and "verified: " in table.stdout and "test_data_set_3" in table.stdout
 
@@ -76,7 +76,7 @@ def test_a_changed_weight_with_a_matching_checksum_fails_the_replay(zoo_cli, bun
     manifest["sha256"]["model.onnx"] = bundle.sha256(path / "model.onnx")
     (path / "manifest.json").write_text(json.dumps(manifest))
     result = zoo_cli("verify", "multiclass")
-    assert result.exit_code == 1 and "FAILED" in result.stdout and "NOT verified" in result.stdout
+    assert result.exit_code == 1 and "FAILED" in result.stdout and "NOT verified" in result.stderr
 
 
 def test_a_bare_onnx_file_verifies_from_its_metadata(zoo_cli, bundle_copy, tmp_path):
@@ -133,7 +133,8 @@ def test_manifest_problems(zoo_cli, bundle_copy, change, fragment):
 
 def test_a_bundle_missing_its_model(zoo_cli, bundle_copy):
     (bundle_copy() / "model.onnx").unlink()
-    assert_clean_error(zoo_cli("verify", "multiclass"), "model.onnx does not exist (the manifest names it)", code=1)
+    assert_clean_error(zoo_cli("verify", "multiclass"), "model.onnx is missing (the manifest names it as the model)",
+                       code=1)
 
 
 def test_a_directory_that_is_not_a_bundle(zoo_cli, tmp_path):
@@ -150,6 +151,9 @@ def test_test_data_of_the_wrong_shape(zoo_cli, bundle_copy):
     path = bundle_copy()
     wrong = onnx.numpy_helper.from_array(np.zeros((2, 5), dtype=np.float32), "input")
     (path / "test_data_set_1" / "input_0.pb").write_bytes(wrong.SerializeToString())
+    assert_clean_error(zoo_cli("verify", "multiclass"), "test_data_set_1/input_0.pb has 55 bytes, the manifest says "
+                                                       "1,808: it changed after export", code=1)
+    reseal(path, "test_data_set_1/input_0.pb")
     assert_clean_error(zoo_cli("verify", "multiclass"), "test_data_set_1/input_0.pb holds float32 (2, 5) but "
                                                        "the model takes float32 (batch, 64)", code=1)
 

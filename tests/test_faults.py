@@ -2,6 +2,7 @@
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,10 +24,10 @@ def bundle_dir(tmp_path_factory):
     return root / "b"
 
 
-def zoo(*args, cwd, preexec_fn=None, user=None):
+def zoo(*args, cwd, preexec_fn=None, prefix=()):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
-    return subprocess.run([sys.executable, "-m", "zoo", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300, preexec_fn=preexec_fn, user=user)
+    return subprocess.run([*prefix, sys.executable, "-m", "zoo", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300, preexec_fn=preexec_fn)
 
 
 def small_file_limit():
@@ -59,34 +60,34 @@ def test_a_full_disk_during_export_keeps_the_previous_bundle(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 
-def nobody_can_run_python() -> str | None:
-    """Why the permission test cannot run here, or None."""
+def without_privileges() -> tuple[str, ...]:
+    """A command prefix under which this user obeys file permissions: nothing for an ordinary user; for root,
+    which may write anywhere, setpriv with every capability dropped (root then owns, but may not write, a
+    directory of mode 0555)."""
     if os.geteuid() != 0:
-        return "needs root, to drop to the user 'nobody' (root itself may write anywhere)"
-    try:
-        subprocess.run([sys.executable, "-c", "pass"], user="nobody", check=True, capture_output=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"the user 'nobody' cannot run this interpreter ({exc})"
-    return None
+        return ()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("needs setpriv (util-linux) to drop root's capabilities")
+    return (setpriv, "--bounding-set=-all", "--inh-caps=-all", "--")
 
 
 def test_no_permission_to_write(bundle_dir):
-    reason = nobody_can_run_python()
-    if reason:
-        pytest.skip(reason)
+    prefix = without_privileges()
     with tempfile.TemporaryDirectory() as root:
-        os.chmod(root, 0o755)  # readable by everyone, writable by root only
         np.save(os.path.join(root, "rows.npy"), np.zeros((2, 30), dtype=np.float32))
-        work = tempfile.mkdtemp()
-        os.chmod(work, 0o755)
-        for args, fragment in (
-            (["predict", str(bundle_dir), "rows.npy", "-o", "out.csv"], "no permission to write in"),
-            (["train", "binary", "-o", "sub/m.pt"], "no permission to write in"),
-        ):
-            result = zoo(*args, cwd=root, user="nobody")
-            assert result.returncode == 1, result.stderr
-            assert fragment in result.stderr and result.stderr.count("\n") == 1, result.stderr
-        assert sorted(os.listdir(root)) == ["rows.npy"]
+        os.chmod(root, 0o555)  # readable by everyone, writable by nobody without privileges
+        try:
+            for args, fragment in (
+                (["predict", str(bundle_dir), "rows.npy", "-o", "out.csv"], "no permission to write in"),
+                (["train", "binary", "-o", "sub/m.pt"], "no permission to write in"),
+            ):
+                result = zoo(*args, cwd=root, prefix=prefix)
+                assert result.returncode == 1, result.stderr
+                assert fragment in result.stderr and result.stderr.count("\n") == 1, result.stderr
+            assert sorted(os.listdir(root)) == ["rows.npy"]
+        finally:
+            os.chmod(root, 0o755)
 
 
 def test_a_location_even_root_cannot_write(bundle_dir, tmp_path):

@@ -6,6 +6,7 @@ held-out rows and labels of the training run, never with zoo's measuring code.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -20,7 +21,11 @@ from zoo.training import fit
 
 from conftest import assert_clean_error, tree
 
-pytest.importorskip("onnxconverter_common", reason="fp16 variants need the [variants] extra")
+#: int8 needs onnxruntime alone; fp16 needs the [variants] extra, and only its tests skip without it.
+FP16 = importlib.util.find_spec("onnxconverter_common") is not None
+needs_fp16 = pytest.mark.skipif(not FP16, reason="fp16 variants need the [variants] extra: "
+                                                 "pip install 'zoo-onnx[variants]'")
+MADE = ["fp16", "int8"] if FP16 else ["int8"]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +33,7 @@ def made(tmp_path_factory):
     """The issue's case: multiclass with 512 hidden units, 10 epochs, both variants; and a plain bundle."""
     root = tmp_path_factory.mktemp("variants")
     result = fit("multiclass", config=TrainConfig(epochs=10, device="cpu"), hidden_size=512)
-    outcome = export_bundle(result, root / "wide", variants=["fp16", "int8"])
+    outcome = export_bundle(result, root / "wide", variants=MADE)
     plain = export_bundle(result, root / "plain", runtimes=["onnxruntime-cpu"])
     return root, result, outcome, plain
 
@@ -41,7 +46,14 @@ def bare(path, X):
     return probabilities, labels
 
 
-@pytest.mark.parametrize("name, size, agreement, drop", [("int8", 0.35, 98.0, 1.0), ("fp16", 0.55, 99.5, 0.2)])
+def top_two_equal(p):
+    """Rows whose two largest probabilities are exactly equal: ArgMax's first-index rule picks their label."""
+    top = np.sort(p, axis=1)[:, -2:]
+    return top[:, 0] == top[:, 1]
+
+
+@pytest.mark.parametrize("name, size, agreement, drop", [
+    ("int8", 0.35, 98.0, 1.0), pytest.param("fp16", 0.55, 99.5, 0.2, marks=needs_fp16)])
 def test_each_variant_meets_its_targets_measured_independently(made, name, size, agreement, drop):
     root, result, outcome, _ = made
     assert outcome.refused == []
@@ -49,10 +61,13 @@ def test_each_variant_meets_its_targets_measured_independently(made, name, size,
     X, y = result.split.X_test, result.split.y_test
     p32, l32 = bare(root / "wide" / "model.onnx", X)
     p, labels = bare(root / "wide" / record["file"], X)
-    ours = {"agreement": 100 * np.mean(labels == l32), "delta": 100 * (np.mean(labels == y) - np.mean(l32 == y)),
+    tied = top_two_equal(p) | top_two_equal(p32)  # a tie agrees by the rule, not by the model: never counted
+    ours = {"agreement": 100 * np.mean((labels == l32) & ~tied), "ties": int(tied.sum()),
+            "delta": 100 * (np.mean(labels == y) - np.mean(l32 == y)),
             "size": (root / "wide" / record["file"]).stat().st_size / (root / "wide" / "model.onnx").stat().st_size}
     assert ours["size"] <= size and ours["agreement"] >= agreement and ours["delta"] >= -drop, ours
     assert record["agreement_percent"] == pytest.approx(ours["agreement"], abs=1e-3)
+    assert record["ties"] == ours["ties"]
     assert record["accuracy_delta_points"] == pytest.approx(ours["delta"], abs=1e-3)
     assert record["size_ratio"] == pytest.approx(ours["size"], abs=1e-3)
     assert record["max_abs_probability_difference"] == pytest.approx(float(np.abs(p - p32).max()), rel=1e-6)
@@ -82,12 +97,11 @@ def test_verify_replays_every_variant_on_every_runtime(made, zoo_cli, tmp_path):
     assert run.exit_code == 0, run.output
     report = json.loads(run.stdout)
     ran = {(r["model"], r["runtime"]) for r in report["replays"] if r["status"] == "passed"}
-    assert {("fp16", "onnxruntime-cpu"), ("int8", "onnxruntime-cpu"), ("fp16", "onnx-reference"),
-            ("int8", "onnx-reference")} <= ran
-    assert set(report["variants"]) == {"fp16", "int8"}
+    assert {(name, runtime) for name in MADE for runtime in ("onnxruntime-cpu", "onnx-reference")} <= ran
+    assert set(report["variants"]) == set(MADE)
     only = json.loads(zoo_cli("verify", "wide", "--variant", "int8", "--json").stdout)
     assert {r["model"] for r in only["replays"]} == {"int8"}
-    assert_clean_error(zoo_cli("verify", "wide", "--variant", "int4"), "has no variant 'int4'", "fp16, int8")
+    assert_clean_error(zoo_cli("verify", "wide", "--variant", "int4"), "has no variant 'int4'", ", ".join(MADE))
     path = tmp_path / "wide" / "variants" / "int8" / "model.onnx"
     path.write_bytes(path.read_bytes()[:-1] + bytes([path.read_bytes()[-1] ^ 1]))
     assert_clean_error(zoo_cli("verify", "wide"), "checksum mismatch")
@@ -111,7 +125,8 @@ def test_variants_are_added_to_a_bundle_without_torch(made, python, tmp_path):
     assert run.stdout.splitlines()[0].startswith("variant") and "int8" in run.stdout
     added = json.loads((tmp_path / "plain" / "manifest.json").read_text())["variants"]["int8"]
     # the same rows, the same calibration: the same measurement as the export's
-    assert added["agreement_percent"] == outcome.manifest.variants["int8"]["agreement_percent"]
+    assert added["agreement_percent"] == outcome.manifest.variants["int8"].agreement_percent
+    assert added["ties"] == outcome.manifest.variants["int8"].ties
     verify = subprocess.run([python, "-c", script, "verify", "plain"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=300)
     assert verify.returncode == 0, verify.stderr
@@ -127,9 +142,10 @@ def test_a_variant_the_guard_refuses_writes_nothing(made, zoo_cli, tmp_path):
     assert_clean_error(zoo_cli("variants", "plain", "--add", "int8-naive", "--max-accuracy-drop", "100"),
                        "variant int8-naive refused: it agrees with fp32 on", "below --min-agreement 98")
     assert tree(tmp_path) == before
-    assert_clean_error(zoo_cli("variants", "plain", "--add", "fp16", "--max-accuracy-drop", "-1"), "-1")
+    assert_clean_error(zoo_cli("variants", "plain", "--add", "int8", "--max-accuracy-drop", "-1"), "-1")
 
 
+@needs_fp16
 def test_a_variant_that_fails_its_replay_on_another_runtime_is_refused(made, monkeypatch, tmp_path):
     """Held to fp32's tolerance, fp16 disagrees with itself across runtimes: refused, nothing written."""
     from zoo.exports import variants
@@ -147,13 +163,13 @@ def test_a_variant_that_fails_its_replay_on_another_runtime_is_refused(made, mon
 
 
 def test_export_keeps_the_bundle_and_the_good_variants_when_one_is_refused(zoo_cli, tmp_path):
-    run = zoo_cli("export", "multiclass", "--epochs", "3", "--variant", "fp16", "--variant", "int8-naive",
+    run = zoo_cli("export", "multiclass", "--epochs", "3", "--variant", "int8", "--variant", "int8-naive",
                   "--runtime", "onnxruntime-cpu", "-o", "b")
     assert run.exit_code == 1
     lines = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and "variant int8-naive refused" in lines[0], run.stderr
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    assert set(manifest["variants"]) == {"fp16"} and not (tmp_path / "b" / "variants" / "int8-naive").exists()
+    assert set(manifest["variants"]) == {"int8"} and not (tmp_path / "b" / "variants" / "int8-naive").exists()
 
 
 def test_predict_and_bench_use_a_variant(made, zoo_cli, tmp_path):
@@ -169,18 +185,20 @@ def test_predict_and_bench_use_a_variant(made, zoo_cli, tmp_path):
     assert run.exit_code == 0, run.output
     _, labels = bare(tmp_path / "wide" / "variants" / "int8" / "model.onnx", X)
     assert np.load(tmp_path / "out.npy")["class_index"].tolist() == labels.tolist()
+    bench = zoo_cli("bench", "wide", "--variant", "int8", "--runtime", "onnxruntime-cpu", "--batch-size", "64",
+                    "--repeats", "1", "--no-torch", "--json")
+    assert bench.exit_code == 0, bench.output
+    assert json.loads(bench.stdout)["path"].endswith("variants/int8/model.onnx")
+    if not FP16:
+        return
     model = pickle.loads(pickle.dumps(zoo.load_bundle(tmp_path / "wide", variant="fp16")))
     p16, l16 = bare(tmp_path / "wide" / "variants" / "fp16" / "model.onnx", X)
     assert model.predict(X).tolist() == [result.class_labels[i] for i in l16]
     np.testing.assert_array_equal(model.predict_proba(X), p16)  # the fp16 file's own probabilities ...
     assert not np.array_equal(p16, bare(tmp_path / "wide" / "model.onnx", X)[0])  # ... which are not fp32's
-    bench = zoo_cli("bench", "wide", "--variant", "int8", "--runtime", "onnxruntime-cpu", "--batch-size", "64",
-                    "--repeats", "1", "--no-torch", "--json")
-    assert bench.exit_code == 0, bench.output
-    assert json.loads(bench.stdout)["path"].endswith("variants/int8/model.onnx")
 
 
-@pytest.mark.parametrize("name", ["fp16", "int8"])
+@pytest.mark.parametrize("name", [pytest.param("fp16", marks=needs_fp16), "int8"])
 def test_a_binary_model_has_variants_too(zoo_cli, tmp_path, name):
     run = zoo_cli("export", "binary", "--epochs", "5", "--variant", name, "-o", "b")
     assert run.exit_code == 0, run.output
@@ -213,10 +231,14 @@ def test_info_shows_a_bundle_and_its_variants_deltas(made, zoo_cli):
     run = zoo_cli("info", str(root / "wide"))
     assert run.exit_code == 0, run.output
     assert "features: 64 named (pixel_0_0" in run.stdout and "variants:" in run.stdout
-    rows = {line.split()[0]: line.split() for line in run.stdout.splitlines() if line.startswith(("fp16 ", "int8 "))}
-    assert rows["int8"][2] == f"{outcome.manifest.variants['int8']['size_ratio']:.2f}x"
+    header, *lines = run.stdout.split("variants:\n")[1].splitlines()
+    assert header.split()[:8] == ["variant", "weights", "size", "vs", "fp32", "accuracy", "delta", "(points)"]
+    rows = {line.split()[0]: line.split() for line in lines}
+    int8 = outcome.manifest.variants["int8"]
+    assert rows["int8"][2] == f"{int8.size_ratio:.2f}x" and rows["int8"][7] == str(int8.ties)  # the ties column
     data = json.loads(zoo_cli("info", str(root / "wide"), "--json").stdout)
-    assert set(data["variants"]) == {"fp16", "int8"} and data["held-out accuracy"] == result.metrics["holdout_accuracy"]
+    assert set(data["variants"]) == set(MADE) and data["held-out accuracy"] == result.metrics["holdout_accuracy"]
+    assert data["variants"]["int8"]["ties"] == int8.ties
 
 
 def test_a_model_exported_from_a_checkpoint_is_calibrated_on_the_rows_it_kept(zoo_cli, tmp_path):
@@ -233,3 +255,18 @@ def test_the_cli_offers_exactly_the_variants_there_are_methods_for():
     from zoo.exports.variants import METHODS
 
     assert tuple(METHODS) == VARIANTS
+
+
+def test_the_card_counts_ties_apart_from_agreement(made):
+    import re
+
+    root, _, outcome, _ = made
+    text = (root / "wide" / "report.html").read_text(encoding="utf-8")
+    table = re.search(r'<table id="table-variants">(.*?)</table>', text, re.S).group(1)
+    header = re.findall(r"<th[^>]*>(.*?)</th>", table.split("</thead>")[0])
+    assert header[5:7] == ["agreement", "ties"], header
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", table, re.S) if "<td>int8</td>" in r)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    int8 = outcome.manifest.variants["int8"]
+    assert cells[5] == f"{int8.agreement_percent:.2f} %" and cells[6] == f"{int8.ties:,}", cells
+    assert "leaving out ties" in text
