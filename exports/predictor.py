@@ -54,7 +54,9 @@ class Predictor:
         self._open()  # here, so that a bad path or runtime fails at once
 
     def _open(self) -> tuple:
-        """(deployed, session, step), opened once per process and kept while the file is unchanged."""
+        """(deployed, session, step): opened once per Predictor, which keeps what it opened. A new Predictor of
+        the same path and runtime in this process reuses that session only while the file is unchanged: one
+        made after an in-place re-export opens the new file."""
         from zoo.exports.deployed import open_model
         from zoo.exports.runtimes import open_session, precision_problem, select
         from zoo.runtimes import FP32

@@ -225,3 +225,65 @@ UNAVAILABLE_RUNTIME = RUNTIME + """
     def register_runtimes(register):
         register(NeedsHardware())
 """
+
+#: Runtimes that break the Session contract, each its own way: zoo must answer each in one line.
+MISBEHAVING_RUNTIMES = RUNTIME + """
+    import dataclasses
+
+    import numpy as np
+
+
+    class ListSession(OneThreadSession):
+        def run(self, x, outputs=None):
+            return list(super().run(x, outputs).values())
+
+
+    class FloatLabelSession(OneThreadSession):
+        def run(self, x, outputs=None):
+            got = super().run(x, outputs)
+            return {k: v.astype(np.float64) if k == "label" else v for k, v in got.items()}
+
+
+    class NoLabelSession(OneThreadSession):
+        def run(self, x, outputs=None):
+            return {k: v for k, v in super().run(x, outputs).items() if k != "label"}
+
+
+    class NoRunnerSession(OneThreadSession):
+        def runner(self, x, outputs=None):
+            return None
+
+
+    def misbehaving(name, session):
+        def open(self, model_path):
+            opened = OneThread.open(self, model_path)
+            opened.runtime = self.name  # the session names its own runtime in zoo's messages
+            return opened
+
+        return type(name, (OneThread,), {"name": name, "summary": name, "session_class": session, "open": open})
+
+
+    @dataclasses.dataclass
+    class Unhashable(OneThread):  # a dataclass defines __eq__ and so loses __hash__
+        name = "unhashable"
+        summary = "a dataclass runtime"
+        setting: int = 1
+
+
+    class VersionRaises(OneThread):
+        name = "version-raises"
+        summary = "its version() raises"
+
+        def version(self):
+            raise RuntimeError("cannot read the version file")
+
+
+    @hookimpl
+    def register_runtimes(register):
+        register(misbehaving("returns-a-list", ListSession)())
+        register(misbehaving("float-labels", FloatLabelSession)())
+        register(misbehaving("no-label", NoLabelSession)())
+        register(misbehaving("no-runner", NoRunnerSession)())
+        register(Unhashable())
+        register(VersionRaises())
+"""

@@ -124,3 +124,44 @@ def test_importing_zoo_stays_light():
     code = "import sys, zoo; print(sorted(m for m in ('torch', 'onnxruntime', 'pyarrow', 'onnx') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_bundle_re_exported_in_place_is_loaded_anew_in_the_same_process(trained, zoo_cli, tmp_path):
+    import shutil
+
+    root, results, _ = trained
+    shutil.copytree(root / "multiclass", tmp_path / "b")
+    X = results["multiclass"].split.X_test
+    before = zoo.load_bundle(tmp_path / "b").predict_proba(X)
+    session = bare_session(tmp_path / "b")
+    np.testing.assert_array_equal(before, session.run(["probabilities"], {"input": X})[0])
+    again = zoo_cli("export", "multiclass", "--epochs", "1", "--seed", "1", "-o", "b", "--force", "--no-card",
+                    "--runtime", "onnxruntime-cpu")
+    assert again.exit_code == 0, again.output
+    session = bare_session(tmp_path / "b")  # the new file
+    p, labels = session.run(["probabilities", "label"], {"input": X})
+    assert not np.array_equal(p, before)  # another model ...
+    model = zoo.load_bundle(tmp_path / "b")  # ... which a new Predictor serves, not the session opened before
+    np.testing.assert_array_equal(model.predict_proba(X), p)
+    np.testing.assert_array_equal(model.run(X, ["label"])["label"], labels)
+
+
+@pytest.mark.parametrize("rows", [65_537, 131_073])
+def test_every_row_is_scored_when_a_batch_is_one_row_past_a_slice(trained, rows):
+    """Rows run 65,536 at a time: one row past a whole number of slices is still scored, in its place."""
+    root, results, _ = trained
+    X_test = results["multiclass"].split.X_test
+    X = X_test[np.random.default_rng(rows).integers(0, len(X_test), rows)]
+    X[-1] = X_test[0]  # the last row, known
+    session = bare_session(root / "multiclass")
+    expected = dict(zip(["logits", "probabilities", "label"], session.run(["logits", "probabilities", "label"],
+                                                                          {"input": X})))
+    model = zoo.load_bundle(root / "multiclass")
+    proba = model.predict_proba(X)
+    assert proba.shape == (rows, 10)
+    np.testing.assert_array_equal(proba, expected["probabilities"])
+    got = model.run(X)
+    assert {k: v.shape[0] for k, v in got.items()} == {k: rows for k in expected}
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    assert model.predict(X)[-1] == model.predict(X_test[:1])[0]

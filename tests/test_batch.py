@@ -290,3 +290,72 @@ def test_parquet_is_read_a_batch_at_a_time(bundle, tmp_path):
     assert [len(c.X) for c in chunks] == [300, 300, 300, 100]
     assert np.array_equal(np.concatenate([c.X for c in chunks]), X)
     assert sum((c.ids.to_pylist() for c in chunks), []) == [f"row-{i}" for i in range(1000)]
+
+
+def test_text_ids_with_commas_quotes_and_newlines_round_trip_through_csv(zoo_cli, bundle, tmp_path):
+    import csv
+
+    result = bundle()
+    ids = ["a,b", 'say "hi"', "two\nlines", 'all, "of"\nthem', "plain", "", " padded ", "crlf\r\nend"]
+    X = rows_of(result, len(ids))
+    df = frame(result, X, ids=False)
+    df.insert(0, "ID", ids)
+    df.to_parquet(tmp_path / "rows.parquet", index=False)
+    run = zoo_cli("predict", "multiclass", "rows.parquet", "--id-column", "ID", "-o", "out.csv")
+    assert run.exit_code == 0, run.output
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as handle:
+        read = list(csv.reader(handle))
+    assert read[0][:3] == ["ID", "label", "class_index"] and len(read) == 1 + len(ids)
+    assert [row[0] for row in read[1:]] == ids  # every id exactly, whatever it holds
+    _, labels = reference(tmp_path, "multiclass", X)
+    assert [int(row[2]) for row in read[1:]] == labels.tolist()
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, dtype={"ID": str})
+    assert out["ID"].tolist() == ids and len(out) == len(ids)
+
+
+def test_a_parquet_file_with_a_repeated_column_name_is_refused(zoo_cli, bundle, tmp_path):
+    result = bundle()
+    table = pa.Table.from_pandas(frame(result, rows_of(result, 20)), preserve_index=False)
+    table = table.append_column("pixel_0_0", pa.array(np.zeros(20, np.float32)))  # a second 'pixel_0_0'
+    assert table.schema.names.count("pixel_0_0") == 2
+    pq.write_table(table, tmp_path / "dup.parquet")
+    before = tree(tmp_path)
+    assert_clean_error(zoo_cli("predict", "multiclass", "dup.parquet", "--id-column", "id", "-o", "out.csv"),
+                       "dup.parquet: column 'pixel_0_0' appears more than once")
+    assert tree(tmp_path) == before  # nothing written, no temporary left
+
+
+def test_force_rescores_every_finished_part_of_a_directory(zoo_cli, bundle, tmp_path):
+    result = bundle()
+    (tmp_path / "in").mkdir()
+    X = {name: rows_of(result, 30, seed) for seed, name in enumerate(("a", "b"))}
+    for name, rows in X.items():
+        frame(result, rows, ids=False).to_parquet(tmp_path / "in" / f"{name}.parquet", index=False)
+    first = zoo_cli("predict", "multiclass", "in", "-o", "out")
+    assert first.exit_code == 0, first.output
+    fresh = (tmp_path / "out" / "a.parquet").read_bytes()
+    pq.write_table(pq.read_table(tmp_path / "out" / "a.parquet").slice(0, 5), tmp_path / "out" / "a.parquet")
+    changed = (tmp_path / "out" / "a.parquet").read_bytes()
+    assert changed != fresh
+    skipped = zoo_cli("predict", "multiclass", "in", "-o", "out")
+    assert skipped.exit_code == 0 and "2 of 2 inputs already scored in out: skipped" in skipped.stderr
+    assert (tmp_path / "out" / "a.parquet").read_bytes() == changed  # finished parts are not redone ...
+    forced = zoo_cli("predict", "multiclass", "in", "-o", "out", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "wrote 2 files (60 rows)" in forced.stderr and "skipped" not in forced.stderr
+    for name, rows in X.items():  # ... unless --force: each part is scored again, whole
+        probabilities, labels = reference(tmp_path, "multiclass", rows)
+        assert_scores(pd.read_parquet(tmp_path / "out" / f"{name}.parquet"), result, rows, probabilities, labels)
+    assert (tmp_path / "out" / "a.parquet").read_bytes() == fresh
+
+
+def test_two_inputs_that_would_write_one_output_are_refused(zoo_cli, bundle, tmp_path):
+    result = bundle()
+    (tmp_path / "in").mkdir()
+    df = frame(result, rows_of(result, 10), ids=False)
+    df.to_parquet(tmp_path / "in" / "a.parquet", index=False)
+    df.to_csv(tmp_path / "in" / "a.csv", index=False)
+    before = tree(tmp_path)
+    assert_clean_error(zoo_cli("predict", "multiclass", "in", "-o", "out"), "a.csv and", "a.parquet would both write",
+                       "rename one")
+    assert tree(tmp_path) == before and not (tmp_path / "out").exists()

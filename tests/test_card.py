@@ -378,3 +378,20 @@ def test_the_card_renders_offline_in_headless_chromium(exported, tmp_path, name)
                 context.close()
         finally:
             browser.close()
+
+
+def test_a_confidence_on_a_bin_edge_falls_in_the_bin_below_it():
+    """Bins are (b/10, (b+1)/10], the first closed at 0: 0.1 is in the first bin, 1.0 in the last."""
+    from zoo.exports.card import reliability
+
+    confidence = [k / 10 for k in range(11)] + [k / 10 + 0.05 for k in range(10)] + [1e-9, 0.999999]
+    hit = [i % 3 == 0 for i in range(len(confidence))]
+    bins = [[i for i, c in enumerate(confidence) if (b / 10 < c <= (b + 1) / 10) or (b == 0 and c == 0)]
+            for b in range(10)]
+    assert sorted(sum(bins, [])) == list(range(len(confidence)))  # every value in exactly one bin
+    found = reliability(np.array(confidence), np.array(hit))
+    assert found["count"].tolist() == [len(inside) for inside in bins]
+    for b, inside in enumerate(bins):
+        assert found["confidence"][b] == pytest.approx(sum(confidence[i] for i in inside) / len(inside)), b
+        assert found["observed"][b] == pytest.approx(sum(hit[i] for i in inside) / len(inside)), b
+    assert found["ece"] == pytest.approx(ece_by_loops(confidence, hit), abs=1e-12)

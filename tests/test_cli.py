@@ -266,3 +266,41 @@ def test_the_default_dataset_is_found_beside_a_directory_of_its_name(zoo_cli, tm
     result = zoo_cli("train", "binary", "--epochs", "1", "-o", "m.pt")
     assert result.exit_code == 0, result.output
     assert "on breast-cancer (456 rows" in result.stdout
+
+
+def test_a_checkpoint_keeps_a_seeded_sample_of_ten_thousand_held_out_rows(zoo_cli, tmp_path):
+    """12,000 held-out rows: the checkpoint keeps 10,000 of them, and the export claims the accuracy on those."""
+    import onnxruntime
+
+    from zoo.data import load_source, split
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60_000, 4)).astype(np.float32)
+    X[:, 0] = np.arange(60_000)  # feature 0 names the row: kept rows can be traced back to the data
+    y = np.digitize(X[:, 1], [-0.5, 0.5]).astype(np.int64)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    trained = zoo_cli("train", "multiclass", "--data", "d.npz", "--epochs", "1", "--batch-size", "4096",
+                      "--hidden-size", "4", "--seed", "3", "-o", "m.pt")
+    assert trained.exit_code == 0, trained.output
+    held = torch.load(tmp_path / "m.pt", weights_only=True)["held_out"]
+    held_out_rows = split(load_source(str(tmp_path / "d.npz")), 0.2, 3).X_test[:, 0].astype(np.int64)
+    assert len(held_out_rows) == held["rows_at_training"] == 12_000
+    kept = held["X"].numpy()[:, 0].astype(np.int64)
+    assert len(kept) == 10_000 and np.all(np.diff(kept) > 0)  # exactly the cap, sorted, no row twice
+    assert set(kept) <= set(held_out_rows)  # held-out rows only ...
+    assert kept[-1] > held_out_rows[9_999] and kept[0] >= held_out_rows[0]  # ... sampled, not the first 10,000
+    np.testing.assert_array_equal(held["X"].numpy(), X[kept])
+    np.testing.assert_array_equal(held["y"].numpy(), y[kept])
+    again = zoo_cli("train", "multiclass", "--data", "d.npz", "--epochs", "1", "--batch-size", "4096",
+                    "--hidden-size", "4", "--seed", "3", "-o", "again.pt")
+    assert again.exit_code == 0, again.output
+    assert torch.equal(torch.load(tmp_path / "again.pt", weights_only=True)["held_out"]["X"], held["X"])  # seeded
+    exported = zoo_cli("export", "multiclass", "--checkpoint", "m.pt", "-o", "b", "--no-card",
+                       "--runtime", "onnxruntime-cpu", "--json")
+    assert exported.exit_code == 0, exported.output
+    metrics = json.loads(exported.stdout)["training"]["metrics"]
+    assert metrics["holdout_rows"] == 10_000 and metrics["holdout_rows_at_training"] == 12_000
+    session = onnxruntime.InferenceSession(str(tmp_path / "b" / "model.onnx"), providers=["CPUExecutionProvider"])
+    [labels] = session.run(["label"], {"input": X[kept]})
+    assert metrics["holdout_accuracy"] == pytest.approx(float(np.mean(labels == y[kept])), abs=2e-4)
+    assert metrics["holdout_accuracy"] == held["accuracy"]

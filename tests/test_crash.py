@@ -156,3 +156,60 @@ def test_every_file_and_directory_is_fsynced_before_the_swap(tmp_path):
     assert expected - synced == set()
     assert any(str(tmp_path) == m.group(1) for line in lines[swap:]
                if (m := re.search(r"fsync\(\d+<([^>]+)>", line)))  # the parent, after the swap
+
+
+def synced_before_rename(log: str, target: str) -> list[str]:
+    """The temporary files renamed onto ``target`` (a basename) whose own fd was fsynced before that rename.
+
+    From ``strace -f -e trace=openat,close,fsync,rename,renameat,renameat2``: the fd each temporary file was
+    opened as (per process), an fsync of that fd while it was still open, then the rename.
+    """
+    pending, lines = {}, []
+    for line in log.splitlines():  # stitch calls that another thread interrupted
+        m = re.match(r"^(\d+)\s+(.*)$", line)
+        if not m:
+            continue
+        pid, call = m.groups()
+        if call.endswith("<unfinished ...>"):
+            pending[pid] = call[:-len("<unfinished ...>")].rstrip()
+            continue
+        resumed = re.match(r"^<\.\.\. \w+ resumed>\s?(.*)$", call)
+        if resumed:
+            call = pending.pop(pid, "") + resumed.group(1)
+        lines.append((pid, call))
+    open_fds: dict[tuple[str, str], str] = {}
+    synced, renamed = set(), []
+    for pid, call in lines:
+        if m := re.match(r'^openat\([^,]+, "([^"]+)", [^)]*\)\s+= (\d+)$', call):
+            open_fds[(pid, m.group(2))] = os.path.basename(m.group(1))
+        elif m := re.match(r"^close\((\d+)\)", call):
+            open_fds.pop((pid, m.group(1)), None)
+        elif m := re.match(r"^fsync\((\d+)\)\s+= 0$", call):
+            if (pid, m.group(1)) in open_fds:
+                synced.add(open_fds[(pid, m.group(1))])
+        elif call.startswith(("rename(", "renameat(", "renameat2(")) and call.endswith("= 0"):
+            source, dest = (os.path.basename(p) for p in re.findall(r'"([^"]+)"', call)[:2])
+            if dest == target and source.startswith(f".{target}.") and source.endswith(".tmp"):
+                renamed.append((source, source in synced))
+    assert renamed, f"no temporary file was renamed onto {target}"
+    return [source for source, was_synced in renamed if was_synced]
+
+
+def test_each_single_file_is_fsynced_before_its_rename(tmp_path):
+    """train -o, predict -o and report write one file each: its bytes reach the disk before the name does."""
+    import numpy as np
+
+    assert zoo(tmp_path, "export", "binary", "--epochs", "1", "-o", "b", "--no-card",
+               "--runtime", "onnxruntime-cpu").returncode == 0
+    np.save(tmp_path / "rows.npy", np.zeros((3, 30), dtype=np.float32))
+    log = tmp_path / "strace.log"
+    trace = (STRACE, "-f", "-qq", "-o", str(log), "-e", "trace=openat,close,fsync,rename,renameat,renameat2")
+    synced = {}
+    for args, target in ((["train", "binary", "--epochs", "1", "-o", "m.pt"], "m.pt"),
+                         (["predict", "b", "rows.npy", "-o", "p.csv"], "p.csv"),
+                         (["report", "b"], "report.html")):
+        done = zoo(tmp_path, *args, strace=trace)
+        assert done.returncode == 0, (args, done.stderr)
+        synced[target] = len(synced_before_rename(log.read_text(), target))
+        log.unlink()
+    assert synced == {"m.pt": 1, "p.csv": 1, "report.html": 1}  # each temporary file's fd, fsynced, then renamed

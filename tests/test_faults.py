@@ -158,7 +158,8 @@ def test_a_second_writer_to_the_same_target_is_refused(zoo_cli, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
 
 
-@pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+@pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700),
+                                                       (0o002, 0o664, 0o775)])
 def test_modes_follow_the_umask(zoo_cli, tmp_path, umask, file_mode, dir_mode):
     import stat
 
@@ -192,3 +193,27 @@ def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary(tmp_path
         atomic_write(target, write)
     assert target.read_text() == "the previous file\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]  # no temporary file, no lock
+
+
+def test_an_old_bundle_set_aside_by_a_killed_swap_is_restored_or_removed(bundle_copy, zoo_cli, tmp_path):
+    """Where no atomic exchange exists, the swap renames the old bundle aside (.NAME.old-*) before the new one
+    goes in: killed between the two renames, the next zoo command on the target puts the old one back; with
+    the target in place, the copy set aside is removed."""
+    import shutil
+
+    old = tree(bundle_copy("binary"))
+    (tmp_path / "binary").rename(tmp_path / ".binary.old-1234abcd")  # killed between the two renames
+    verified = zoo_cli("verify", "binary", "--runtime", "onnxruntime-cpu")
+    assert verified.exit_code == 0, verified.output
+    assert [line for line in verified.stderr.splitlines() if line.startswith("zoo: ")] == [
+        "zoo: restored binary from an interrupted run's copy"]  # one line: nothing was removed
+    assert tree(tmp_path / "binary") == old and sorted(p.name for p in tmp_path.iterdir()) == ["binary"]
+    shutil.copytree(tmp_path / "binary", tmp_path / ".binary.old-1234abcd")  # killed after the second rename
+    remade = zoo_cli("report", "binary")
+    assert remade.exit_code == 0, remade.output
+    assert [line for line in remade.stderr.splitlines() if line.startswith("zoo: ")] == [
+        "zoo: removed what an interrupted run left beside binary: .binary.old-1234abcd"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["binary"]
+    assert {k: v for k, v in tree(tmp_path / "binary").items() if k != "report.html"} == \
+        {k: v for k, v in old.items() if k != "report.html"}
+

@@ -15,7 +15,7 @@ from zoo.exports.runtimes import statuses
 from zoo.training import TrainConfig, fit
 
 from conftest import assert_clean_error
-from plugin_kit import LOWERING_RUNTIMES, RUNTIME, UNAVAILABLE_RUNTIME, make_dist
+from plugin_kit import LOWERING_RUNTIMES, MISBEHAVING_RUNTIMES, RUNTIME, UNAVAILABLE_RUNTIME, make_dist
 
 ROOT = Path(__file__).resolve().parents[1]
 AVAILABLE = {s.name: s for s in statuses()}
@@ -204,3 +204,75 @@ def test_an_unavailable_runtime_is_skipped_never_passed(tmp_path):
     verified = zoo("verify", tmp_path / "b", "--json", path_entries=[site])
     rows = [r for r in json.loads(verified.stdout)["replays"] if r["runtime"] == "needs-npu"]
     assert [(r["status"], r["reason"]) for r in rows] == [("skipped", "no NPU found")]
+
+
+@pytest.mark.parametrize("runtime, fragment", [
+    ("returns-a-list", "returns-a-list: run() returned list, not a dict of outputs"),
+    ("float-labels", "float-labels: run() returned 'label' as float64"),
+    ("no-label", "no-label: run() returned no output 'label'"),
+])
+def test_a_runtime_that_breaks_the_session_contract_is_one_line_everywhere(tmp_path, bundle, runtime, fragment):
+    site = make_dist(tmp_path / "site", "zoo-misbehaving", "zoo_misbehaving", MISBEHAVING_RUNTIMES)
+    np.savetxt(tmp_path / "rows.csv", np.zeros((3, 64)), delimiter=",")
+    verified = zoo("verify", bundle, "--runtime", runtime, "--json", path_entries=[site])
+    assert verified.returncode == 1 and "Traceback" not in verified.stderr, verified.stderr
+    assert all(fragment in r["reason"] for r in json.loads(verified.stdout)["replays"]), verified.stdout
+    for args in (["predict", bundle, "rows.csv", "--runtime", runtime],
+                 ["bench", bundle, "--runtime", runtime, "--no-torch", "--repeats", "1", "--batch-size", "4"]):
+        run = zoo(*args, path_entries=[site], cwd=tmp_path)
+        assert run.returncode == 1 and run.stderr.strip().splitlines() == [f"Error: {fragment}" + run.stderr.strip()
+                                                                            .split(fragment, 1)[1]], run.stderr
+        assert fragment in run.stderr
+
+
+def test_bench_names_a_runner_that_returns_no_callable(tmp_path, bundle):
+    site = make_dist(tmp_path / "site", "zoo-misbehaving", "zoo_misbehaving", MISBEHAVING_RUNTIMES)
+    run = zoo("bench", bundle, "--runtime", "no-runner", "--no-torch", "--repeats", "1", "--batch-size", "4",
+              path_entries=[site])
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == ["Error: no-runner failed at batch 4: runner() returned NoneType, not a "
+                                               "callable"], run.stderr
+
+
+def test_a_version_that_raises_is_shown_and_an_unhashable_runtime_works(tmp_path, bundle):
+    site = make_dist(tmp_path / "site", "zoo-misbehaving", "zoo_misbehaving", MISBEHAVING_RUNTIMES)
+    listed = {r["name"]: r for r in json.loads(zoo("runtimes", "--json", path_entries=[site]).stdout)}
+    assert listed["version-raises"]["version"] is None
+    assert listed["version-raises"]["version_error"] == ("version() failed: RuntimeError: cannot read the version "
+                                                         "file")
+    table = zoo("runtimes", path_entries=[site]).stdout
+    row = next(line for line in table.splitlines() if line.startswith("version-raises "))
+    assert " ? " in row and row.endswith("(version() failed: RuntimeError: cannot read the version file)"), row
+    assert listed["unhashable"]["available"]
+    verified = zoo("verify", bundle, "--runtime", "unhashable", path_entries=[site])
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_predict_refuses_a_runtime_that_lowered_the_precision(tmp_path, bundle):
+    site = make_dist(tmp_path / "site", "zoo-half", "zoo_half", LOWERING_RUNTIMES)
+    np.savetxt(tmp_path / "rows.csv", np.zeros((3, 64)), delimiter=",")
+    run = zoo("predict", bundle, "rows.csv", "--runtime", "half-honest", "-o", "p.csv", path_entries=[site],
+              cwd=tmp_path)
+    assert run.returncode == 1 and not (tmp_path / "p.csv").exists()
+    assert run.stderr.strip().splitlines() == [
+        "Error: half-honest ran at fp16, but the bundle claims fp32: this runtime lowered the precision on its own; "
+        "predict on another runtime (zoo runtimes lists them)"], run.stderr
+
+
+def test_one_openvino_session_scores_from_many_threads(bundle):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import onnxruntime
+
+    import zoo
+
+    if not AVAILABLE["openvino-cpu"].available:
+        pytest.skip(f"openvino-cpu cannot run here: {AVAILABLE['openvino-cpu'].reason}")
+    model = zoo.load_bundle(bundle, runtime="openvino-cpu")
+    X = np.random.default_rng(0).normal(size=(4096, 64)).astype(np.float32)
+    chunks = np.array_split(X, 16)
+    with ThreadPoolExecutor(4) as pool:  # one infer request served them all: "Infer Request is busy"
+        labels = np.concatenate(list(pool.map(model.predict, chunks)))
+    reference = onnxruntime.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    expected = reference.run(["label"], {"input": X})[0]
+    assert labels.tolist() == [model.classes_[i] for i in expected]

@@ -19,7 +19,7 @@ from zoo.config import TrainConfig
 from zoo.exports.pipeline import export_bundle
 from zoo.training import fit
 
-from conftest import assert_clean_error, tree
+from conftest import assert_clean_error, reseal, tree
 
 #: int8 needs onnxruntime alone; fp16 needs the [variants] extra, and only its tests skip without it.
 FP16 = importlib.util.find_spec("onnxconverter_common") is not None
@@ -270,3 +270,76 @@ def test_the_card_counts_ties_apart_from_agreement(made):
     int8 = outcome.manifest.variants["int8"]
     assert cells[5] == f"{int8.agreement_percent:.2f} %" and cells[6] == f"{int8.ties:,}", cells
     assert "leaving out ties" in text
+
+
+def read_tensors(folder):
+    """A test data set's input and its outputs by name, read with onnx's numpy_helper."""
+    from onnx import numpy_helper
+
+    def load(path):
+        tensor = onnx.TensorProto()
+        tensor.ParseFromString(path.read_bytes())
+        return tensor.name, numpy_helper.to_array(tensor)
+
+    _, x = load(folder / "input_0.pb")
+    return x, dict(load(p) for p in sorted(folder.glob("output_*.pb")))
+
+
+@pytest.mark.parametrize("name", ["int8", pytest.param("fp16", marks=needs_fp16)])
+def test_a_variants_test_data_keeps_rows_with_nan_and_inf_labelled_minus_one(made, name):
+    root, *_ = made
+    folders = sorted((root / "wide" / "variants" / name).glob("test_data_set_*"))
+    assert folders
+    nan_rows = inf_rows = 0
+    for folder in folders:
+        x, outputs = read_tensors(folder)
+        nan, inf = np.isnan(x).any(axis=1), np.isinf(x).any(axis=1)
+        nan_rows, inf_rows = nan_rows + int(nan.sum()), inf_rows + int(inf.sum())
+        assert outputs["label"][nan | inf].tolist() == [-1] * int((nan | inf).sum()), folder.name
+        assert (outputs["label"][~(nan | inf)] >= 0).all(), folder.name
+    assert nan_rows >= 1 and inf_rows >= 1, (nan_rows, inf_rows)
+
+
+def test_verify_fails_an_int8_variant_whose_test_output_is_off_by_0_2(made, zoo_cli, tmp_path):
+    """int8 is replayed under a tolerance fitted to it, not one so loose that a probability off by 0.2 passes.
+
+    Runtimes differ on an int8 probability by a few hundredths (the module measured up to 2.8e-2): a rule
+    looser than 5e-2 absolute and relative hides errors that are not rounding."""
+    root, *_ = made
+    shutil.copytree(root / "wide", tmp_path / "wide")
+    manifest_path = tmp_path / "wide" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    [rule] = [r for r in manifest["variants"]["int8"]["compare"] if r["output"] == "probabilities"]
+    assert rule["atol"] <= 5e-2 and rule["rtol"] <= 5e-2, rule
+    args = ("verify", "wide", "--variant", "int8", "--runtime", "onnxruntime-cpu", "--json")
+    assert zoo_cli(*args).exit_code == 0
+
+    folder = max((tmp_path / "wide" / "variants" / "int8").glob("test_data_set_*"),
+                 key=lambda f: len(read_tensors(f)[0]))  # the held-out rows
+    x, outputs = read_tensors(folder)
+    k = list(outputs).index("probabilities")
+    p = outputs["probabilities"].copy()
+    row = int(np.flatnonzero(np.isfinite(x).all(axis=1))[0])
+    p[row, int(np.argmin(p[row]))] += 0.2  # a small probability, so the relative term adds little
+    tampered = onnx.numpy_helper.from_array(p, "probabilities").SerializeToString()
+    (folder / f"output_{k}.pb").write_bytes(tampered)
+    name = (folder / f"output_{k}.pb").relative_to(tmp_path / "wide").as_posix()
+    reseal(tmp_path / "wide", name)  # a checksum would catch it first: the replay is what is tested here
+    run = zoo_cli(*args)
+    assert run.exit_code == 1, run.output
+    failed = [r for r in json.loads(run.stdout)["replays"] if r["status"] == "failed"]
+    assert [(r["model"], r["data"]) for r in failed] == [("int8", folder.name)], failed
+
+
+def test_int8_is_calibrated_on_training_rows_never_on_held_out_ones(tmp_path):
+    result = fit("multiclass", data="synthetic:3000x6", config=TrainConfig(epochs=1, device="cpu"), hidden_size=8)
+    export_bundle(result, tmp_path / "b", runtimes=["onnxruntime-cpu"], card=False)
+    with np.load(tmp_path / "b" / "evaluation.npz") as data:
+        calibration, source = data["calibration"], str(data["calibration_source"])
+    train = {row.tobytes() for row in np.asarray(result.split.X_train, np.float32)}
+    held_out = {row.tobytes() for row in np.asarray(result.split.X_test, np.float32)}
+    assert not train & held_out  # continuous features: no row is on both sides
+    rows = [row.tobytes() for row in calibration]
+    held_out_rows, not_training_rows = sum(r in held_out for r in rows), sum(r not in train for r in rows)
+    assert (held_out_rows, not_training_rows) == (0, 0)  # rows of the training split only ...
+    assert source == "training rows" and len(set(rows)) == len(rows) == 1000  # ... as the record says, 1,000

@@ -136,7 +136,7 @@ def recover(target: Path, stale_pid: str | None = None) -> None:
     directory is the previous version set aside by the fallback swap; if the target
     is missing it is put back, otherwise it is removed.
     """
-    found = leftovers(target)
+    found, removed = leftovers(target), []
     for path in found:
         if path.name.startswith(_hidden(target, OLD)) and not os.path.lexists(target) and _real_dir(path):
             os.replace(path, target)
@@ -146,10 +146,12 @@ def recover(target: Path, stale_pid: str | None = None) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+        removed.append(path.name)
     if found:
         fsync_dir(target.parent)
-        notice(f"removed what an interrupted run left beside {target}: {', '.join(p.name for p in found)}")
-    elif stale_pid:
+    if removed:
+        notice(f"removed what an interrupted run left beside {target}: {', '.join(removed)}")
+    elif stale_pid and not found:
         notice(f"an interrupted run (pid {stale_pid}) had left its lock on {target}; taken over")
 
 
