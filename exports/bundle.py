@@ -98,9 +98,9 @@ def onnx_metadata(result, *, exporter: str, opset: int) -> dict[str, str]:
 
 
 def sha256(path: Path) -> str:
-    from zoo.exports.reading import _sha256
+    from zoo.exports.reading import file_sha256
 
-    return _sha256(path)
+    return file_sha256(path)
 
 
 def output_meanings(policy, class_labels) -> dict[str, str]:

@@ -214,14 +214,15 @@ def _describe(model, model_path: Path, bundle: Path | None, manifest: Manifest |
         if manifest.model.get("name") != metadata["zoo.model"]:
             raise VerifyError(f"{where} describes model {manifest.model.get('name')!r} "
                               f"but {model_path.name} holds {metadata['zoo.model']!r}")
-        for field, mine, theirs in (("class_labels", manifest.class_labels, labels),
+        for field, mine, theirs in (("outputs", [o.name for o in manifest.outputs], list(outputs)),
+                                    ("class_labels", manifest.class_labels, labels),
                                     ("policy.head", manifest.policy.get("head"), head),
                                     ("decision", manifest.decision, decision),
                                     ("threshold", manifest.threshold, threshold),
-                                    ("input.shape", _size(manifest.input.get("shape")), width)):
+                                    ("input.shape", manifest.input["shape"][1], width)):
             if mine != theirs:
-                raise VerifyError(f"{where}: {field} is {mine!r:.80}, but {model_path.name}'s metadata says "
-                                  f"{theirs!r:.80}: the manifest and the model disagree; export it again")
+                raise VerifyError(f"{where}: {field} is {mine!r:.80}, but {model_path.name} has {theirs!r:.80}: the "
+                                  "manifest and the model disagree; export it again")
     return Deployed(model_path, bundle, manifest, metadata, inputs[0].name, width, list(outputs), labels, head,
                     decision, threshold, checks, names, variant, test_data)
 
@@ -232,10 +233,6 @@ def _dim(value_info, axis: int) -> int | None:
     if len(dims) <= axis or not dims[axis].HasField("dim_value"):
         return None
     return dims[axis].dim_value
-
-
-def _size(shape) -> int | None:
-    return shape[1] if isinstance(shape, list) and len(shape) == 2 and isinstance(shape[1], int) else None
 
 
 def decide(deployed: Deployed, probabilities, x=None):

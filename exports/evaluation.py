@@ -84,7 +84,7 @@ def parse(data: bytes, path: Path, width: int, classes: int) -> Evaluation:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = set(archive.namelist())
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise wrong(f"not an .npz archive ({first(exc)})") from None
+        raise wrong(f"not an .npz archive ({_first(exc)})") from None
     with archive:
         def array(key: str, kinds: str, ndim: int, max_rows: int, columns: int | None = None):
             if f"{key}.npy" not in members:
@@ -98,7 +98,7 @@ def parse(data: bytes, path: Path, width: int, classes: int) -> Evaluation:
                     if dtype.kind not in kinds or dtype.hasobject or len(shape) != ndim or \
                             (ndim and not 0 < shape[0] <= max_rows) or (columns is not None and shape[1] != columns):
                         expected = {0: "()", 1: f"(rows <= {max_rows},)", 2: f"(rows <= {max_rows}, {columns})"}[ndim]
-                        raise wrong(f"array {key!r} is {dtype} {shape}, expected {kinds_name(kinds)} {expected}")
+                        raise wrong(f"array {key!r} is {dtype} {shape}, expected {_kinds_name(kinds)} {expected}")
                     count = int(np.prod(shape))
                     if count * dtype.itemsize > len(data):  # zoo stores arrays uncompressed: none outgrows the file
                         raise wrong(f"array {key!r} claims {count * dtype.itemsize:,} bytes, more than the file holds")
@@ -106,7 +106,7 @@ def parse(data: bytes, path: Path, width: int, classes: int) -> Evaluation:
             except ZooError:
                 raise
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
-                raise wrong(f"array {key!r} cannot be read ({first(exc)})") from None
+                raise wrong(f"array {key!r} cannot be read ({_first(exc)})") from None
             if len(raw) != count * dtype.itemsize:
                 raise wrong(f"array {key!r} holds {len(raw):,} bytes, its header says {count * dtype.itemsize:,}")
             return np.frombuffer(raw, dtype=dtype).reshape(shape, order="F" if fortran else "C")
@@ -125,11 +125,11 @@ def parse(data: bytes, path: Path, width: int, classes: int) -> Evaluation:
     return Evaluation(X, y, calibration, str(source))
 
 
-def kinds_name(kinds: str) -> str:
+def _kinds_name(kinds: str) -> str:
     return {"f": "floats", "iu": "integers", "U": "text"}[kinds]
 
 
-def first(exc: BaseException) -> str:
+def _first(exc: BaseException) -> str:
     from zoo.errors import first_line
 
     return f"{type(exc).__name__}: {first_line(exc, 120)}"

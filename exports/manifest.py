@@ -99,7 +99,7 @@ class Variant:
                 fp32_rows_per_second=_record(data.get("fp32_rows_per_second", {})),
                 not_timed=_record(data.get("not_timed", {})),
                 ties=None if data.get("ties") is None else _count(data["ties"]))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise VerifyError(f"{field_of} is invalid ({exc}): export the bundle again") from None
         if found.precision not in PRECISIONS:
             raise VerifyError(f"{field_of}.precision is {found.precision!r}, not one of {', '.join(PRECISIONS)}")
@@ -197,6 +197,8 @@ class Manifest:
             outputs = [Output(o["name"], list(o["shape"]), o["dtype"], o.get("meaning", ""),
                               Rule.from_dict(o["compare"]) if "compare" in o else derived[o["name"]])
                        for o in data["outputs"]]
+            if not outputs:
+                raise VerifyError(f"{where}: outputs lists no output")
             files = data["files"]
             known = {f.name for f in cls.__dataclass_fields__.values()}
             labels = data["class_labels"]
@@ -205,6 +207,15 @@ class Manifest:
             if len(set(labels)) != len(labels) or len(labels) < 2:
                 raise VerifyError(f"{where}: class_labels must name two or more classes, each once; "
                                   f"got {labels!r:.200}")
+            shape, names = data["input"].get("shape"), data["input"].get("feature_names")
+            if not (isinstance(shape, list) and len(shape) == 2 and isinstance(shape[1], int)
+                    and not isinstance(shape[1], bool) and shape[1] > 0):
+                raise VerifyError(f"{where}: input.shape must be [batch, features], got {shape!r:.80}")
+            if names is not None and not (isinstance(names, list) and len(names) == shape[1]
+                                          and all(isinstance(n, str) for n in names)):
+                raise VerifyError(f"{where}: input.feature_names must be {shape[1]} strings (or null)")
+            if not isinstance(data["training"].get("metrics", {}), dict):
+                raise VerifyError(f"{where}: training.metrics must be a record")
             variants = data.get("variants") or {}
             if not isinstance(variants, dict):
                 raise VerifyError(f"{where}: variants is {type(variants).__name__}, not a record of variants")
@@ -225,5 +236,5 @@ class Manifest:
                 bytes=dict(sizes),
                 format=data["format"], extra={k: v for k, v in data.items() if k not in known},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise VerifyError(f"{where} is incomplete or invalid ({type(exc).__name__}: {exc})") from None

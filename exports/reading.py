@@ -156,11 +156,11 @@ def inventory(root: Path, leave_out: tuple[str, ...] = ()) -> tuple[dict[str, in
             relative = path.relative_to(root).as_posix()
             if relative not in leave_out:
                 sizes[relative] = os.lstat(path).st_size
-                digests[relative] = _sha256(path)
+                digests[relative] = file_sha256(path)
     return dict(sorted(sizes.items())), dict(sorted(digests.items()))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -264,6 +264,37 @@ def test_a_malformed_variant_record_is_one_line(zoo_cli, exported, tmp_path, cha
     assert_clean_error(zoo_cli(command[0], "b", *command[1:]), fragment, code=1)
 
 
+@pytest.mark.parametrize("change, fragment", [
+    (lambda m: m.update(input="text"), "manifest.json is incomplete or invalid (AttributeError"),
+    (lambda m: m["input"].update(feature_names=True), "input.feature_names must be 64 strings (or null)"),
+    (lambda m: m["input"].update(shape=["batch"]), "input.shape must be [batch, features], got ['batch']"),
+    (lambda m: m.update(training="text"), "manifest.json is incomplete or invalid"),
+    (lambda m: m.update(outputs=[]), "outputs lists no output"),
+    (lambda m: m["outputs"][2].update(compare=None), "manifest.json is incomplete or invalid"),
+    (lambda m: m.update(class_labels=["a", "a"]), "class_labels must name two or more classes, each once"),
+])
+@pytest.mark.parametrize("command", [["verify"], ["info"], ["predict", "rows.csv"], ["variants"]])
+def test_a_malformed_manifest_field_is_one_line(zoo_cli, bundle_copy, tmp_path, change, fragment, command):
+    bundle = bundle_copy()
+    np.savetxt(tmp_path / "rows.csv", np.zeros((2, 64)), delimiter=",")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    change(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    assert_clean_error(zoo_cli(command[0], "multiclass", *command[1:]), fragment, code=1)
+
+
+@pytest.mark.parametrize("command", [["verify"], ["predict", "rows.csv"]])
+def test_a_manifest_whose_outputs_are_not_the_graphs_is_one_line(zoo_cli, bundle_copy, tmp_path, command):
+    bundle = bundle_copy()
+    np.savetxt(tmp_path / "rows.csv", np.zeros((2, 64)), delimiter=",")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["outputs"].pop(0)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    assert_clean_error(zoo_cli(command[0], "multiclass", *command[1:]),
+                       "outputs is ['probabilities', 'label'], but model.onnx has ['logits', 'probabilities', 'label']",
+                       code=1)
+
+
 def relabel(bundle, **props):
     """Change the model's zoo metadata (as someone editing the file would) and reseal the bundle."""
     model = onnx.load(str(bundle / "model.onnx"))
