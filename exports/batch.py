@@ -20,17 +20,20 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import PredictInputError, ZooError, first_line
+from zoo.errors import PredictInputError, VerifyError, ZooError, first_line
+from zoo.exports import reading
 from zoo.exports.predictor import Predictor
 
 RECORD = ".zoo-predict.json"
 RECORD_FORMAT = "zoo-predictions/1"
+RECORD_LIMIT = 1 << 20  # a record is a few hundred bytes
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,10 @@ def to_do(predictor: Predictor, parts: list[Part], out_dir: Path, settings: Sett
         raise PredictInputError(f"{out_dir} is a file: -o names a directory when scoring several inputs")
     record = record_for(predictor, settings)
     path = out_dir / RECORD
-    if path.exists() and not force:
-        try:
-            before = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+    if os.path.lexists(path) and not force:
+        try:  # a directory others may write: never followed out of, never read without a bound
+            before = json.loads(reading.read(path, limit=RECORD_LIMIT).decode("utf-8"))
+        except (VerifyError, ValueError, RecursionError):
             before = None
         if before != record:
             what = ("another model" if not isinstance(before, dict) or before.get("model_sha256") !=

@@ -496,3 +496,17 @@ def test_the_tree_check_reads_nothing_but_entries(tmp_path):
     with pytest.raises(VerifyError, match="holds more than 10,000 files"):
         reading.check_tree(tmp_path)
     assert stat.S_ISDIR(os.lstat(tmp_path).st_mode)
+
+
+def test_a_planted_record_in_an_output_directory_is_never_followed(zoo_cli, bundle_copy, tmp_path):
+    bundle_copy()
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "a.npy", np.zeros((2, 64), np.float32))
+    (tmp_path / "out").mkdir()
+    os.symlink("/dev/zero", tmp_path / "out" / ".zoo-predict.json")
+    started = time.monotonic()
+    assert_clean_error(zoo_cli("predict", "multiclass", "in", "-o", "out"), "out holds predictions made with another "
+                       "model", code=1)
+    assert time.monotonic() - started < 30 and os.path.islink(tmp_path / "out" / ".zoo-predict.json")
+    assert zoo_cli("predict", "multiclass", "in", "-o", "out", "--force").exit_code == 0  # replaces the link itself
+    assert not os.path.islink(tmp_path / "out" / ".zoo-predict.json") and (tmp_path / "out" / "a.parquet").is_file()
