@@ -249,6 +249,16 @@ MISBEHAVING_RUNTIMES = RUNTIME + """
             return {k: v for k, v in super().run(x, outputs).items() if k != "label"}
 
 
+    class ShortSession(OneThreadSession):
+        def run(self, x, outputs=None):
+            return {k: v[:-1] for k, v in super().run(x, outputs).items()}
+
+
+    class FlatSession(OneThreadSession):
+        def run(self, x, outputs=None):
+            return {k: v.ravel() for k, v in super().run(x, outputs).items()}
+
+
     class NoRunnerSession(OneThreadSession):
         def runner(self, x, outputs=None):
             return None
@@ -283,6 +293,8 @@ MISBEHAVING_RUNTIMES = RUNTIME + """
         register(misbehaving("returns-a-list", ListSession)())
         register(misbehaving("float-labels", FloatLabelSession)())
         register(misbehaving("no-label", NoLabelSession)())
+        register(misbehaving("one-row-short", ShortSession)())
+        register(misbehaving("flattened", FlatSession)())
         register(misbehaving("no-runner", NoRunnerSession)())
         register(Unhashable())
         register(VersionRaises())

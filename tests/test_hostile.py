@@ -85,6 +85,21 @@ def test_a_lock_that_is_not_zoos_own_is_refused_untouched(zoo_cli, bundle_copy, 
         assert lock.read_text() == "not a process id\n"
 
 
+@pytest.mark.parametrize("content", [b"", b"4242\n"])
+def test_a_hard_link_to_a_file_holding_a_number_is_not_taken_as_a_lock(zoo_cli, bundle_copy, tmp_path, content):
+    # what the file holds passes for a lock's pid: only its second name tells it is someone's file
+    bundle_copy()
+    np.savetxt(tmp_path / "rows.csv", np.zeros((2, 64)), delimiter=",")
+    mine = tmp_path / "counter"
+    mine.write_bytes(content)
+    lock = tmp_path / ".p.csv.lock"
+    os.link(mine, lock)
+    assert_clean_error(zoo_cli("predict", "multiclass", "rows.csv", "-o", "p.csv"), ".p.csv.lock is not a zoo lock",
+                       code=1)
+    assert mine.read_bytes() == content and os.path.samefile(mine, lock)
+    assert not (tmp_path / "p.csv").exists()
+
+
 def test_a_reader_takes_no_lock_in_a_directory_others_may_write(zoo_cli, bundle_copy, tmp_path):
     bundle_copy()
     (tmp_path / ".multiclass.staging-abc").mkdir()  # what a killed export left
@@ -135,6 +150,32 @@ def test_variants_add_refuses_a_bundle_holding_a_link(zoo_cli, bundle_copy, tmp_
     assert not any(p.name == "id_rsa" for p in bundle.rglob("*") if not p.is_symlink())
 
 
+def test_variants_add_refuses_a_link_planted_after_the_bundle_was_checked(bundle_copy, tmp_path, monkeypatch):
+    from zoo.errors import ZooError
+    from zoo.exports import variants, verify
+
+    bundle = bundle_copy()
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "id_rsa").write_text("-----BEGIN PRIVATE KEY-----\n")
+    manifest = (bundle / "manifest.json").read_bytes()
+    loaded = verify.load_test_data
+
+    def load_then_plant(deployed):  # the tree was found a closed set; a link appears while the test data is read
+        data = loaded(deployed)
+        if not os.path.lexists(bundle / "planted"):
+            os.symlink(secrets, bundle / "planted")
+        return data
+
+    monkeypatch.setattr(verify, "load_test_data", load_then_plant)
+    with pytest.raises(ZooError, match="planted is a symbolic link"):
+        variants.add(bundle, ["int8"], bench=False)
+    (bundle / "planted").unlink()
+    assert (bundle / "manifest.json").read_bytes() == manifest
+    assert not any("id_rsa" in names for _, _, names in os.walk(bundle))
+    assert not any(p.name.startswith(".multiclass.") for p in tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("command", [["verify"], ["report"], ["variants", "--add", "int8"], ["bench", "--repeats", "1"],
                                      ["info"], ["predict", "--", "rows.csv"]])
 def test_a_test_data_file_linked_to_dev_zero_is_refused_at_once(zoo_cli, bundle_copy, tmp_path, command):
@@ -171,6 +212,24 @@ def test_a_file_larger_than_its_manifest_says_is_not_read(zoo_cli, bundle_copy):
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     assert_clean_error(zoo_cli("verify", "multiclass"), "more than the 2,147,483,648 zoo reads of such a file", code=1)
     assert time.monotonic() - started < 30
+
+
+def test_a_file_that_grew_larger_after_it_was_measured_is_not_read(zoo_cli, bundle_copy, monkeypatch):
+    from zoo.exports import reading
+
+    bundle_copy()
+    measured = reading.member
+
+    def member(root, relative, what, **kwargs):  # the file grows once its size was checked, before it is opened
+        path = measured(root, relative, what, **kwargs)
+        if str(relative) == "test_data_set_2/input_0.pb":
+            with open(path, "r+b") as handle:
+                handle.truncate(3 << 30)
+        return path
+
+    monkeypatch.setattr(reading, "member", member)
+    assert_clean_error(zoo_cli("verify", "multiclass"), "input_0.pb has 3,221,225,472 bytes, the manifest says",
+                       code=1)
 
 
 def test_a_model_with_external_data_is_refused(zoo_cli, bundle_copy, tmp_path, precious):
@@ -217,6 +276,12 @@ def write_npz(path, **arrays):
     (lambda p: write_npz(p, X=np.zeros((3, 64), np.float32), y=np.full(3, 99, np.int64),
                          calibration=np.zeros((3, 64), np.float32), calibration_source=np.array("training rows")),
      "evaluation.npz: array 'y' holds class 99; the model has 10 classes"),
+    (lambda p: write_npz(p, X=np.zeros((3, 64), np.int64), y=np.zeros(3, np.int64),
+                         calibration=np.zeros((3, 64), np.float32), calibration_source=np.array("training rows")),
+     "evaluation.npz: array 'X' is int64 (3, 64), expected floats"),
+    (lambda p: write_npz(p, X=np.zeros((3, 64), np.float32), y=np.zeros(3, np.float64),
+                         calibration=np.zeros((3, 64), np.float32), calibration_source=np.array("training rows")),
+     "evaluation.npz: array 'y' is float64 (3,), expected integers"),
 ])
 @pytest.mark.parametrize("command", [["report"], ["variants", "--add", "int8"]])
 def test_a_malformed_evaluation_file_is_one_line(zoo_cli, bundle_copy, tmp_path, change, fragment, command):
@@ -239,7 +304,34 @@ def test_an_evaluation_array_claiming_more_than_the_file_holds_is_not_allocated(
         for name, data in members.items():
             archive.writestr(name, data)
     reseal(bundle, "evaluation.npz")
-    assert_clean_error(zoo_cli("report", "multiclass"), "evaluation.npz: array 'X'", code=1)
+    assert_clean_error(zoo_cli("report", "multiclass"), "evaluation.npz: array 'X' claims", "more than the file holds",
+                       code=1)
+
+
+def test_an_evaluation_array_deflated_past_the_file_is_refused_from_its_header(zoo_cli, bundle_copy):
+    import io
+
+    bundle = bundle_copy()
+    path = bundle / "evaluation.npz"
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist() if name != "calibration_source.npy"}
+    chars = 16 << 20  # one text of 16M characters: 64 MiB, deflated to a few dozen KiB
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": f"<U{chars}", "fortran_order": False, "shape": ()})
+    bomb = zipfile.ZipInfo("calibration_source.npy")
+    bomb.compress_type = zipfile.ZIP_DEFLATED  # the other arrays stored, as zoo stores them
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        with archive.open(bomb, "w") as handle:
+            handle.write(header.getvalue())
+            block = bytes(1 << 20)
+            for _ in range(4 * chars // len(block)):
+                handle.write(block)
+    assert path.stat().st_size < 1 << 20
+    reseal(bundle, "evaluation.npz")
+    assert_clean_error(zoo_cli("report", "multiclass"), "evaluation.npz: array 'calibration_source' claims 67,108,864 "
+                       "bytes, more than the file holds", code=1)
 
 
 @pytest.mark.parametrize("change, fragment", [

@@ -210,6 +210,8 @@ def test_an_unavailable_runtime_is_skipped_never_passed(tmp_path):
     ("returns-a-list", "returns-a-list: run() returned list, not a dict of outputs"),
     ("float-labels", "float-labels: run() returned 'label' as float64"),
     ("no-label", "no-label: run() returned no output 'label'"),
+    ("one-row-short", "one-row-short: run() returned '"),
+    ("flattened", "flattened: run() returned '"),
 ])
 def test_a_runtime_that_breaks_the_session_contract_is_one_line_everywhere(tmp_path, bundle, runtime, fragment):
     site = make_dist(tmp_path / "site", "zoo-misbehaving", "zoo_misbehaving", MISBEHAVING_RUNTIMES)
