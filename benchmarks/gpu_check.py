@@ -32,10 +32,10 @@ def main() -> int:
     import onnxruntime as ort
     import torch
 
-    from zoo.exports.bench import bench
-    from zoo.exports.pipeline import export_bundle
+    from zoo.exports.deploy.bench import bench
+    from zoo.exports.deploy.verify import verify
+    from zoo.exports.export.pipeline import export_bundle
     from zoo.exports.runtimes import why_unavailable
-    from zoo.exports.verify import verify
     from zoo.registry import get_runtime
     from zoo.training import TrainConfig, fit
 

@@ -140,7 +140,7 @@ def _mlp_bundle(work: Path, input_size: int, hidden: int, classes: int, seed: in
     import numpy as np
     import torch
 
-    from zoo.exports.onnx import export, finish, make_wrapper, output_names
+    from zoo.exports.export.exporter import export, finish, make_wrapper, output_names
     from zoo.plugins.multiclass import SOFTMAX_CROSS_ENTROPY
     from zoo.plugins.nets import MulticlassNet
 
@@ -153,8 +153,9 @@ def _mlp_bundle(work: Path, input_size: int, hidden: int, classes: int, seed: in
     path = work / f"mlp-{input_size}-{hidden}-{classes}.onnx"
     started = time.perf_counter()
     export(wrapper, path, input_size=input_size, names=output_names(SOFTMAX_CROSS_ENTROPY))
-    finish(path, {"zoo.model": "benchmark", "zoo.input_size": input_size, "zoo.head": "softmax",
-                  "zoo.decision": "argmax", "zoo.class_labels": json.dumps([str(c) for c in range(classes)])})
+    finish(path, {"zoo.model": "benchmark", "zoo.input_size": str(input_size), "zoo.head": "softmax",
+                  "zoo.decision": "argmax", "zoo.num_classes": str(classes),
+                  "zoo.class_labels": json.dumps([str(c) for c in range(classes)])})
     return wrapper, module, path, time.perf_counter() - started
 
 
@@ -372,7 +373,7 @@ def bench_bench(repeats: int, work: Path) -> list[dict]:
     import numpy as np
     import onnxruntime as ort
 
-    from zoo.exports.bench import bench
+    from zoo.exports.deploy.bench import bench
 
     *_, path, _ = _mlp_bundle(work, 784, 5, 3)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -393,7 +394,7 @@ def bench_bench(repeats: int, work: Path) -> list[dict]:
             return batch / statistics.median(samples)
 
         def by_zoo():
-            report = bench(path, runtimes=["onnxruntime-cpu"], batch_sizes=[batch], repeats=3, torch_eager=False)
+            report = bench(path, runtimes=["onnxruntime-cpu"], batch_sizes=[batch], repeats=3)
             return report.rows[0].rows_per_second
 
         got = interleaved({"zoo": by_zoo, "hand": by_hand}, max(repeats, 3))
@@ -409,7 +410,7 @@ def bench_openvino(repeats: int, work: Path) -> list[dict]:
     """OpenVINO against onnxruntime on the multiclass bundle, at OpenVINO's default precision and at f32."""
     import numpy as np
 
-    from zoo.exports.pipeline import export_bundle
+    from zoo.exports.export.pipeline import export_bundle
     from zoo.exports.runtimes import open_session, why_unavailable
     from zoo.exports.runtimes.openvino import OpenVINOCPU
     from zoo.training import TrainConfig, fit

@@ -113,9 +113,9 @@ def torch_labels(result, X):
 
 def export_both(root: Path, runtimes: list[str] | None = None) -> dict:
     """A multiclass and a binary model, trained briefly and exported under ``root``; their TrainResults."""
-    from zoo.config import TrainConfig
-    from zoo.exports.pipeline import export_bundle
+    from zoo.exports.export.pipeline import export_bundle
     from zoo.training import fit
+    from zoo.training.config import TrainConfig
 
     results = {}
     for name in ("multiclass", "binary"):

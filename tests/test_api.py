@@ -15,7 +15,7 @@ import pytest
 
 import zoo
 from zoo.errors import PredictInputError, ZooError
-from zoo.exports.pipeline import Outcome
+from zoo.exports.export.pipeline import Outcome
 from zoo.training import TrainResult
 
 

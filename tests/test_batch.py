@@ -17,9 +17,9 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
-from zoo.config import TrainConfig
-from zoo.exports.pipeline import export_bundle
+from zoo.exports.export.pipeline import export_bundle
 from zoo.training import fit
+from zoo.training.config import TrainConfig
 
 from conftest import assert_clean_error, export_both, torch_labels, tree
 
@@ -280,7 +280,7 @@ def test_csv_on_stdin_with_a_header_and_an_id(bundle, tmp_path):
 
 
 def test_parquet_is_read_a_batch_at_a_time(bundle, tmp_path):
-    from zoo.exports.tables import Columns, read
+    from zoo.exports.deploy.readers import Columns, read
 
     result = bundle()
     X = rows_of(result, 1000)

@@ -196,13 +196,13 @@ def test_a_binary_card_adds_the_roc_curve_and_calibrates_the_positive_class(expo
     assert auc == pytest.approx(roc_auc_score(y, p[:, 0]), abs=1e-4)
     assert float(page.ids["ece"]) == pytest.approx(ece_by_loops(p[:, 0].tolist(), (y == 1).tolist()), abs=1e-4)
     observed, _ = calibration_curve(y, p[:, 0], n_bins=10)  # the bars: scikit-learn's reliability curve
-    from zoo.exports.card import reliability
+    from zoo.exports.card.numbers import reliability
 
     found = reliability(p[:, 0], y == 1)
     assert found["observed"][found["filled"]] == pytest.approx(observed, abs=1e-9)
     from sklearn.metrics import roc_curve
 
-    from zoo.exports.card import roc
+    from zoo.exports.card.numbers import roc
 
     fpr, tpr, _ = roc_curve(y, p[:, 0], drop_intermediate=False)  # the curve drawn, point for point
     curve = roc(y, p[:, 0])
@@ -382,7 +382,7 @@ def test_the_card_renders_offline_in_headless_chromium(exported, tmp_path, name)
 
 def test_a_confidence_on_a_bin_edge_falls_in_the_bin_below_it():
     """Bins are (b/10, (b+1)/10], the first closed at 0: 0.1 is in the first bin, 1.0 in the last."""
-    from zoo.exports.card import reliability
+    from zoo.exports.card.numbers import reliability
 
     confidence = [k / 10 for k in range(11)] + [k / 10 + 0.05 for k in range(10)] + [1e-9, 0.999999]
     hit = [i % 3 == 0 for i in range(len(confidence))]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zoo.exports.compare import compare, rules_for, ties
+from zoo.exports.bundle.rules import compare, rules_for, ties
 
 RULES = rules_for(["logits", "probabilities", "label"], 1e-5, 1e-5)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from zoo.exports.pipeline import export_bundle
+from zoo.exports.export.pipeline import export_bundle
 from zoo.exports.runtimes import why_unavailable
 from zoo.registry import get_runtime
 from zoo.training import TrainConfig, fit
@@ -28,7 +28,7 @@ def test_cuda_parity_runs_on_the_gpu(tmp_path, name):
 
 
 def test_verify_replays_on_cuda(tmp_path):
-    from zoo.exports.verify import verify
+    from zoo.exports.deploy.verify import verify
 
     export_bundle(fit("multiclass", config=TrainConfig(epochs=2, device="cuda")), tmp_path / "b")
     report = verify(tmp_path / "b", runtimes=["onnxruntime-cuda"])

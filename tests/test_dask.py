@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zoo.config import TrainConfig
-from zoo.exports.pipeline import export_bundle
+from zoo.exports.export.pipeline import export_bundle
 from zoo.training import fit
+from zoo.training.config import TrainConfig
 
 from conftest import assert_clean_error
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import zoo
-from zoo.exports import bundle
-from zoo.exports.onnx import output_names
-from zoo.exports.pipeline import ParityFailed, export_bundle
+from zoo.exports.bundle import writing as bundle
+from zoo.exports.export.exporter import output_names
+from zoo.exports.export.pipeline import ParityFailed, export_bundle
 from zoo.training import TrainConfig, fit
 
 from conftest import tree
@@ -176,7 +176,7 @@ def test_standardization_is_folded_into_the_first_gemm(trained, tmp_path):
 def test_folding_leaves_other_graphs_alone():
     from onnx import TensorProto, helper, numpy_helper
 
-    from zoo.exports.optimize import fold_standardization
+    from zoo.exports.export.optimize import fold_standardization
 
     inits = [numpy_helper.from_array(np.zeros(3, np.float32), "mean"),
              numpy_helper.from_array(np.ones(3, np.float32), "scale")]
@@ -226,7 +226,7 @@ def broken_wrapper(how):
     ("binary", "threshold changed"),
 ])
 def test_a_broken_export_wrapper_fails_the_export(zoo_cli, tmp_path, monkeypatch, name, how):
-    monkeypatch.setattr("zoo.exports.onnx.make_wrapper", broken_wrapper(how))
+    monkeypatch.setattr("zoo.exports.export.exporter.make_wrapper", broken_wrapper(how))
     result = zoo_cli("export", name, "--epochs", "2", "-o", "b")
     assert result.exit_code == 1, result.output
     assert "parity failed (onnxruntime-cpu: " in result.stderr and "nothing was written at b" in result.stderr

@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from zoo.exports.pipeline import export_bundle
+from zoo.exports.export.pipeline import export_bundle
 from zoo.training import TrainConfig, fit
 
 from conftest import assert_clean_error, tree

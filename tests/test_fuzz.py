@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from zoo.cli import cli
-from zoo.exports.pipeline import export_bundle
+from zoo.exports.export.pipeline import export_bundle
 from zoo.training import TrainConfig, fit
 
 from conftest import reseal

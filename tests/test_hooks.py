@@ -86,7 +86,7 @@ def test_hook_register_commands(pm):
 
 def test_hook_register_runtimes(pm, tmp_path):
     from zoo import Runtime
-    from zoo.exports.pipeline import export_bundle
+    from zoo.exports.export.pipeline import export_bundle
     from zoo.exports.runtimes import open_session, run, select, statuses
     from zoo.exports.runtimes.reference import OnnxReference
 
@@ -140,3 +140,21 @@ def test_every_hook_is_typed_and_documented():
         function = getattr(hookspecs, name)
         assert function.__doc__ and len(function.__doc__.split()) > 10, name
         assert function.__annotations__, name
+
+
+def test_pluggys_hook_call_monitoring_sees_every_register_call(pm):
+    """zoo calls each plugin's hooks one plugin at a time, through pluggy's own hook calling, not around it."""
+    seen = []
+    undo = pm.add_hookcall_monitoring(lambda name, impls, kwargs: seen.append((name, [i.plugin_name for i in impls])),
+                                      lambda outcome, name, impls, kwargs: None)
+    try:
+        registry = Registry.from_plugin_manager(pm)
+    finally:
+        undo()
+    assert ("register_models", ["zoo.plugins.multiclass"]) in seen
+    assert ("register_models", ["zoo.plugins.binary"]) in seen
+    assert ("register_runtimes", ["zoo.exports.runtimes.onnxruntime"]) in seen
+    assert all(len(plugins) == 1 for _, plugins in seen)  # one plugin a call: a failure is pinned on its plugin
+    assert {name for name, _ in seen} == {"register_models", "register_policies", "register_datasets",
+                                          "register_runtimes"}
+    assert registry.owner("model", "multiclass") == "built-in zoo.plugins.multiclass"

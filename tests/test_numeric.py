@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo import numeric
+from zoo.policies import numeric
 
 
 def seed_softmax(x):  # the seed's version, verbatim

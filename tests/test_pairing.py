@@ -6,7 +6,7 @@ from torch import nn
 
 from zoo import ModelSpec
 from zoo.errors import PairingError, SpecError
-from zoo.pairing import check_module
+from zoo.policies.pairing import check_module
 from zoo.registry import build
 
 

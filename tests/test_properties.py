@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from zoo import numeric
 from zoo.plugins.binary import SIGMOID_BCE
 from zoo.plugins.multiclass import SOFTMAX_CROSS_ENTROPY
+from zoo.policies import numeric
 
 finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False, width=64)
 logit_rows = arrays(np.float64, st.tuples(st.integers(1, 16), st.integers(2, 12)), elements=finite)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.exports.pipeline import export_bundle
+from zoo.exports.export.pipeline import export_bundle
 from zoo.exports.runtimes import statuses
 from zoo.training import TrainConfig, fit
 
@@ -120,9 +120,9 @@ def test_unavailable_runtimes_are_skipped_by_default_and_refused_by_name(tmp_pat
 def test_openvino_runs_at_the_precision_the_bundle_claims(bundle):
     if not AVAILABLE["openvino-cpu"].available:
         pytest.skip(f"openvino-cpu cannot run here: {AVAILABLE['openvino-cpu'].reason}")
+    from zoo.exports.deploy.verify import verify
     from zoo.exports.runtimes import open_session, precision_problem, run
     from zoo.exports.runtimes.openvino import OpenVINOCPU
-    from zoo.exports.verify import verify
 
     forced = open_session(OpenVINOCPU(), bundle / "model.onnx")
     assert forced.precision == "fp32"

@@ -15,9 +15,9 @@ import numpy as np
 import onnx
 import pytest
 
-from zoo.config import TrainConfig
-from zoo.exports.pipeline import export_bundle
+from zoo.exports.export.pipeline import export_bundle
 from zoo.training import fit
+from zoo.training.config import TrainConfig
 
 from conftest import assert_clean_error, reseal, tree
 
@@ -149,7 +149,7 @@ def test_a_variant_the_guard_refuses_writes_nothing(made, zoo_cli, tmp_path):
 @needs_fp16
 def test_a_variant_that_fails_its_replay_on_another_runtime_is_refused(made, monkeypatch, tmp_path):
     """Held to fp32's tolerance, fp16 disagrees with itself across runtimes: refused, nothing written."""
-    from zoo.exports import variants
+    from zoo.exports.variants import build as variants
 
     root, *_ = made
     shutil.copytree(root / "plain", tmp_path / "plain")
@@ -252,8 +252,8 @@ def test_a_model_exported_from_a_checkpoint_is_calibrated_on_the_rows_it_kept(zo
 
 
 def test_the_cli_offers_exactly_the_variants_there_are_methods_for():
-    from zoo.exports.defaults import VARIANTS
-    from zoo.exports.variants import METHODS
+    from zoo.exports.variants import VARIANTS
+    from zoo.exports.variants.methods import METHODS
 
     assert tuple(METHODS) == VARIANTS
 

@@ -28,8 +28,7 @@ from zoo.registry import (
     list_policies,
     list_runtimes,
 )
-from zoo.runtimes import Runtime, Session
-from zoo.specs import DatasetSpec, ModelSpec
+from zoo.specs import DatasetSpec, ModelSpec, Runtime, Session
 
 __version__ = "0.1.0"
 

@@ -1,12 +1,12 @@
 """The Python API beside the CLI: ``zoo.train``, ``zoo.export``, ``zoo.load_bundle`` and ``zoo.report``.
 
-Each mirrors its command and returns a typed result; each imports what it needs
-when called, so ``import zoo`` stays light (no torch, no onnxruntime)::
+Each mirrors its command and returns a typed result; each imports the module that does the work when
+called, so ``import zoo`` stays light (no numpy, torch or onnxruntime)::
 
     import zoo
     result = zoo.train("multiclass", epochs=10)                # a zoo.training.TrainResult
-    outcome = zoo.export(result, "bundles/digits")              # a zoo.exports.pipeline.Outcome, verified
-    model = zoo.load_bundle("bundles/digits")                   # a zoo.exports.predictor.Predictor
+    outcome = zoo.export(result, "bundles/digits")              # a zoo.exports.export.pipeline.Outcome, verified
+    model = zoo.load_bundle("bundles/digits")                   # a zoo.exports.deploy.predictor.Predictor
     model.predict(X), model.predict_proba(X)
     zoo.report("bundles/digits")                                # remake bundles/digits/report.html
 
@@ -19,11 +19,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.config import TrainConfig
+from zoo.exports.bundle.layout import EXPORT_ROOT
+from zoo.exports.export.options import ExportOptions
+from zoo.exports.runtimes import DEFAULT_RUNTIME
+from zoo.training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from zoo.exports.pipeline import Outcome
-    from zoo.exports.predictor import Predictor
+    from zoo.exports.deploy.predictor import Predictor
+    from zoo.exports.export.pipeline import Outcome
     from zoo.training import TrainResult
 
 _DEFAULTS = TrainConfig()
@@ -46,20 +49,20 @@ def train(model: str, *, data: str | None = None, policy: str | None = None, epo
     return fit(model, policy=policy, data=data, config=config, **model_config)
 
 
-def export(model: str | TrainResult, output: str | os.PathLike | None = None, *, force: bool = False,
-           runtimes: list[str] | None = None, exporter: str = "auto", opset: int | None = None,
+def export(model: str | TrainResult, output: str | os.PathLike | None = None, *, force: bool | None = None,
+           runtimes: list[str] | None = None, exporter: str | None = None, opset: int | None = None,
            atol: float | None = None, rtol: float | None = None, variants: list[str] | None = None,
-           max_accuracy_drop: float | None = None, min_agreement: float | None = None, card: bool = True,
+           max_accuracy_drop: float | None = None, min_agreement: float | None = None, card: bool | None = None,
            **training: Any) -> Outcome:
     """``zoo export``: export a trained result (or train model NAME first, with ``training`` keywords
     as :func:`train` takes them) to a bundle directory, verified on every runtime that can run here.
 
-    ``card``: write the model card ``report.html`` (when matplotlib is installed).
-    Returns the :class:`~zoo.exports.pipeline.Outcome` (path, manifest, parity, card); raises
-    :class:`~zoo.exports.pipeline.ParityFailed` when a runtime disagrees, with nothing written.
+    The export keywords are :class:`~zoo.exports.export.options.ExportOptions`' fields; one not given takes
+    its default there. ``card``: write the model card ``report.html`` (when matplotlib is installed).
+    Returns the :class:`~zoo.exports.export.pipeline.Outcome` (path, manifest, parity, card); raises
+    :class:`~zoo.exports.export.pipeline.ParityFailed` when a runtime disagrees, with nothing written.
     """
-    from zoo.exports import defaults
-    from zoo.exports.pipeline import export_bundle
+    from zoo.exports.export.pipeline import export_bundle
 
     if isinstance(model, str):
         name = model
@@ -69,24 +72,24 @@ def export(model: str | TrainResult, output: str | os.PathLike | None = None, *,
             raise TypeError(f"training keywords ({', '.join(sorted(training))}) apply only when export trains; "
                             "this result is trained already")
         name, result = model.built.spec.name, model
-    target = Path(output) if output is not None else Path("zoo-exports") / name
-    return export_bundle(result, target, force=force, exporter=exporter,
-                         opset=defaults.DEFAULT_OPSET if opset is None else opset,
-                         atol=defaults.DEFAULT_ATOL if atol is None else atol,
-                         rtol=defaults.DEFAULT_RTOL if rtol is None else rtol, runtimes=runtimes, variants=variants,
-                         max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement, card=card)
+    target = Path(output) if output is not None else Path(EXPORT_ROOT) / name
+    options = ExportOptions.of(force=force, exporter=exporter, opset=opset, atol=atol, rtol=rtol, runtimes=runtimes,
+                               variants=variants, max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement,
+                               card=card)
+    return export_bundle(result, target, options)
 
 
-def load_bundle(path: str | os.PathLike, runtime: str = "onnxruntime-cpu", *, allow_nan: bool = False,
+def load_bundle(path: str | os.PathLike, runtime: str | None = None, *, allow_nan: bool = False,
                 variant: str | None = None) -> Predictor:
-    """Open an exported bundle (or a zoo ``.onnx`` file) on ``runtime`` for scoring; needs no torch.
+    """Open an exported bundle (or a zoo ``.onnx`` file) on ``runtime`` for scoring (default: onnxruntime-cpu);
+    needs no torch.
 
-    The :class:`~zoo.exports.predictor.Predictor` takes numpy arrays, pandas
+    The :class:`~zoo.exports.deploy.predictor.Predictor` takes numpy arrays, pandas
     DataFrames and pyarrow tables, and pickles (it reopens in the receiving process).
     """
-    from zoo.exports.predictor import Predictor
+    from zoo.exports.deploy.predictor import Predictor
 
-    return Predictor(path, runtime, allow_nan=allow_nan, variant=variant)
+    return Predictor(path, runtime or DEFAULT_RUNTIME, allow_nan=allow_nan, variant=variant)
 
 
 def report(path: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
@@ -95,6 +98,6 @@ def report(path: str | os.PathLike, output: str | os.PathLike | None = None) -> 
     Needs matplotlib, not torch. Returns the card's path; raises :class:`zoo.errors.ZooError` for a bundle
     that is not one or changed after export. The card says whether the bundle verified on this machine.
     """
-    from zoo.exports import card
+    from zoo.exports.card import writing
 
-    return card.write(Path(path), None if output is None else Path(output), shown_as=str(path)).path
+    return writing.write(Path(path), None if output is None else Path(output), shown_as=str(path)).path

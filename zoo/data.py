@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import DataError
+from zoo.registry import default_registry
 
 SYNTHETIC = re.compile(r"^synthetic(?::(\d+)x(\d+)(?:x(\d+))?)?$")
 
@@ -131,8 +132,6 @@ def load_source(source: str, registry=None) -> Dataset:
     # where a file or directory of that name happens to sit in the working directory.
     if path.suffix.lower() in (".csv", ".npz") or "/" in source or "\\" in source:
         return load_file(path)
-    from zoo.registry import default_registry
-
     registry = registry or default_registry()
     if source in registry.names("dataset") or not path.exists():
         return registry.get("dataset", source).load()

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     import click
 
     from zoo.policies import LossPolicy
-    from zoo.runtimes import Runtime
-    from zoo.specs import DatasetSpec, ModelSpec
+    from zoo.specs import DatasetSpec, ModelSpec, Runtime
 
 hookspec = pluggy.HookspecMarker("zoo")
 hookimpl = pluggy.HookimplMarker("zoo")
@@ -69,10 +68,10 @@ def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
 def register_runtimes(register: Callable[[Runtime], None]) -> None:
     """Register runtimes that can run an exported ONNX file: ``register(MyRuntime())`` once per runtime.
 
-    A :class:`~zoo.runtimes.Runtime` has a name, a one-line summary, what to
+    A :class:`~zoo.specs.Runtime` has a name, a one-line summary, what to
     install for it (``requires``), an availability probe that returns the
     reason when it cannot run here, its version, and ``open(path)`` returning a
-    :class:`~zoo.runtimes.Session` that runs rows and reports the device and
+    :class:`~zoo.specs.Session` that runs rows and reports the device and
     precision it really used. Parity at export, ``zoo verify``, ``zoo predict``
     and ``zoo bench`` then use it like the built-in ones. Creating the object
     must import nothing heavy.

@@ -25,7 +25,6 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
-from functools import partial
 from typing import NamedTuple
 
 import pluggy
@@ -39,6 +38,7 @@ ALLOW_ENV = "ZOO_LOAD_PLUGINS"
 
 #: Built-in plugins, imported by module name. They use the public hooks only.
 DEFAULT_PLUGINS: tuple[str, ...] = (
+    "zoo.training.commands",
     "zoo.plugins.multiclass",
     "zoo.plugins.binary",
     "zoo.plugins.datasets",
@@ -183,13 +183,15 @@ class ZooPluginManager(pluggy.PluginManager):
     def implementations(self, hook_name: str):
         """``(info, call)`` for every loaded plugin implementing ``hook_name``, in registration order.
 
-        ``call(**kwargs)`` runs that plugin's implementation alone (with the arguments it
-        asks for), so that a failure can be pinned on the plugin that caused it.
+        ``call(**kwargs)`` runs that plugin's implementation alone, so that a failure can be pinned
+        on the plugin that caused it, and through pluggy's own hook calling (a hook caller for that
+        plugin's subset): tracing and ``add_hookcall_monitoring`` see every call.
         """
+        plugins = self.get_plugins()
         for impl in getattr(self.hook, hook_name).get_hookimpls():
             info = self.info_for(impl.plugin)
             if info.status == "loaded":
-                yield info, partial(_call_impl, impl)
+                yield info, self.subset_hook_caller(hook_name, remove_plugins=plugins - {impl.plugin})
 
     def register_commands(self, cli) -> None:
         """Let every plugin add its commands to ``cli``; a failing or clashing plugin adds none."""
@@ -251,10 +253,6 @@ def find_entry_points(group: str = ENTRY_POINT_GROUP) -> list[EntryPoint]:
 def hook_names() -> list[str]:
     """Every hook in the contract."""
     return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
-
-
-def _call_impl(impl, **kwargs):
-    return impl.function(**{name: kwargs[name] for name in impl.argnames})
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,12 +9,16 @@ A plugin's command that trains applies :func:`training_options` and calls
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict, replace
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from zoo.cli import verbosity
-from zoo.config import MAX_SEED, TrainConfig
+from zoo.cli.console import verbosity
+from zoo.training import fit, require_torch, resolve_device
+from zoo.training.config import MAX_SEED, TrainConfig
+from zoo.training.distributed import launch
 
 DEFAULTS = TrainConfig()
 
@@ -67,17 +71,10 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 
 def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any], finish: str,
                         finish_args: dict[str, Any]) -> dict[str, Any]:
-    """Train ``name`` on several processes through :mod:`zoo.distributed`; rank 0 runs ``finish``."""
-    from dataclasses import asdict
-
-    from zoo.distributed import launch
-    from zoo.training import require_torch
-
+    """Train ``name`` on several processes through :mod:`zoo.training.distributed`; rank 0 runs ``finish``."""
     require_torch()
     config = config_from_options(options)
     if config.device == "auto":
-        from zoo.training import resolve_device
-
         config = TrainConfig(**{**asdict(config), "device": resolve_device("auto")})
     job = {"name": name, "policy": options["policy"], "data": options["data"], "config": asdict(config),
            "model_config": {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]},
@@ -97,8 +94,6 @@ def scaled(scale: dict[str, Any]) -> bool:
 
 def given(*names: str) -> list[str]:
     """The options among ``names`` (parameter names) that the user typed, as ``--flags``."""
-    from click.core import ParameterSource
-
     ctx = click.get_current_context()
     typed = [n for n in names if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
                                                                   ParameterSource.ENVIRONMENT)]
@@ -117,10 +112,6 @@ def train_from_options(name: str, options: dict[str, Any], *, progress: bool = T
 
     ``resume``: a loaded checkpoint to continue for ``--epochs`` more epochs, with its own settings.
     """
-    from dataclasses import replace
-
-    from zoo.training import fit
-
     if resume is None:
         config = config_from_options(options)
         model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}

@@ -14,9 +14,10 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from zoo.errors import DuplicateNameError, SpecError, UnknownNameError, ZooError
+from zoo.manager import default_plugin_manager
 from zoo.policies import LossPolicy
-from zoo.runtimes import Runtime
-from zoo.specs import DatasetSpec, ModelSpec, check_name, resolve
+from zoo.policies.pairing import check_declared, check_module
+from zoo.specs import DatasetSpec, ModelSpec, Runtime, check_name, resolve
 
 _KINDS = {"model": ModelSpec, "policy": LossPolicy, "dataset": DatasetSpec, "runtime": Runtime}
 _HOOKS = {"model": "register_models", "policy": "register_policies", "dataset": "register_datasets",
@@ -28,63 +29,65 @@ class Registry:
     """Every registered model, policy and dataset, with the plugin that registered it."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, dict[str, tuple[Any, str]]] = {kind: {} for kind in _KINDS}
+        self._entries: dict[str, dict[str, tuple[Any, str]]] = {kind: {} for kind in _KINDS}  # (obj, plugin)
+        self._labels: dict[str, str] = {}  # plugin name -> how zoo names it ("built-in ...", "plugin '...' from ...")
 
     @classmethod
     def from_plugin_manager(cls, pm) -> Registry:
-        """Call every plugin's register hooks, one plugin at a time.
+        """Call every plugin's register hooks, one plugin at a time, through pluggy's own hook calling.
 
-        Each entry knows its owner. A plugin whose hook raises, or that registers
-        something invalid or already taken, loses everything it registered and is
-        reported through ``pm.fail`` (a warning, or an error in strict mode).
+        Each entry knows its owner, by plugin name. A plugin whose hook raises, or
+        that registers something invalid or already taken, loses everything it
+        registered and is reported through ``pm.fail`` (a warning, or an error in
+        strict mode).
         """
         registry = cls()
         for kind, hook_name in _HOOKS.items():
             for info, call in pm.implementations(hook_name):
                 try:
-                    call(register=partial(registry.add, kind, owner=info.label))
+                    call(register=partial(registry.add, kind, owner=info.name, label=info.label))
                 except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not take zoo down
-                    registry.discard_owner(info.label)
+                    registry.discard_owner(info.name)
                     pm.fail(info, f"raised in {hook_name}", exc)
-        for spec, owner in list(registry._entries["model"].values()):
+        for spec, plugin in list(registry._entries["model"].values()):
             try:
-                registry.validate_model(spec, owner)
+                registry.validate_model(spec, registry._labels[plugin])
             except ZooError as exc:
-                info = next(i for i in pm.infos.values() if i.label == owner)
-                registry.discard_owner(owner)
-                pm.fail(info, "registered an invalid model", exc)
+                registry.discard_owner(plugin)
+                pm.fail(pm.infos[plugin], "registered an invalid model", exc)
         for info in pm.infos.values():
             for kind, plural in _PLURALS.items():
-                info.registered[plural] = registry.owned_by(kind, info.label)
+                info.registered[plural] = sorted(n for n, (_, p) in registry._entries[kind].items() if p == info.name)
         return registry
 
-    def add(self, kind: str, obj: Any, *, owner: str = "<direct>") -> None:
+    def add(self, kind: str, obj: Any, *, owner: str = "<direct>", label: str | None = None) -> None:
+        """Register ``obj`` as a ``kind``, owned by plugin ``owner`` (named ``label`` in messages)."""
+        label = self._labels.setdefault(owner, label or owner)
         expected = _KINDS[kind]
         if not isinstance(obj, expected):
-            raise SpecError(f"{owner} registered {obj!r} as a {kind}; expected a {expected.__name__}")
+            raise SpecError(f"{label} registered {obj!r} as a {kind}; expected a {expected.__name__}")
         if kind == "runtime":
             _check_runtime(obj)
         entries = self._entries[kind]
         if obj.name in entries:
             raise DuplicateNameError(
-                f"{kind} {obj.name!r} is registered twice: by {entries[obj.name][1]} and by {owner}; "
+                f"{kind} {obj.name!r} is registered twice: by {self._labels[entries[obj.name][1]]} and by {label}; "
                 "uninstall one of them or ask its author to rename it"
             )
         entries[obj.name] = (obj, owner)
 
     def discard_owner(self, owner: str) -> None:
-        """Forget everything ``owner`` registered (its plugin failed part-way)."""
+        """Forget everything plugin ``owner`` registered (it failed part-way)."""
         for entries in self._entries.values():
             for name in [n for n, (_, o) in entries.items() if o == owner]:
                 del entries[name]
 
     def owned_by(self, kind: str, owner: str) -> list[str]:
-        return sorted(n for n, (_, o) in self._entries[kind].items() if o == owner)
+        """The names of ``kind`` that the plugin zoo names ``owner`` registered."""
+        return sorted(n for n, (_, p) in self._entries[kind].items() if self._labels[p] == owner)
 
     def validate_model(self, spec: ModelSpec, owner: str) -> None:
         """A model's default policy and dataset must exist and suit it."""
-        from zoo.pairing import check_declared
-
         for kind, name in (("policy", spec.policy), ("dataset", spec.dataset)):
             if name not in self._entries[kind]:
                 raise SpecError(f"model {spec.name!r} ({owner}) names {kind} {name!r}, which nothing registered")
@@ -97,8 +100,9 @@ class Registry:
             raise UnknownNameError(kind, name, self._entries[kind]) from None
 
     def owner(self, kind: str, name: str) -> str:
+        """The plugin that registered ``name``, as zoo names it."""
         self.get(kind, name)
-        return self._entries[kind][name][1]
+        return self._labels[self._entries[kind][name][1]]
 
     def in_order(self, kind: str) -> list[str]:
         """Names in the order they were registered (built-ins first, in ``DEFAULT_PLUGINS`` order)."""
@@ -139,8 +143,6 @@ class Built(NamedTuple):
 def build(name: str, *, policy: str | None = None, registry: Registry | None = None,
           **config: Any) -> Built:
     """Build model ``name`` paired with ``policy`` (its default if None) and check the pairing."""
-    from zoo.pairing import check_declared, check_module
-
     registry = registry or default_registry()
     spec: ModelSpec = registry.get("model", name)
     loss_policy: LossPolicy = registry.get("policy", policy or spec.policy)
@@ -158,8 +160,6 @@ def default_registry() -> Registry:
     """The registry of the built-ins and installed plugins, built on first use."""
     global _default
     if _default is None:
-        from zoo.manager import default_plugin_manager
-
         _default = Registry.from_plugin_manager(default_plugin_manager())
     return _default
 

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import RuntimeFailure, ZooError, first_line
-from zoo.runtimes import Runtime, Session
+from zoo.registry import Registry, default_registry
+from zoo.specs import Runtime, Session
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from zoo.registry import Registry
+#: The runtime zoo predicts on, scores a card's rows on and makes variants with, unless told otherwise: a base
+#: dependency, so it is there wherever zoo is.
+DEFAULT_RUNTIME = "onnxruntime-cpu"
 
 
 @dataclass
@@ -39,27 +42,16 @@ class RuntimeStatus:
 
 
 def _registry(registry: Registry | None) -> Registry:
-    from zoo.registry import default_registry
-
     return registry or default_registry()
 
 
-#: Each runtime object's probe result, by identity (a plugin's runtime need not be hashable), with the object
-#: kept so that its identity is not reused: availability does not change within a process, and an export
-#: asks for it several times (the CLI's early check, the pipeline's, parity's).
-_probed: dict[int, tuple[Runtime, str | None]] = {}
-
-
 def why_unavailable(runtime: Runtime) -> str | None:
-    """The runtime's own probe (run once per runtime object), a failure of the probe counted as a reason."""
-    if id(runtime) not in _probed:
-        try:
-            reason = runtime.unavailable()
-            reason = None if reason is None else str(reason)
-        except Exception as exc:  # a plugin's probe may fail in any way: that is a reason, not a crash
-            reason = f"its availability probe failed: {type(exc).__name__}: {first_line(exc)}"
-        _probed[id(runtime)] = (runtime, reason)
-    return _probed[id(runtime)][1]
+    """The runtime's own probe, a failure of the probe counted as a reason (a plugin's may fail in any way)."""
+    try:
+        reason = runtime.unavailable()
+    except Exception as exc:
+        return f"its availability probe failed: {type(exc).__name__}: {first_line(exc)}"
+    return None if reason is None else str(reason)
 
 
 def version_of(runtime: Runtime) -> str | None:
@@ -87,19 +79,39 @@ def statuses(registry: Registry | None = None) -> list[RuntimeStatus]:
     return [status(registry.get("runtime", name), registry) for name in registry.in_order("runtime")]
 
 
-def select(names: list[str] | tuple[str, ...] | None = None,
-           registry: Registry | None = None) -> list[tuple[Runtime, str | None]]:
-    """``(runtime, why not)`` for each runtime to use.
+@dataclass(frozen=True)
+class Choice:
+    """A runtime a command runs on, why it cannot run here (None: it can), and whether the user named it.
+
+    It unpacks as ``runtime, why_not``.
+    """
+
+    runtime: Runtime
+    why_not: str | None
+    named: bool = False
+
+    def __iter__(self):
+        return iter((self.runtime, self.why_not))
+
+
+Runtimes = list[str] | tuple[str, ...] | list[Choice] | None
+
+
+def select(names: Runtimes = None, registry: Registry | None = None) -> list[Choice]:
+    """The runtimes a command runs on, resolved once, at its edge, and passed on as they are.
 
     No names: every registered runtime in registration order (the built-ins
     first, onnxruntime-cpu leading), the unavailable ones with their reason
     (reported as skipped). Names: exactly those, and one that cannot run here
-    is an error, since the user asked for it.
+    is an error, since the user asked for it. A selection already made is
+    returned as it is: each runtime is probed once per command.
     """
+    if names and all(isinstance(n, Choice) for n in names):
+        return list(names)
     registry = _registry(registry)
     if not names:
         chosen = [registry.get("runtime", name) for name in registry.in_order("runtime")]
-        return [(runtime, why_unavailable(runtime)) for runtime in chosen]
+        return [Choice(runtime, why_unavailable(runtime)) for runtime in chosen]
     selected = []
     for name in dict.fromkeys(names):
         runtime = registry.get("runtime", name)
@@ -107,7 +119,7 @@ def select(names: list[str] | tuple[str, ...] | None = None,
         if reason is not None:
             hint = f"; it needs {runtime.requires}" if runtime.requires else ""
             raise ZooError(f"runtime {name} cannot run here: {reason}{hint} (zoo runtimes lists what can)")
-        selected.append((runtime, None))
+        selected.append(Choice(runtime, None, named=True))
     return selected
 
 
@@ -139,7 +151,7 @@ def open_session(runtime: Runtime, model_path: Path) -> Session:
 def run(session: Session, x: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
     """``session.run``, any failure turned into one line naming the runtime, and what it returned checked:
     every output asked for, one row per input row, ``label`` integers, the scores floating point."""
-    import numpy as np
+    import numpy as np  # deferred: the commands' modules import this one, and zoo --help must not pay for numpy
 
     try:
         got = session.run(x, outputs)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from zoo import hookimpl
 from zoo.errors import RuntimeFailure, first_line
-from zoo.runtimes import FP32, Runtime, Session
+from zoo.specs import FP32, Runtime, Session
 
 if TYPE_CHECKING:
     import numpy as np

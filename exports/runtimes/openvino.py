@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from zoo import hookimpl
-from zoo.runtimes import FP32, Runtime, Session
+from zoo.specs import FP32, Runtime, Session
 
 _PRECISIONS = {"f32": FP32, "bf16": "bf16", "f16": "fp16", "f64": "fp64"}
 

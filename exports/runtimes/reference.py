@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import hookimpl
-from zoo.runtimes import FP32, Runtime, Session
+from zoo.specs import FP32, Runtime, Session
 
 _FLOAT_NAMES = {1: FP32, 10: "fp16", 11: "fp64", 16: "bf16"}  # onnx.TensorProto element types
 

@@ -1,0 +1,67 @@
+"""README is the front door: every console line of it runs as written, and no relative link in it or in docs/ is
+broken."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def console_lines(text: str) -> list[str]:
+    """The ``$ `` lines of every ```console block, in order, without their trailing comments."""
+    lines = []
+    for block in re.findall(r"```console\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                lines.append(re.sub(r"\s+#.*$", "", line[2:]).strip())
+    return lines
+
+
+def test_every_console_line_of_the_readme_runs_as_written(tmp_path):
+    lines = console_lines((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert len(lines) >= 5 and all(line.startswith("zoo ") for line in lines), lines
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    for line in lines:
+        run = subprocess.run([sys.executable, "-m", "zoo", *shlex.split(line)[1:]], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, (line, run.stdout[-1500:], run.stderr[-1500:])
+    assert (tmp_path / "zoo-exports" / "multiclass" / "variants" / "int8" / "model.onnx").is_file()
+
+
+def links(page: Path) -> list[str]:
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)  # not inside code
+    return re.findall(r"\]\(([^)\s]+)\)", text)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_relative_link_resolves(page):
+    broken = []
+    for target in links(page):
+        if re.match(r"^[a-z]+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        if not resolved.exists():
+            broken.append(target)
+        elif anchor and resolved.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", resolved.read_text(encoding="utf-8"), re.M)
+            slugs = {re.sub(r"[^\w\- ]", "", h.lower()).strip().replace(" ", "-") for h in headings}
+            if anchor not in slugs:
+                broken.append(target)
+    assert broken == [], f"{page.name}: {broken}"
+
+
+def test_readme_is_a_front_door():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 300, len(lines)
+    assert {p.name for p in PAGES} >= {"cli.md", "bundle.md", "runtimes.md", "deployment.md", "variants.md", "card.md",
+                                       "performance.md", "failure-modes.md", "writing-a-plugin.md"}
