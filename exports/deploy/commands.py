@@ -14,7 +14,7 @@ from zoo.cli.console import echo_json, say, verbosity
 from zoo.errors import ZooError
 from zoo.exports.common import runtime_option, variant_option
 from zoo.exports.deploy import DEFAULT_CHUNK_ROWS
-from zoo.exports.deploy.writers import FORMATS
+from zoo.exports.deploy.writers import FORMATS, SUFFIX
 from zoo.exports.runtimes import DEFAULT_RUNTIME, by_alias, statuses
 
 
@@ -63,7 +63,7 @@ def verify(path: Path, atol: float | None, rtol: float | None, runtimes: tuple[s
               help="Write here (whole or not at all; the format by the extension) instead of stdout. "
                    "A directory when INPUT is a glob or a directory: one output file per input file.")
 @click.option("--force", is_flag=True, help="Replace an existing output file (or every file of -o DIR).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "npy"]),
+@click.option("--format", "fmt", type=click.Choice(list(SUFFIX)),
               help="Output format: of stdout (csv or jsonl) [default: csv], or of each file in -o DIR "
                    "[default: parquet]. -o FILE takes its extension's.")
 @click.option("--id-column", metavar="NAME", help="Carry this input column through to the output, first.")
