@@ -280,7 +280,7 @@ def test_csv_on_stdin_with_a_header_and_an_id(bundle, tmp_path):
 
 
 def test_parquet_is_read_a_batch_at_a_time(bundle, tmp_path):
-    from zoo.exports.deploy.readers import Columns, read
+    from zoo.tables.readers import Columns, read
 
     result = bundle()
     X = rows_of(result, 1000)

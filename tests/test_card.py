@@ -18,7 +18,7 @@ import pytest
 
 from conftest import assert_clean_error, zoo_without
 
-SECTIONS = ["summary", "training", "errors", "calibration", "parity", "variants", "usage"]
+SECTIONS = ["summary", "features", "training", "errors", "calibration", "parity", "variants", "usage"]
 STAMP = re.compile(r"made \d{4}-\d\d-\d\d \d\d:\d\d UTC")
 
 

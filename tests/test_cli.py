@@ -190,7 +190,7 @@ def test_device_cuda_without_cuda(zoo_cli, tmp_path):
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("1,2,0\n3,x,1\n", "line 2, column 2: 'x' is not a number"),
+    ("1,2,0\n3,x,1\n", "line 2, column 2: 'x' is not a number; a CSV without a header holds numbers only"),
     ("1,2,0\n3,4,1\n5,6,12\n", "label 12 is out of range for 2 classes"),
     ("1,2,0\n3,4,-1\n", "label -1 is out of range"),
 ])

@@ -443,8 +443,8 @@ def test_predict_reads_a_csv_with_a_byte_order_mark(zoo_cli, bundle_copy, tmp_pa
 
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
 def test_npz_input_is_streamed_a_chunk_at_a_time(save, tmp_path, monkeypatch):
-    from zoo.exports.deploy.readers import Columns
     from zoo.exports.deploy.scoring import read_rows
+    from zoo.tables.readers import Columns
 
     def read_chunks(source, width, chunk_rows):
         return [rows.X for rows in read_rows(source, Columns(width), chunk_rows)]

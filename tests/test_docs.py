@@ -65,3 +65,34 @@ def test_readme_is_a_front_door():
     assert len(lines) <= 300, len(lines)
     assert {p.name for p in PAGES} >= {"cli.md", "bundle.md", "runtimes.md", "deployment.md", "variants.md", "card.md",
                                        "performance.md", "failure-modes.md", "writing-a-plugin.md"}
+
+
+def test_your_own_data_runs_as_written_and_the_bare_session_agrees_with_zoo_predict(tmp_path):
+    """README's "Your own data": its Python and shell blocks in order, in an empty directory; then the bare
+    onnxruntime block's labels against what zoo predict wrote for the same rows."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(python|bash)\n(.*?)```", section, re.S)
+    assert [kind for kind, _ in blocks] == ["python", "bash", "python"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    for kind, code in blocks:
+        if kind == "python":
+            script = code + ("\nimport json; print(json.dumps(label.tolist()))\n" if "session.run" in code else "")
+            run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                                 text=True, timeout=300)
+            assert run.returncode == 0, run.stderr[-1500:]
+            continue
+        for line in code.strip().splitlines():
+            line = re.sub(r"\s+#.*$", "", line)
+            run = subprocess.run([sys.executable, "-m", "zoo", *shlex.split(line)[1:]], cwd=tmp_path, env=env,
+                                 capture_output=True, text=True, timeout=300)
+            assert run.returncode == 0, (line, run.stderr[-1500:])
+    import csv
+    import json
+
+    with open(tmp_path / "scored.csv", newline="") as handle:
+        scored = [int(row["class_index"]) for row in csv.DictReader(handle)]
+    assert json.loads(run.stdout) == scored
+    manifest = json.loads((tmp_path / "wine" / "manifest.json").read_text())
+    alcohol = next(c for c in manifest["features"]["columns"] if c["name"] == "alcohol")
+    assert f"the median {alcohol['median']:.6g} | {alcohol['missing']} (" in section  # the excerpt is the real one

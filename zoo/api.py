@@ -5,6 +5,7 @@ called, so ``import zoo`` stays light (no numpy, torch or onnxruntime)::
 
     import zoo
     result = zoo.train("multiclass", epochs=10)                # a zoo.training.TrainResult
+    zoo.train("multiclass", data=frame, target="species")      # a pandas DataFrame, a pyarrow Table, a path
     outcome = zoo.export(result, "bundles/digits")              # a zoo.exports.export.pipeline.Outcome, verified
     model = zoo.load_bundle("bundles/digits")                   # a zoo.exports.deploy.predictor.Predictor
     model.predict(X), model.predict_proba(X)
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from zoo.exports.bundle.layout import EXPORT_ROOT
 from zoo.exports.export.options import ExportOptions
 from zoo.exports.runtimes import DEFAULT_RUNTIME
+from zoo.tables.features import MAX_CATEGORIES, TableOptions
 from zoo.training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -32,21 +34,27 @@ if TYPE_CHECKING:
 _DEFAULTS = TrainConfig()
 
 
-def train(model: str, *, data: str | None = None, policy: str | None = None, epochs: int = _DEFAULTS.epochs,
+def train(model: str, *, data: Any = None, policy: str | None = None, epochs: int = _DEFAULTS.epochs,
           hidden_size: int | None = None, lr: float = _DEFAULTS.lr, batch_size: int = _DEFAULTS.batch_size,
           seed: int = _DEFAULTS.seed, holdout: float = _DEFAULTS.holdout, device: str = _DEFAULTS.device,
+          target: str | None = None, features: list[str] | None = None, ignore: list[str] | None = None,
+          id_column: str | None = None, max_categories: int = MAX_CATEGORIES, missing: str = "impute",
           **model_config: Any) -> TrainResult:
     """``zoo train MODEL``: train a registered model with its loss policy; the result is in memory.
 
-    ``data``: a dataset name, a ``.npz``/``.csv`` path or ``synthetic:ROWSxFEATURES[xCLASSES]``
-    (default: the model's dataset). Other keywords go to the model's builder.
+    ``data``: a dataset name, a table (a path; a pandas DataFrame or a pyarrow Table), an ``.npz`` path or
+    ``synthetic:ROWSxFEATURES[xCLASSES]`` (default: the model's dataset). ``target``, ``features``, ``ignore``,
+    ``id_column``, ``max_categories`` and ``missing`` say what a table's columns are, as ``zoo train``'s options
+    of those names do. Other keywords go to the model's builder.
     """
     from zoo.training import fit
 
     if hidden_size is not None:
         model_config["hidden_size"] = hidden_size
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, holdout=holdout, device=device)
-    return fit(model, policy=policy, data=data, config=config, **model_config)
+    table = TableOptions(target, None if features is None else tuple(features), tuple(ignore or ()), id_column,
+                         max_categories, missing, api=True)
+    return fit(model, policy=policy, data=data, config=config, table=table, **model_config)
 
 
 def export(model: str | TrainResult, output: str | os.PathLike | None = None, *, force: bool | None = None,

@@ -1,31 +1,40 @@
-"""Arrays in, a held-out split and standardization statistics out.
+"""Data in, a held-out split and standardization statistics out.
 
-A data *source* is a registered dataset name (``digits``), a file (``.npz`` or
-``.csv``) or ``synthetic[:ROWSxFEATURES[xCLASSES]]``. File formats:
+A data *source* is a registered dataset name (``digits``),
+``synthetic[:ROWSxFEATURES[xCLASSES]]``, an ``.npz`` file, a table, or (from
+Python) a pandas DataFrame or a pyarrow Table:
 
 - ``.npz``: arrays ``X`` (rows x features, numeric) and ``y`` (one integer class
   label per row, 0..C-1); optionally ``class_labels`` (C names) and
   ``feature_names`` (one per column of ``X``).
-- ``.csv``: one row per sample, numeric features, the integer class label in
-  the last column; a first line whose cells are all non-numeric is a header,
-  and its cells before the last name the features.
-
-Feature names travel into the bundle, so that ``zoo predict`` can pick a
-table's columns by name.
+- a table: Parquet (a file, a directory or a glob), Arrow IPC/Feather, or CSV
+  with a header line, read by :mod:`zoo.tables.readers` (the reader ``zoo
+  predict`` uses). Its target, features, categories and gaps are worked out by
+  :mod:`zoo.tables.features`; the medians and vocabularies are fitted on the
+  training rows of the split, and the model's graph takes the table's own
+  columns.
+- a CSV file without a header: numbers only, the integer class label in the last
+  column, the other columns the features, in order (one ``input`` matrix).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import DataError, PredictInputError
 from zoo.registry import default_registry
+from zoo.tables.encoding import fit_encode, frame
+from zoo.tables.features import Features, Labeled, TableOptions, labeled
+from zoo.tables.sources import is_table, read_table
+
+if TYPE_CHECKING:
+    from zoo.tables import Frame
 
 SYNTHETIC = re.compile(r"^synthetic(?::(\d+)x(\d+)(?:x(\d+))?)?$")
 
@@ -87,13 +96,53 @@ class Dataset:
         return self.class_labels or tuple(str(i) for i in range(self.num_classes))
 
 
-def fingerprint(dataset: Dataset) -> str:
-    """sha256 of what training sees: the features as float32, the labels as int64, the class labels."""
+@dataclass(frozen=True)
+class TableDataset:
+    """A table with its columns' roles worked out (:class:`zoo.tables.features.Labeled`); the features are
+    encoded at :func:`split`, with statistics fitted on the training rows."""
+
+    name: str
+    table: Labeled
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.table.y
+
+    @property
+    def class_labels(self) -> tuple[str, ...]:
+        return self.table.class_labels
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.table.feature_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_labels)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.class_labels
+
+
+def fingerprint(dataset: Dataset | TableDataset) -> str:
+    """sha256 of what training sees: the features (as float32, or a table's columns in Arrow's IPC form), the labels
+    as int64, the class labels."""
     import hashlib
     import json
 
     digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(dataset.X, dtype=np.float32).tobytes())
+    if isinstance(dataset, TableDataset):
+        table = dataset.table.table
+        digest.update(str(table.schema).encode())
+        for column in table.columns:
+            for chunk in column.chunks:
+                digest.update(f"{chunk.offset},{len(chunk)}".encode())
+                for buffer in chunk.buffers():
+                    if buffer is not None:
+                        digest.update(buffer)
+    else:
+        digest.update(np.ascontiguousarray(dataset.X, dtype=np.float32).tobytes())
     digest.update(np.ascontiguousarray(dataset.y, dtype=np.int64).tobytes())
     digest.update(json.dumps(list(dataset.labels)).encode())
     return digest.hexdigest()
@@ -120,8 +169,12 @@ def _integer_labels(name: str, y: np.ndarray) -> np.ndarray:
     return y
 
 
-def load_source(source: str, registry=None) -> Dataset:
-    """A dataset from a registered name, a ``.npz``/``.csv`` path or ``synthetic:RxF[xC]``."""
+def load_source(source: Any, registry=None, table: TableOptions | None = None) -> Dataset | TableDataset:
+    """A dataset from a registered name, an ``.npz`` path, a table (a path, a DataFrame, a pyarrow Table) or
+    ``synthetic:RxF[xC]``; ``table`` says which of a table's columns are what."""
+    if not isinstance(source, (str, Path)):
+        return from_frame(source, table or TableOptions(api=True))
+    source = str(source)
     match = SYNTHETIC.match(source)
     if match:
         rows, features, classes = (int(g) if g is not None else None for g in match.groups())
@@ -130,25 +183,83 @@ def load_source(source: str, registry=None) -> Dataset:
     path = Path(source)
     # A file is named by its suffix or a path separator; any other word is a registered dataset, even
     # where a file or directory of that name happens to sit in the working directory.
-    if path.suffix.lower() in (".csv", ".npz") or "/" in source or "\\" in source:
-        return load_file(path)
+    if path.suffix.lower() == ".npz" or is_table(source) or "/" in source or "\\" in source:
+        return load_file(source, table or TableOptions())
     registry = registry or default_registry()
     if source in registry.names("dataset") or not path.exists():
         return registry.get("dataset", source).load()
-    return load_file(path)
+    return load_file(source, table or TableOptions())
 
 
-def load_file(path: Path) -> Dataset:
-    if not path.exists():
-        raise DataError(f"data file {path} does not exist")
-    if path.is_dir():
-        raise DataError(f"data path {path} is a directory; give a .npz or .csv file")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
+def load_file(source: str, options: TableOptions = TableOptions()) -> Dataset | TableDataset:
+    path = Path(source)
+    if path.suffix.lower() == ".npz":
+        if not path.exists():
+            raise DataError(f"data file {path} does not exist")
         return load_npz(path)
-    if suffix == ".csv":
-        return load_csv(path)
-    raise DataError(f"cannot read {path}: data files must end in .npz or .csv")
+    if not is_table(source):
+        if not path.exists():
+            raise DataError(f"data file {path} does not exist")
+        raise DataError(f"cannot read {path}: give a table (.parquet, .arrow, .feather, .csv, a directory or a glob "
+                        "of Parquet files) or an .npz file")
+    try:
+        table, headed = read_table(source)
+    except PredictInputError as exc:
+        raise DataError(str(exc)) from None
+    if not headed:
+        return _headerless(table, path)
+    return TableDataset(path.name or source, labeled(table, path.name or source, options))
+
+
+def from_frame(data: Any, options: TableOptions) -> TableDataset:
+    """A pandas DataFrame or a pyarrow Table (or RecordBatch) as a table to train on."""
+    import pyarrow as pa
+
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        if not all(isinstance(c, str) for c in data.columns):
+            raise DataError("the DataFrame's columns are not all named with strings; name them (df.columns = [...])")
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    elif isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    if not isinstance(data, pa.Table):
+        raise DataError(f"data= takes a dataset name, a path, a pandas DataFrame or a pyarrow Table, not "
+                        f"{type(data).__name__}")
+    name = f"{'DataFrame' if module == 'pandas' else 'Table'} ({data.num_rows} rows x {data.num_columns} columns)"
+    return TableDataset(name, labeled(data, name, options))
+
+
+def _headerless(table, path: Path) -> Dataset:
+    """A CSV without a header: numbers only, the class label last."""
+    import pyarrow.compute as pc
+    import pyarrow.types as t
+
+    fix = ("add a header line naming the columns (then words are categories, gaps are imputed, and --target picks "
+           "the label)")
+    for n, field in enumerate(table.schema):
+        column = table.column(n)
+        if not (t.is_integer(field.type) or t.is_floating(field.type) or t.is_boolean(field.type)
+                or t.is_null(field.type)):
+            cells = column.to_pylist()
+            row = next(i for i, cell in enumerate(cells) if cell is not None and not _is_number(cell))
+            raise DataError(f"{path} line {row + 1}, column {n + 1}: {cells[row]!r} is not a number; a CSV "
+                            f"without a header holds numbers only, its class label last; {fix}")
+        if column.null_count:
+            row = pc.index(pc.is_null(column), True).as_py()
+            raise DataError(f"{path} line {row + 1}, column {n + 1} is empty or NaN; a CSV without a header must be "
+                            f"complete; {fix}")
+    if table.num_columns < 2:
+        raise DataError(f"{path}: rows need at least one feature and a label column")
+    columns = [table.column(i).to_numpy() for i in range(table.num_columns)]
+    return Dataset(path.name, np.stack(columns[:-1], axis=1).astype(np.float64), columns[-1])
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def load_npz(path: Path) -> Dataset:
@@ -171,53 +282,6 @@ def load_npz(path: Path) -> Dataset:
         raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
 
 
-def load_csv(path: Path) -> Dataset:
-    rows: list[list[float]] = []
-    width = header = None
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's byte-order mark
-            for line_no, cells in enumerate(csv.reader(handle), start=1):
-                if not cells or all(not c.strip() for c in cells):
-                    continue
-                values = [_number(c) for c in cells]
-                if line_no == 1 and all(v is None for v in values):
-                    header = [c.strip() for c in cells]
-                    continue
-                if None in values:
-                    col = values.index(None)
-                    raise DataError(
-                        f"{path} line {line_no}, column {col + 1}: {cells[col].strip()!r} is not a "
-                        "number; features and labels must be numeric"
-                    )
-                if width is None:
-                    width = len(values)
-                    if width < 2:
-                        raise DataError(f"{path}: rows need at least one feature and a label column")
-                elif len(values) != width:
-                    raise DataError(
-                        f"{path} line {line_no}: {len(values)} cells where earlier rows have {width}"
-                    )
-                rows.append(values)
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text CSV file (not UTF-8)") from None
-    if not rows:
-        raise DataError(f"{path}: no data rows")
-    table = np.asarray(rows, dtype=np.float64)
-    if header is not None and len(header) != table.shape[1]:
-        raise DataError(f"{path}: the header has {len(header)} names, the rows {table.shape[1]} cells")
-    names = header[:-1] if header is not None else None
-    if names is not None and (not all(names) or len(set(names)) != len(names)):
-        names = None  # blank or repeated names cannot select columns: the features stay positional
-    return Dataset(path.name, table[:, :-1], table[:, -1], feature_names=names)
-
-
-def _number(cell: str) -> float | None:
-    try:
-        return float(cell)
-    except ValueError:
-        return None
-
-
 def synthetic(rows: int = 1000, features: int = 20, classes: int = 3, seed: int = 0) -> Dataset:
     """Gaussian blobs, one per class, linearly separable with some overlap."""
     if rows < 2 or features < 1 or classes < 2:
@@ -232,7 +296,11 @@ def synthetic(rows: int = 1000, features: int = 20, classes: int = 3, seed: int 
 
 @dataclass(frozen=True)
 class Split:
-    """A stratified train / held-out split and the standardization fitted on the train part."""
+    """A stratified train / held-out split and the standardization fitted on the train part.
+
+    From a table, also what was fitted on its training rows (``features``) and the held-out rows as the graph takes
+    them (``raw_test``: the table's own columns, gaps and all).
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -240,10 +308,13 @@ class Split:
     y_test: np.ndarray
     mean: np.ndarray
     scale: np.ndarray  # 1 / std, with constant features left unscaled
+    features: Features | None = None
+    raw_test: Frame | None = None
 
 
-def split(dataset: Dataset, holdout: float = 0.2, seed: int = 0) -> Split:
-    """Hold out ``holdout`` of every class (at least one row in all), fit mean/std on the rest."""
+def split(dataset: Dataset | TableDataset, holdout: float = 0.2, seed: int = 0) -> Split:
+    """Hold out ``holdout`` of every class (at least one row in all), fit mean/std on the rest (and a table's
+    medians and vocabularies)."""
     if not 0.0 < holdout < 1.0:
         raise DataError(f"holdout must lie in (0, 1), got {holdout}")
     rng = np.random.default_rng(seed)
@@ -259,9 +330,17 @@ def split(dataset: Dataset, holdout: float = 0.2, seed: int = 0) -> Split:
         raise DataError(
             f"{dataset.name}: {len(dataset.y)} rows are too few for a {holdout:.0%} held-out split"
         )
-    X_train = dataset.X[train]
+    features = raw_test = None
+    if isinstance(dataset, TableDataset):
+        table, options = dataset.table.table, dataset.table.options
+        features, (X_train, X_test) = fit_encode(table, dataset.table.kinds, [train, test],
+                                                 target=dataset.table.target, id_column=options.id_column,
+                                                 ignored=options.ignore)
+        raw_test = frame(features, table.take(test))
+    else:
+        X_train, X_test = dataset.X[train], dataset.X[test]
     mean = X_train.mean(axis=0, dtype=np.float64)
     std = X_train.std(axis=0, dtype=np.float64)
     scale = np.where(std > 1e-12, 1.0 / np.where(std > 1e-12, std, 1.0), 1.0)
-    return Split(X_train, dataset.y[train], dataset.X[test], dataset.y[test],
-                 mean.astype(np.float32), scale.astype(np.float32))
+    return Split(X_train, dataset.y[train], X_test, dataset.y[test],
+                 mean.astype(np.float32), scale.astype(np.float32), features, raw_test)

@@ -16,6 +16,8 @@ import click
 from click.core import ParameterSource
 
 from zoo.cli.console import verbosity
+from zoo.tables.features import MAX_CATEGORIES, MISSING, TableOptions
+from zoo.tables.sources import is_table
 from zoo.training import fit, require_torch, resolve_device
 from zoo.training.config import MAX_SEED, TrainConfig
 from zoo.training.distributed import launch
@@ -28,8 +30,18 @@ def training_options(function):
     options = [
         click.option("--policy", metavar="NAME", help="Loss policy [default: the model's own]."),
         click.option("--data", metavar="SOURCE",
-                     help="A dataset name, a .npz or .csv file, or synthetic:ROWSxFEATURES[xCLASSES] "
-                          "[default: the model's dataset]."),
+                     help="A dataset name, a table (.parquet, a directory or glob of them, .arrow, .feather, .csv), "
+                          "an .npz file, or synthetic:ROWSxFEATURES[xCLASSES] [default: the model's dataset]."),
+        click.option("--target", metavar="COLUMN", help="The table's class column [default: the one column named "
+                     "target, label, class or y]."),
+        click.option("--features", metavar="A,B,...", help="The table's feature columns, exactly these [default: "
+                     "every other column]."),
+        click.option("--ignore", metavar="A,B", help="Columns of the table to leave out."),
+        click.option("--id-column", metavar="COLUMN", help="The table's row id: never a feature."),
+        click.option("--max-categories", type=click.IntRange(min=1), default=MAX_CATEGORIES, show_default=True,
+                     help="A string column with more distinct values is refused, not one-hot encoded."),
+        click.option("--missing", type=click.Choice(MISSING), default="impute", show_default=True,
+                     help="A gap: imputed (numbers: the training median; categories: a level), or refused."),
         click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True),
         click.option("--hidden-size", type=click.IntRange(min=1), help="Hidden units [default: the model's]."),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr,
@@ -76,7 +88,9 @@ def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any
     config = config_from_options(options)
     if config.device == "auto":
         config = TrainConfig(**{**asdict(config), "device": resolve_device("auto")})
+    table = table_from_options(options)
     job = {"name": name, "policy": options["policy"], "data": options["data"], "config": asdict(config),
+           "table": None if table is None else asdict(table),
            "model_config": {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]},
            "finish": finish, "finish_args": finish_args}
     return launch(job, **scale)
@@ -86,6 +100,26 @@ def config_from_options(options: dict[str, Any]) -> TrainConfig:
     """The :class:`TrainConfig` the values of :func:`training_options` describe."""
     return TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
                        seed=options["seed"], holdout=options["holdout"], device=options["device"])
+
+
+TABLE_OPTIONS = ("target", "features", "ignore", "id_column", "max_categories", "missing")
+
+
+def table_from_options(options: dict[str, Any]) -> TableOptions | None:
+    """What the table options say (None when none was given), or one line when they do not apply."""
+    typed = given(*(n for n in TABLE_OPTIONS if n in options))
+    if not typed:
+        return None
+
+    def names(value: str | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(n.strip() for n in value.split(",") if n.strip())
+
+    source = options.get("data")
+    if source is None or not is_table(source):
+        refuse(typed, "to data that is not a table (they pick a table's columns; --data names one)")
+    return TableOptions(options.get("target"), names(options.get("features")), names(options.get("ignore")) or (),
+                        options.get("id_column"), options.get("max_categories") or MAX_CATEGORIES,
+                        options.get("missing") or "impute")
 
 
 def scaled(scale: dict[str, Any]) -> bool:
@@ -116,17 +150,19 @@ def train_from_options(name: str, options: dict[str, Any], *, progress: bool = T
         config = config_from_options(options)
         model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}
         policy, data = options["policy"], options["data"]
+        table = table_from_options(options)
     else:
         config = replace(resume.config, epochs=options["epochs"], device=options["device"])
         model_config = {k: v for k, v in resume.built.config.items() if k not in ("input_size", "num_classes")}
         policy, data = resume.policy.name, options["data"] or resume.data
+        table = resume.table_options
     show = progress and sys.stderr.isatty() and not verbosity()[1]
     if not show:
-        return fit(name, policy=policy, data=data, config=config, resume=resume, **model_config)
+        return fit(name, policy=policy, data=data, config=config, resume=resume, table=table, **model_config)
     with click.progressbar(length=config.epochs, label=f"training {name}", file=sys.stderr,
                            show_pos=True, item_show_func=lambda loss: loss) as bar:
         def on_epoch(epoch: int, epochs: int, loss: float) -> None:
             bar.update(1, f"loss {loss:.4f}")
 
-        return fit(name, policy=policy, data=data, config=config, on_epoch=on_epoch, resume=resume,
+        return fit(name, policy=policy, data=data, config=config, on_epoch=on_epoch, resume=resume, table=table,
                    **model_config)

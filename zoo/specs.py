@@ -155,7 +155,12 @@ class Session:
         self.input_name, self.output_names = input_name, list(output_names)
 
     def run(self, x: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Run float32 rows ``x`` (batch, features); return the named outputs (all when None) by name."""
+        """Run float32 rows ``x`` (batch, features); return the named outputs (all when None) by name.
+
+        For a model trained on a table, ``x`` is a :class:`zoo.tables.Frame` instead: one ``(batch, 1)`` array per
+        column (float32, or ``str`` objects for a category), and ``x.feed()`` gives them by input name; only a
+        runtime whose ``columns`` (and, for categories, ``strings``) is True gets one.
+        """
         raise NotImplementedError
 
     def runner(self, x: np.ndarray, outputs: list[str] | None = None) -> Callable[[], Any]:
@@ -180,6 +185,14 @@ class Runtime:
         and ``zoo predict`` feeds it no more rows at once.
     ``aliases``
         Other names ``zoo predict --provider`` (deprecated) maps to it.
+    ``columns``
+        True when ``Session.run`` takes a model trained on a table: a
+        :class:`zoo.tables.Frame` of its columns, one graph input each. False
+        (the default, for runtimes written before) skips such a model, with
+        that reason.
+    ``strings``
+        True when it runs string inputs and ``ai.onnx.ml.LabelEncoder`` (a
+        model with categorical columns); False skips such a model.
     """
 
     name: ClassVar[str] = ""
@@ -187,6 +200,8 @@ class Runtime:
     requires: ClassVar[str] = ""
     max_rows: ClassVar[int | None] = None
     aliases: ClassVar[tuple[str, ...]] = ()
+    columns: ClassVar[bool] = False
+    strings: ClassVar[bool] = False
 
     def unavailable(self) -> str | None:
         """``None`` when this runtime can run a model here, else the reason it cannot (one line)."""

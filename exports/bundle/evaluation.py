@@ -21,6 +21,7 @@ import numpy as np
 from zoo.errors import ZooError, first_line
 from zoo.exports.bundle import reading
 from zoo.exports.bundle.manifest import Manifest
+from zoo.tables import Frame
 
 #: Held-out rows kept in the bundle (a seeded sample beyond).
 EVALUATION_ROWS = 10_000
@@ -32,10 +33,15 @@ SOURCES = ("training rows", "held-out rows")
 
 @dataclass(frozen=True)
 class Evaluation:
-    X: np.ndarray  # float32 (rows, features): held-out rows
+    X: np.ndarray | Frame  # float32 (rows, features): held-out rows; a table model's: their columns
     y: np.ndarray  # int64 (rows,): their true class indices
     calibration: np.ndarray  # float32 (rows, features)
     calibration_source: str  # one of SOURCES
+
+
+def column_key(k: int) -> str:
+    """The array holding a table model's k-th feature column (numbers as float32, categories as text)."""
+    return f"column_{k}"
 
 
 def write(path: Path, split, seed: int) -> None:
@@ -50,9 +56,13 @@ def write(path: Path, split, seed: int) -> None:
     train = np.arange(len(pool))
     if len(train) > CALIBRATION_ROWS:
         train = np.sort(rng.choice(len(train), CALIBRATION_ROWS, replace=False))
+    columns = {}
+    if split.features is not None:  # the raw columns the deployed graph takes; text as fixed-width unicode (no pickle)
+        for k, values in enumerate(split.raw_test[held].columns.values()):
+            columns[column_key(k)] = values.astype(str) if values.dtype == object else values
     with open(path, "wb") as handle:
         np.savez(handle, X=np.asarray(split.X_test[held], np.float32), y=np.asarray(split.y_test[held], np.int64),
-                 calibration=np.asarray(pool[train], np.float32), calibration_source=np.array(source))
+                 calibration=np.asarray(pool[train], np.float32), calibration_source=np.array(source), **columns)
 
 
 def read(bundle: Path, manifest: Manifest) -> Evaluation:
@@ -64,10 +74,10 @@ def read(bundle: Path, manifest: Manifest) -> Evaluation:
     if name not in manifest.sha256:
         raise ZooError(f"{bundle}/manifest.json records no sha256 for {name}: it cannot be checked; export it again")
     path, data = reading.read_member(bundle, name, "the evaluation rows", manifest.bytes, manifest.sha256)
-    return parse(data, path, manifest.input["shape"][1], len(manifest.class_labels))
+    return parse(data, path, manifest.input["shape"][1], len(manifest.class_labels), manifest.table)
 
 
-def parse(data: bytes, path: Path, width: int, classes: int) -> Evaluation:
+def parse(data: bytes, path: Path, width: int, classes: int, features=None) -> Evaluation:
     """The arrays of an ``evaluation.npz``'s bytes, each refused in one line unless it is what it must be."""
     def wrong(problem: str) -> ZooError:
         return ZooError(f"{path}: {problem}; export the bundle again")
@@ -107,6 +117,15 @@ def parse(data: bytes, path: Path, width: int, classes: int) -> Evaluation:
         y = array("y", "iu", 1, EVALUATION_ROWS).astype(np.int64)
         calibration = array("calibration", "f", 2, CALIBRATION_ROWS, width).astype(np.float32)
         source = array("calibration_source", "U", 0, 1)
+        if features is not None:  # the model takes the table's columns: score those
+            columns = {}
+            for k, feature in enumerate(features.columns):
+                numeric = feature.kind == "numeric"
+                values = array(column_key(k), "f" if numeric else "U", 2, EVALUATION_ROWS, 1)
+                if len(values) != len(X):
+                    raise wrong(f"array {column_key(k)!r} has {len(values)} rows for {len(X)} of 'X'")
+                columns[feature.name] = values.astype(np.float32) if numeric else values.astype(object)
+            X = Frame(columns)
     if len(y) != len(X):
         raise wrong(f"array 'y' has {len(y)} labels for {len(X)} rows of 'X'")
     if y.min() < 0 or y.max() >= classes:

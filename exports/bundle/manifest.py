@@ -16,9 +16,10 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from zoo.errors import VerifyError
+from zoo.errors import DataError, VerifyError
 from zoo.exports.bundle.layout import MANIFEST_FILE
 from zoo.exports.bundle.rules import Rule, rules_for
+from zoo.tables.features import Features
 
 FORMAT = "zoo-bundle/2"
 READABLE = ("zoo-bundle/1", FORMAT)
@@ -166,6 +167,12 @@ class Manifest:
     bytes: dict[str, int] = field(default_factory=dict)  # every file's size, by relative path (bounds each read)
     format: str = FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] | None = None  # a model trained on a table: zoo.tables.features.Features.to_dict()
+
+    @property
+    def table(self):
+        """The :class:`~zoo.tables.features.Features` of a model trained on a table, else None."""
+        return None if self.features is None else Features.from_dict(self.features, "manifest.json")
 
     @property
     def rules(self) -> list[Rule]:
@@ -179,7 +186,7 @@ class Manifest:
             data[key] = value
         data["outputs"] = [o.to_dict() for o in self.outputs]
         data["variants"] = {name: v.to_dict() for name, v in self.variants.items()}
-        order = ["format", "versions", "model", "policy", "input", "outputs", "class_labels", "decision",
+        order = ["format", "versions", "model", "policy", "input", "features", "outputs", "class_labels", "decision",
                  "threshold", "precision", "normalization", "training", "files", "sha256", "bytes", "tolerance",
                  "parity", "verified", "variants"]
         return {k: data[k] for k in order} | self.extra
@@ -231,8 +238,18 @@ class Manifest:
                 sha256=dict(data["sha256"]), tolerance=tolerance, parity=dict(data.get("parity") or {}),
                 verified=bool(data.get("verified")), precision=str(data.get("precision", "fp32")),
                 variants={str(name): Variant.from_dict(str(name), record, where) for name, record in variants.items()},
-                bytes=dict(sizes),
+                bytes=dict(sizes), features=_features(data.get("features"), where),
                 format=data["format"], extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise VerifyError(f"{where} is incomplete or invalid ({type(exc).__name__}: {exc})") from None
+
+
+def _features(data: Any, where) -> dict[str, Any] | None:
+    """The features record, checked once here (a malformed one is one line)."""
+    if data is None:
+        return None
+    try:
+        return Features.from_dict(data, str(where)).to_dict()
+    except DataError as exc:
+        raise VerifyError(str(exc)) from None

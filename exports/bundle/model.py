@@ -13,11 +13,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from zoo.errors import VerifyError, first_line
+from zoo.errors import DataError, VerifyError, first_line
 from zoo.exports.bundle import reading
 from zoo.exports.bundle.layout import MANIFEST_FILE
 from zoo.exports.bundle.manifest import Manifest
 from zoo.exports.bundle.rules import decide as decide_np
+from zoo.tables.features import Features
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Deployed:
     feature_names: tuple[str, ...] | None = None  # the training data's column names, when it had them
     variant: str | None = None  # a variant of the bundle (fp16, int8): its own file and test data
     test_data: list[str] | None = None  # the bundle's test data sets for this model (None: the manifest's)
+    features: Features | None = None  # a model trained on a table: it takes these columns, one input each
 
 
 def read_manifest(bundle: Path) -> Manifest:
@@ -189,14 +191,27 @@ def _describe(model, model_path: Path, bundle: Path | None, manifest: Manifest |
         raise wrong("zoo.num_classes", f"is {classes}; a classifier has two or more classes")
     if names is not None and len(names) != width:
         raise wrong("zoo.feature_names", f"names {len(names)} features, but zoo.input_size says {width}")
+    features = None
+    if "zoo.features" in metadata:
+        try:
+            features = Features.from_dict(json.loads(metadata["zoo.features"]), f"{model_path}: metadata zoo.features")
+        except (ValueError, RecursionError) as exc:
+            raise wrong("zoo.features", f"is not valid JSON ({type(exc).__name__})") from None
+        except DataError as exc:
+            raise VerifyError(str(exc)) from None
+        if features.width != width:
+            raise wrong("zoo.features", f"encode {features.width} columns, but zoo.input_size says {width}")
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     outputs = {o.name: o for o in model.graph.output}
-    if len(inputs) != 1:
+    if features is not None:
+        _check_columns(model_path, inputs, features)
+    elif len(inputs) != 1:
         raise VerifyError(f"{model_path} has {len(inputs)} inputs; a zoo export has one")
     if "probabilities" not in outputs or "label" not in outputs:
         raise VerifyError(f"{model_path} has no 'probabilities' and 'label' outputs: not a zoo export")
-    graph_width, graph_classes = _dim(inputs[0], 1), _dim(outputs["probabilities"], 1)
+    graph_width = _dim(inputs[0], 1) if features is None else None
+    graph_classes = _dim(outputs["probabilities"], 1)
     if graph_width is not None and graph_width != width:
         raise wrong("zoo.input_size", f"is {width}, but the graph's input takes {graph_width} features")
     expected = classes if head == "softmax" else 1
@@ -215,12 +230,25 @@ def _describe(model, model_path: Path, bundle: Path | None, manifest: Manifest |
                                     ("policy.head", manifest.policy.get("head"), head),
                                     ("decision", manifest.decision, decision),
                                     ("threshold", manifest.threshold, threshold),
-                                    ("input.shape", manifest.input["shape"][1], width)):
+                                    ("input.shape", manifest.input["shape"][1], width),
+                                    ("features", manifest.features, features and features.to_dict())):
             if mine != theirs:
                 raise VerifyError(f"{where}: {field} is {mine!r:.80}, but {model_path.name} has {theirs!r:.80}: the "
                                   "manifest and the model disagree; export it again")
     return Deployed(model_path, bundle, manifest, metadata, inputs[0].name, width, list(outputs), labels, head,
-                    decision, threshold, checks, names, variant, test_data)
+                    decision, threshold, checks, names, variant, test_data, features)
+
+
+def _check_columns(model_path: Path, inputs, features: Features) -> None:
+    """A table model's graph takes one input per feature column, in order: a number as float, a category as a
+    string."""
+    from onnx import TensorProto
+
+    got = [(i.name, i.type.tensor_type.elem_type) for i in inputs]
+    want = [(f.name, TensorProto.FLOAT if f.kind == "numeric" else TensorProto.STRING) for f in features.columns]
+    if got != want:
+        raise VerifyError(f"{model_path}: the graph's inputs ({', '.join(n for n, _ in got[:6])}) are not the "
+                          f"{len(want)} columns its metadata zoo.features records; export it again")
 
 
 def _dim(value_info, axis: int) -> int | None:

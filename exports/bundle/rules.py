@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from zoo.policies import numeric
+from zoo.tables import Frame
 
 Kind = Literal["close", "close-to-row-scale", "equal-except-ties"]
 #: What became of a runtime's check, in parity and in zoo verify.
@@ -90,8 +91,13 @@ def decide(probabilities: np.ndarray, decision: str, threshold: float | None, x:
     return np.where(valid, label, -1).astype(np.int64)
 
 
-def scorable(x: np.ndarray) -> np.ndarray:
-    """Rows that have a class: every feature finite (and their float32 sum too, as the graph checks it)."""
+def scorable(x) -> np.ndarray:
+    """Rows that have a class: every feature finite (and their float32 sum too, as the graph checks it). In a table
+    model's columns a NaN is a gap, which the graph fills: only an infinite number leaves a row without a class."""
+    if isinstance(x, Frame):
+        numbers = [np.nan_to_num(v.astype(np.float32), nan=0.0, posinf=np.inf, neginf=-np.inf)
+                   for v in x.columns.values() if v.dtype != object]
+        x = np.concatenate(numbers, axis=1) if numbers else np.zeros((len(x), 1), np.float32)
     x = np.asarray(x)
     with np.errstate(over="ignore", invalid="ignore"):
         return np.isfinite(x).all(axis=1) & np.isfinite(x.astype(np.float32).sum(axis=1, dtype=np.float32))

@@ -50,8 +50,10 @@ pre { background: var(--band); border: 1px solid var(--line); padding: .75rem; o
 }
 """
 
-SECTIONS = (("summary", "Summary"), ("training", "Training"), ("errors", "Errors"), ("calibration", "Calibration"),
-            ("parity", "Parity"), ("variants", "Variants"), ("usage", "How to use it"))
+SECTIONS = (("summary", "Summary"), ("features", "Features"), ("training", "Training"), ("errors", "Errors"),
+            ("calibration", "Calibration"), ("parity", "Parity"), ("variants", "Variants"), ("usage", "How to use it"))
+#: Categories listed per column on the card; the manifest holds them all.
+SHOWN_CATEGORIES = 12
 
 
 def _e(value: Any) -> str:
@@ -177,8 +179,8 @@ def render(evidence: Evidence, made: list[Figure]) -> str:
 
     usage = _usage(evidence)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    body = {"summary": summary, "training": training, "errors": errors, "calibration": calibration_html,
-            "parity": parity_html, "variants": variants_html, "usage": usage}
+    body = {"summary": summary, "features": _features(m), "training": training, "errors": errors,
+            "calibration": calibration_html, "parity": parity_html, "variants": variants_html, "usage": usage}
     nav = "".join(f'<li><a href="#{sid}">{_e(title)}</a></li>' for sid, title in SECTIONS)
     sections = "".join(f'<section id="{sid}" aria-labelledby="{sid}-h"><h2 id="{sid}-h">{_e(title)}</h2>'
                        f"{body[sid]}</section>" for sid, title in SECTIONS)
@@ -219,11 +221,37 @@ def _tally(replays) -> str:
             + ", ".join(parts))
 
 
+def _features(m) -> str:
+    """What the model takes: a table's columns (kind, type, encoding, gaps, categories), or its numeric inputs."""
+    features = m.table
+    if features is None:
+        names = m.input.get("feature_names")
+        listed = f": {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}" if names else ""
+        return (f"<p>{m.input['shape'][1]} numeric features in one <code>{_e(m.input['name'])}</code> matrix"
+                f"{_e(listed)}; a NaN or infinite value leaves a row without a class (label -1).</p>")
+    rows = []
+    for f in features.columns:
+        shown = ", ".join(f.categories[:SHOWN_CATEGORIES]) + (
+            f" and {len(f.categories) - SHOWN_CATEGORIES} more" if len(f.categories) > SHOWN_CATEGORIES else "")
+        share = f" ({100 * f.missing / features.rows:.1f} %)" if features.rows else ""
+        rows.append([f.name, f.kind, f.type, f.encoding, f"{f.missing:,}{share}", shown or "-"])
+    roles = [f"target <code>{_e(features.target)}</code>" if features.target else None,
+             f"id column <code>{_e(features.id_column)}</code> (carried through, never a feature)"
+             if features.id_column else None,
+             f"left out: {_e(', '.join(features.ignored))}" if features.ignored else None]
+    return (f"<p>The table's {len(features.columns)} feature columns, one graph input each, encoded inside "
+            f"<code>model.onnx</code> into {features.width} model inputs; statistics from the {features.rows:,} "
+            f"training rows. {'; '.join(r for r in roles if r)}.</p>"
+            + _table(["column", "kind", "type at training", "encoding", "gaps in training", "categories"], rows,
+                     {4}, "table-features"))
+
+
 def _usage(evidence: Evidence) -> str:
     m = evidence.manifest
     where = shlex.quote(evidence.shown_as)
     name = m.model["name"]
-    names = m.input.get("feature_names")
+    features = m.table
+    names = m.input.get("feature_names") if features is None else list(features.names)
     columns = (f"the columns {', '.join(names[:3])}{', ...' if len(names) > 3 else ''} (the training data's names)"
                if names else f"{m.input['shape'][1]} numeric columns, in training order")
     width = m.input["shape"][1]
@@ -249,15 +277,23 @@ def _usage(evidence: Evidence) -> str:
         f"labels = model.predict(X)               # X: (rows, {width}) array, DataFrame or Arrow table",
         f"probabilities = model.predict_proba(X)  {proba}",
     ])
+    if features is None:
+        feed = f"{{{m.input['name']!r}: X.astype(np.float32)}}"
+    else:  # one input per column: numbers as float32 (NaN: a gap), categories as strings ('': a gap)
+        python = python.replace(f"X: (rows, {width}) array, DataFrame or Arrow table",
+                                "X: a DataFrame, an Arrow table or a dict of columns")
+        feed = "{" + ", ".join(
+            f"{f.name!r}: np.asarray(table[{f.name!r}], " + ("np.float32" if f.kind == "numeric" else "object")
+            + ").reshape(-1, 1)" for f in features.columns[:3]) + (", ...}" if len(features.columns) > 3 else "}")
     bare = "\n".join([
         "import numpy as np, onnxruntime as ort",
         "",
         f"session = ort.InferenceSession({str(Path(evidence.shown_as) / m.files.model)!r})",
-        f"probabilities, label = session.run([\"probabilities\", \"label\"], "
-        f"{{{m.input['name']!r}: X.astype(np.float32)}})",
+        f"probabilities, label = session.run([\"probabilities\", \"label\"], {feed})",
         bare_out,
     ])
-    return (f"<p>Input: raw features, {_e(columns)}; the standardization is inside the graph. "
+    inside = "the standardization is" if features is None else "gap filling, one-hot encoding and standardization are"
+    return (f"<p>Input: raw features, {_e(columns)}; {inside} inside the graph. "
             f"Output: {outputs}. The paths are as the bundle was named when this card was made.</p>"
             f"<h3>Command line</h3><pre><code>{_e(chr(10).join(shell))}</code></pre>"
             f"<h3>Python</h3><pre><code>{_e(python)}</code></pre>"

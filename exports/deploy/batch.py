@@ -33,10 +33,10 @@ from zoo import files
 from zoo.errors import PredictInputError, VerifyError, ZooError, first_line
 from zoo.exports.bundle import reading
 from zoo.exports.bundle.reading import file_sha256
-from zoo.exports.deploy import readers
 from zoo.exports.deploy.predictor import Predictor
 from zoo.exports.deploy.scoring import NUMPY, score
 from zoo.exports.deploy.writers import SUFFIX
+from zoo.tables import readers
 
 RECORD = ".zoo-predict.json"
 RECORD_FORMAT = "zoo-predictions/1"

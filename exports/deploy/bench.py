@@ -24,7 +24,9 @@ from zoo import table
 from zoo.errors import RuntimeFailure, ZooError, first_line
 from zoo.exports.bundle.model import Deployed, open_model
 from zoo.exports.bundle.testdata import load_test_data
-from zoo.exports.runtimes import Runtimes, open_session, run, select
+from zoo.exports.runtimes import Runtimes, cannot_take, open_session, run, select
+from zoo.tables import Frame
+from zoo.tables.encoding import sample
 
 DEFAULT_BATCH_SIZES = (1, 16, 1024, 65536)
 
@@ -87,6 +89,7 @@ def bench(path: str | Path, *, runtimes: Runtimes = None,
     report = BenchReport(str(deployed.model_path), None)
     timed: list[Timed] = []
     for runtime, why_not in select(runtimes):
+        why_not = why_not or cannot_take(runtime, deployed.features)
         if why_not is not None:
             report.skipped.append({"runtime": runtime.name, "reason": why_not})
             continue
@@ -106,7 +109,8 @@ def bench(path: str | Path, *, runtimes: Runtimes = None,
     cells: dict[tuple[str, int], list[float]] = {}
     plan = []
     for batch in batch_sizes:
-        x = np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1])), dtype=np.float32)
+        x = rows[np.arange(batch) % len(rows)] if isinstance(rows, Frame) else \
+            np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1])), dtype=np.float32)
         for t in timed:
             if t.max_rows is not None and batch > t.max_rows:
                 report.skipped.append({"runtime": t.name, "reason": f"batch {batch:,} is over its {t.max_rows:,} "
@@ -166,6 +170,8 @@ def _rows(deployed):
     """The bundle's held-out rows (its largest test data set of finite rows), or standard normal rows for a
     bare file."""
     sets = [x for _, x, _ in load_test_data(deployed)] if deployed.bundle is not None else []
+    if deployed.features is not None:  # a table model: its held-out columns, else columns made up from its record
+        return max(sets[:-1] or sets, key=len) if sets else sample(deployed.features, 256)
     finite = [x for x in sets if np.isfinite(x).all()]  # not the edge set, whose NaN rows are not typical
     if finite:
         return max(finite, key=len)

@@ -20,17 +20,17 @@ process that unpickles it (a Dask or multiprocessing worker), once per process.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.errors import PredictInputError, RuntimeFailure
+from zoo.errors import PredictInputError, RuntimeFailure, first_line
 from zoo.exports.bundle.model import Deployed, open_model
-from zoo.exports.deploy.readers import Columns, table_rows
-from zoo.exports.runtimes import DEFAULT_RUNTIME, open_session, precision_problem, run, select
+from zoo.exports.runtimes import DEFAULT_RUNTIME, cannot_take, open_session, precision_problem, run, select
 from zoo.specs import FP32
+from zoo.tables import Frame
+from zoo.tables.readers import Columns, table_rows
 
 #: Rows run at a time when a runtime states no limit of its own.
 DEFAULT_STEP = 65536
@@ -67,6 +67,10 @@ class Predictor:
         # The sha256 against the manifest; the full ONNX checker is zoo verify's job.
         model = open_model(self.path, check=False, variant=self.variant)
         [(chosen, _)] = select([self.runtime])
+        why_not = cannot_take(chosen, model.features)
+        if why_not:
+            raise RuntimeFailure(f"{chosen.name} cannot run {self.path}: {why_not}; predict on another runtime "
+                                 "(zoo runtimes lists them)")
         session = open_session(chosen, model.model_path)
         lowered = (model.manifest.variants[self.variant].precision,) if self.variant else ()
         problem = precision_problem(session, model.manifest.precision if model.manifest else FP32, lowered)
@@ -118,15 +122,23 @@ class Predictor:
 
     # -- scoring --------------------------------------------------------------------------------------
 
-    def columns(self, columns: list[str] | tuple[str, ...] | None = None, id_column: str | None = None) -> Columns:
-        """How a table's columns map to this model's features (see :mod:`zoo.exports.deploy.readers`)."""
-        return Columns(self.n_features, self.feature_names, None if columns is None else tuple(columns), id_column)
+    def columns(self, columns: list[str] | tuple[str, ...] | None = None, id_column: str | None = None, *,
+                api: bool = False) -> Columns:
+        """How a table's columns map to this model's features (see :mod:`zoo.tables.readers`)."""
+        if columns is not None and self.model.features is not None:
+            raise PredictInputError("this model takes its table's columns by name: rename the columns instead of "
+                                    + ("passing columns=[...]" if api else "passing --columns"))
+        return Columns(self.n_features, self.feature_names, None if columns is None else tuple(columns), id_column,
+                       api, self.model.features)
 
     def _api_columns(self, columns: list[str] | None) -> Columns:
-        return replace(self.columns(columns), api=True)
+        return self.columns(columns, api=True)
 
-    def rows(self, X: Any, columns: list[str] | None = None) -> np.ndarray:
-        """``X`` as the float32 (rows, features) block the model takes; one clear error otherwise."""
+    def rows(self, X: Any, columns: list[str] | None = None) -> np.ndarray | Frame:
+        """``X`` as the float32 (rows, features) block the model takes (a table model: its columns, as a
+        :class:`~zoo.tables.Frame`); one clear error otherwise."""
+        if isinstance(X, dict):
+            X = _table_of(X)
         module = type(X).__module__.split(".")[0]
         if module == "pandas":
             import pyarrow as pa
@@ -142,6 +154,10 @@ class Predictor:
                 X = pa.Table.from_pandas(X, preserve_index=False)
         if type(X).__module__.split(".")[0] == "pyarrow":  # a table, or a DataFrame made one above
             return table_rows(X, self._api_columns(columns), "X").X
+        if self.model.features is not None:
+            raise PredictInputError(f"this model takes a table's columns ({', '.join(self.model.features.names[:4])}"
+                                    f"{', ...' if len(self.model.features.columns) > 4 else ''}): pass a pandas "
+                                    "DataFrame, a pyarrow Table or a dict of columns, not an array")
         if columns is not None:
             raise PredictInputError("columns= picks columns of a table; a numpy array has none")
         try:
@@ -157,9 +173,18 @@ class Predictor:
             raise PredictInputError(f"features must be numbers, got dtype {array.dtype}")
         return np.ascontiguousarray(array, dtype=np.float32)
 
-    def check(self, X: np.ndarray, first_row: int = 0, names: tuple[str, ...] | None = None) -> None:
-        """Refuse NaN/Inf features (unless ``allow_nan``): they give meaningless probabilities."""
+    def check(self, X: np.ndarray | Frame, first_row: int = 0, names: tuple[str, ...] | None = None) -> None:
+        """Refuse NaN/Inf features (unless ``allow_nan``): they give meaningless probabilities. In a table model's
+        columns a NaN is a gap, which the model fills; an infinite number is refused."""
         if self.allow_nan:
+            return
+        if isinstance(X, Frame):
+            for name, values in X.columns.items():
+                if values.dtype != object and np.isinf(values).any():
+                    row = int(np.flatnonzero(np.isinf(values.reshape(-1)))[0])
+                    raise PredictInputError(f"row {first_row + row + 1}, column {name!r} is {values[row, 0]}: an "
+                                            "infinite number gives meaningless probabilities; leave the cell empty "
+                                            "(a gap is imputed), or pass --allow-nan (allow_nan=True)")
             return
         bad = ~np.isfinite(X)
         if bad.any():
@@ -203,3 +228,14 @@ class Predictor:
         return np.concatenate([1.0 - p, p], axis=1)  # a sigmoid head outputs P(positive class) alone
 
 
+
+
+def _table_of(columns: dict) -> Any:
+    """A dict of columns (name -> a list or 1-D array of values; None or NaN for a gap) as a pyarrow Table."""
+    import pyarrow as pa
+
+    try:
+        return pa.table({str(k): pa.array(np.asarray(v, dtype=object if not isinstance(v, np.ndarray) else None)
+                                          .reshape(-1), from_pandas=True) for k, v in columns.items()})
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise PredictInputError(f"the dict of columns is not a table: {first_line(exc, 200)}") from None

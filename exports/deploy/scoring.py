@@ -1,7 +1,7 @@
 """``zoo predict``: labels and probabilities for rows of features, streamed in bounded memory.
 
 Inputs: ``.parquet``, ``.arrow``/``.feather`` and ``.csv`` (or ``-``, CSV on
-stdin), read by pyarrow's streaming readers (:mod:`zoo.exports.deploy.readers`), and
+stdin), read by pyarrow's streaming readers (:mod:`zoo.tables.readers`), and
 ``.npy``/``.npz`` (array ``X``, or its only array), read here a chunk at a
 time. Each chunk is checked against what the model takes (features, numeric,
 finite) before it runs. Outputs (:mod:`zoo.exports.deploy.writers`): Parquet, CSV,
@@ -21,10 +21,11 @@ import numpy as np
 
 from zoo import files
 from zoo.errors import PredictInputError
-from zoo.exports.deploy import DEFAULT_CHUNK_ROWS, readers
+from zoo.exports.deploy import DEFAULT_CHUNK_ROWS
 from zoo.exports.deploy.predictor import Predictor
-from zoo.exports.deploy.readers import Columns, Rows
 from zoo.exports.deploy.writers import FORMATS, open_writer
+from zoo.tables import readers
+from zoo.tables.readers import Columns, Rows
 
 NUMPY = (".npy", ".npz")
 

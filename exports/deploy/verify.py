@@ -22,7 +22,8 @@ from zoo.errors import VerifyError, ZooError
 from zoo.exports.bundle.model import Deployed, decide, open_model
 from zoo.exports.bundle.rules import Comparison, Status, compare, rules_for, shown_error, tolerance
 from zoo.exports.bundle.testdata import load_test_data, read_test_data
-from zoo.exports.runtimes import Runtimes, open_session, precision_problem, run, select
+from zoo.exports.runtimes import Runtimes, cannot_take, open_session, precision_problem, run, select
+from zoo.tables.encoding import sample
 
 
 @dataclass
@@ -121,6 +122,7 @@ def verify(path: str | Path, *, atol: float | None = None, rtol: float | None = 
         claimed = manifest.precision if manifest is not None else "fp32"
         lowered = (manifest.variants[name].precision,) if name != "fp32" else ()
         for runtime, why_not in selected:
+            why_not = why_not or cannot_take(runtime, target.features)
             if why_not is not None:
                 report.replays.append(Replay(runtime.name, None, reason=why_not, model=name))
                 continue
@@ -138,7 +140,7 @@ def replay_variant(path: Path, folder: Path, names: list[str], rules, runtimes: 
     data_sets = read_test_data(folder, names, deployed)
     replays = []
     for runtime, why_not in select(runtimes):
-        if why_not is None:
+        if why_not is None and cannot_take(runtime, deployed.features) is None:
             replays.extend(_replay_on(runtime, deployed, data_sets, rules, "fp32", (precision,)))
     return replays
 
@@ -175,11 +177,19 @@ def _replay_on(runtime, deployed: Deployed, data_sets, rules, claimed: str,
     return replays
 
 
-def _self_check(deployed: Deployed, session, run) -> Replay:
+def _generated(deployed: Deployed):
+    """Inputs for a bare .onnx: rows near zero, rows far out, a row of zeros; a table model's columns, made up from
+    its record (gaps, every category, one never seen)."""
+    if deployed.features is not None:
+        return sample(deployed.features, 21)
     rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0, 1, (16, deployed.input_size)),
-                        rng.normal(0, 1e4, (4, deployed.input_size)),
-                        np.zeros((1, deployed.input_size))]).astype(np.float32)
+    width = deployed.input_size
+    return np.concatenate([rng.normal(0, 1, (16, width)), rng.normal(0, 1e4, (4, width)),
+                           np.zeros((1, width))]).astype(np.float32)
+
+
+def _self_check(deployed: Deployed, session, run) -> Replay:
+    x = _generated(deployed)
     replay = Replay(session.runtime, "generated (no test data)", rows=len(x), device=session.device,
                     precision=session.precision)
     try:

@@ -9,6 +9,8 @@ from zoo.exports.bundle import reading
 from zoo.exports.bundle.model import Deployed
 from zoo.exports.deploy.bench import Timed
 from zoo.exports.export.exporter import make_wrapper
+from zoo.tables import Frame
+from zoo.tables.encoding import encode
 from zoo.training import checkpoint
 
 NAME = "torch-eager"
@@ -27,6 +29,7 @@ def torch_eager(deployed: Deployed) -> Timed | str:
     # Inside the bundle, a regular file of the size the manifest records; anything else refuses the bundle.
     path = reading.member(deployed.bundle, manifest.files.checkpoint, "the checkpoint", sizes=manifest.bytes)
     try:
+        import pyarrow as pa
         import torch
 
         result = checkpoint.load(path)
@@ -34,7 +37,17 @@ def torch_eager(deployed: Deployed) -> Timed | str:
     except Exception as exc:
         return f"cannot rebuild the model from {path.name}: {first_line(exc)}"
 
+    features = result.split.features
+
     def bind(x):
+        if isinstance(x, Frame):  # a table model: its columns encoded by the trainer's pyarrow path, timed too
+            columns = pa.table({name: pa.array(v.reshape(-1)) for name, v in x.columns.items()})
+
+            def call():
+                with torch.inference_mode():
+                    return wrapper(torch.from_numpy(encode(features, columns)))
+
+            return call
         tensor = torch.from_numpy(x)
 
         def call():

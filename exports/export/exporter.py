@@ -22,6 +22,7 @@ import zoo
 from zoo.errors import ExportError, first_line
 from zoo.exports.export.optimize import fold_standardization
 from zoo.exports.export.options import DEFAULTS, EXPORTERS
+from zoo.tables.graph import compose
 
 INPUT_NAME = "input"
 
@@ -162,17 +163,21 @@ def export(wrapper, path: str | os.PathLike, *, input_size: int, names: tuple[st
     return exporter
 
 
-def finish(path: str | os.PathLike, metadata: dict[str, Any], *, optimize: bool = True) -> None:
-    """Fold the standardization (see :mod:`zoo.exports.export.optimize`), add zoo's metadata props,
-    run the full ONNX checker and rewrite the file."""
+def finish(path: str | os.PathLike, metadata: dict[str, Any], *, optimize: bool = True, features=None) -> None:
+    """Fold the standardization (see :mod:`zoo.exports.export.optimize`), put a table model's preprocessing in
+    front (:mod:`zoo.tables.graph`), add zoo's metadata props, run the full ONNX checker and rewrite the file."""
     import onnx
 
     model = onnx.load(str(path))
     if optimize:
         metadata = {**metadata, "zoo.standardization": "folded into the first Gemm"
                     if fold_standardization(model) else "Sub and Mul nodes on the input"}
+    if features is not None:
+        model = compose(model, features)
     model.producer_name, model.producer_version = "zoo", zoo.__version__
-    model.doc_string = f"zoo export of {metadata.get('zoo.model')!r} (raw features in; standardization baked in)"
+    model.doc_string = f"zoo export of {metadata.get('zoo.model')!r} (raw " + \
+        ("table columns in; imputation, one-hot encoding" if features is not None else "features in;") + \
+        " standardization baked in)"
     del model.metadata_props[:]
     for key, value in metadata.items():
         entry = model.metadata_props.add()

@@ -17,14 +17,39 @@ if TYPE_CHECKING:
     import numpy as np
 
 DESCRIPTION = "the trained module on numpy-standardized inputs, then the policy's numpy head and decision"
+TABLE_DESCRIPTION = ("the table's columns encoded in numpy from the recorded medians and vocabularies, then " +
+                     DESCRIPTION)
 
 
-def reference(module, policy, mean: np.ndarray, scale: np.ndarray, X: np.ndarray,
-              names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The outputs ``names`` (``logits``, ``probabilities``, ``label``) for raw rows ``X``."""
+def encode(features, frame) -> np.ndarray:
+    """A table's columns (a :class:`zoo.tables.Frame`) as the matrix the module was trained on, in numpy alone: a
+    NaN becomes the column's median; a category its one-hot level ('' the missing level when there is one), any
+    other string all zeros."""
+    import numpy as np
+
+    blocks = []
+    for feature in features.columns:
+        values = np.asarray(frame.columns[feature.name]).reshape(-1)
+        if feature.kind == "numeric":
+            values = values.astype(np.float32)
+            blocks.append(np.where(np.isnan(values), np.float32(feature.median), values)[:, None])
+        else:
+            levels = list(feature.categories) + ([""] if feature.missing_level else [])
+            position = {level: n for n, level in enumerate(levels)}
+            index = np.array([position.get(v, -1) for v in values.tolist()], dtype=np.int64)
+            blocks.append((index[:, None] == np.arange(len(levels))[None, :]).astype(np.float32))
+    return np.concatenate(blocks, axis=1)
+
+
+def reference(module, policy, mean: np.ndarray, scale: np.ndarray, X,
+              names: tuple[str, ...], features=None) -> dict[str, np.ndarray]:
+    """The outputs ``names`` (``logits``, ``probabilities``, ``label``) for raw rows ``X`` (a table's columns when
+    ``features`` says how they were encoded)."""
     import numpy as np
     import torch
 
+    if features is not None:
+        X = encode(features, X)
     standardized = ((np.asarray(X, dtype=np.float64) - np.asarray(mean, dtype=np.float64))
                     * np.asarray(scale, dtype=np.float64)).astype(np.float32)
     parameter = next(module.parameters(), None)

@@ -23,8 +23,9 @@ import numpy as np
 from zoo import table
 from zoo.errors import ZooError
 from zoo.exports.bundle.rules import Comparison, Rule, Status, compare, shown_error, tolerance
-from zoo.exports.runtimes import Runtimes, open_session, precision_problem, run, select, version_of
+from zoo.exports.runtimes import Runtimes, cannot_take, open_session, precision_problem, run, select, version_of
 from zoo.specs import FP32
+from zoo.tables import Frame
 
 ODD_BATCH = 7
 
@@ -105,11 +106,15 @@ def batch_sizes(rows: int) -> list[int]:
 def check(model_path: Path, *, X: np.ndarray, reference: dict[str, np.ndarray], y_true: np.ndarray,
           edge: np.ndarray | None = None, edge_reference: dict[str, np.ndarray] | None = None,
           rules: list[Rule], decision: str, threshold: float | None, trainer_accuracy: float | None,
-          runtimes: Runtimes = None, reference_name: str = "") -> ParityReport:
-    """Every selected runtime (default: every registered one) on ``model_path`` against ``reference``."""
+          runtimes: Runtimes = None, reference_name: str = "", features=None) -> ParityReport:
+    """Every selected runtime (default: every registered one) on ``model_path`` against ``reference``.
+
+    ``X`` and ``edge`` are a table model's columns (:class:`zoo.tables.Frame`) when ``features`` is given.
+    """
     atol, rtol = tolerance(rules)
     cells = []
     for runtime, why_not in select(runtimes):
+        why_not = why_not or cannot_take(runtime, features)
         if why_not is not None:
             cells.append(Cell(runtime.name, reason=why_not))
             continue
@@ -140,7 +145,7 @@ def _run_cell(runtime, model_path, X, reference, y_true, edge, edge_reference, r
     full = None
     try:
         for what, x, want in inputs:
-            got = run(session, np.ascontiguousarray(x, dtype=np.float32), names)
+            got = run(session, x if isinstance(x, Frame) else np.ascontiguousarray(x, dtype=np.float32), names)
             if what != "edge inputs":
                 cell.batches.append(len(x))
             if len(x) == len(X) and what != "edge inputs":

@@ -69,21 +69,23 @@ def export_bundle(result, target: str | Path, options: ExportOptions | None = No
     runtimes = select(options.runtimes)  # resolved once: a named runtime that cannot run here is refused now
     policy, config, split = result.policy, result.built.config, result.split
     names = onnx_export.output_names(policy)
+    features = split.features  # a table model: its graph takes the table's columns
     inputs = test_inputs(split)
-    references = [oracle.reference(result.module, policy, split.mean, split.scale, x, names) for x in inputs]
+    references = [oracle.reference(result.module, policy, split.mean, split.scale, x, names, features)
+                  for x in inputs]
     rules = rules_for(names, options.atol, options.rtol)
     wrapper = onnx_export.make_wrapper(result.module, policy, split.mean, split.scale)
     with bundle.staging(target) as staged:
         model_path = staged / MODEL_FILE
         used = onnx_export.export(wrapper, model_path, input_size=config["input_size"], names=names,
                                   exporter=options.exporter, opset=options.opset, verbose=options.verbose)
-        onnx_export.finish(model_path, onnx_metadata(result, exporter=used, opset=options.opset))
+        onnx_export.finish(model_path, onnx_metadata(result, exporter=used, opset=options.opset), features=features)
         report = parity.check(
-            model_path, X=split.X_test, reference=references[2], y_true=split.y_test, edge=inputs[3],
+            model_path, X=inputs[2], reference=references[2], y_true=split.y_test, edge=inputs[3],
             edge_reference=references[3], rules=rules, decision=policy.decision,
             threshold=policy.threshold if policy.decision == "threshold" else None,
             trainer_accuracy=result.metrics.get("holdout_accuracy"), runtimes=runtimes,
-            reference_name=oracle.DESCRIPTION)
+            reference_name=oracle.DESCRIPTION if features is None else oracle.TABLE_DESCRIPTION, features=features)
         test_data = write_test_data(staged, inputs, references, onnx_export.INPUT_NAME)
         manifest = build_manifest(result, report, rules, model_path=model_path, test_data=test_data,
                                   exporter=used, opset=options.opset)

@@ -14,6 +14,7 @@ from zoo.exports.bundle.manifest import Files, Manifest, Output
 from zoo.exports.bundle.reading import file_sha256
 from zoo.exports.bundle.rules import Rule
 from zoo.exports.export.exporter import INPUT_NAME
+from zoo.tables import Frame
 
 
 def onnx_metadata(result, *, exporter: str, opset: int) -> dict[str, str]:
@@ -32,7 +33,8 @@ def onnx_metadata(result, *, exporter: str, opset: int) -> dict[str, str]:
         "zoo.num_classes": str(len(result.class_labels)),
         "zoo.class_labels": json.dumps(list(result.class_labels)),
         "zoo.input_size": str(result.built.config["input_size"]),
-        **({"zoo.feature_names": json.dumps(list(result.feature_names))} if result.feature_names else {}),
+        **({"zoo.features": json.dumps(result.split.features.to_dict())} if result.split.features is not None else
+           {"zoo.feature_names": json.dumps(list(result.feature_names))} if result.feature_names else {}),
         "zoo.dataset": result.data,
         "zoo.holdout_accuracy": f"{result.metrics.get('holdout_accuracy', float('nan')):.6f}",
         "zoo.precision": "fp32",
@@ -75,8 +77,48 @@ def edge_inputs(split) -> np.ndarray:
     ]).astype(np.float32)
 
 
+#: A category no table is expected to hold: an edge input's unseen category.
+UNSEEN = "zoo: a category not seen in training"
+
+
+def edge_frame(split):
+    """A table model's edge inputs, as its columns: the first held-out row; every cell a gap; every category one
+    the training rows never had; numbers pushed to +-1e4 standard deviations of the training rows, and to zero;
+    and an infinite number (whose label must be -1)."""
+    first = split.raw_test[:1]
+    features, std = split.features, 1.0 / split.scale.astype(np.float64)
+    rows = 7
+    columns, at = {}, 0
+    for feature in features.columns:
+        value = first.columns[feature.name][0, 0]
+        if feature.kind == "numeric":
+            spread, median = float(std[at]), feature.median
+            column = np.array([value, np.nan, value, median + 1e4 * spread, median - 1e4 * spread, 0.0, value],
+                              dtype=np.float64)
+            column[6] = np.inf if at == _first_numeric(features) else column[6]
+            columns[feature.name] = column.astype(np.float32).reshape(-1, 1)
+        else:
+            cells = [value, "", UNSEEN, value, value, feature.categories[0] if feature.categories else "", value]
+            columns[feature.name] = np.array(cells, dtype=object).reshape(rows, 1)
+        at += feature.width
+    return Frame(columns)
+
+
+def _first_numeric(features) -> int | None:
+    at = 0
+    for feature in features.columns:
+        if feature.kind == "numeric":
+            return at
+        at += feature.width
+    return None
+
+
 def test_inputs(split) -> list:
-    """The test data sets' inputs: batch 1, an odd batch, every held-out row, edge inputs."""
+    """The test data sets' inputs: batch 1, an odd batch, every held-out row, edge inputs (a table model's as its
+    columns)."""
+    if split.features is not None:
+        X = split.raw_test
+        return [X[:1], X[:min(7, len(X))], X, edge_frame(split)]
     X = split.X_test
     return [X[:1], X[:min(7, len(X))], X, edge_inputs(split)]
 
@@ -89,6 +131,7 @@ def build_manifest(result, parity, rules: list[Rule], *, model_path: Path, test_
     import torch
 
     config, policy, labels = result.built.config, result.policy, list(result.class_labels)
+    features = result.split.features
     meanings = output_meanings(policy, labels)
     width = policy.output_width(len(labels))
     shapes = {"logits": ["batch", width], "probabilities": ["batch", width], "label": ["batch"]}
@@ -101,7 +144,9 @@ def build_manifest(result, parity, rules: list[Rule], *, model_path: Path, test_
         policy=policy.describe(),
         input={"name": INPUT_NAME, "shape": ["batch", config["input_size"]], "dtype": "float32",
                "meaning": "raw features, one row per sample; the normalization below is applied inside",
-               "feature_names": None if result.feature_names is None else list(result.feature_names)},
+               "feature_names": None if result.feature_names is None or features is not None else
+               list(result.feature_names)},
+        features=None if features is None else features.to_dict(),
         outputs=[Output(r.output, shapes[r.output], "int64" if r.output == "label" else "float32",
                         meanings[r.output], r) for r in rules],
         class_labels=labels,

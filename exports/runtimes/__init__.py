@@ -135,6 +135,21 @@ def by_alias(alias: str, registry: Registry | None = None) -> Runtime:
                    f"--provider takes {', '.join(known)}")
 
 
+def cannot_take(runtime: Runtime, features) -> str | None:
+    """Why ``runtime`` cannot run a model trained on a table with ``features`` (None: it can, or it is no such
+    model): a skip with this reason, never a pass."""
+    if features is None:
+        return None
+    if not runtime.columns:
+        return "it takes one input matrix; this model takes a table's columns, one input each"
+    if features.strings and not runtime.strings:
+        categorical = [f.name for f in features.columns if f.kind == "categorical"]
+        columns = ", ".join(repr(c) for c in categorical[:3]) + (" ..." if len(categorical) > 3 else "")
+        return ("it cannot take string inputs (ai.onnx.ml.LabelEncoder), which the categorical column"
+                + (f"s {columns} need" if len(categorical) > 1 else f" {columns} needs"))
+    return None
+
+
 def open_session(runtime: Runtime, model_path: Path) -> Session:
     """``runtime.open``, any failure turned into one line naming the runtime."""
     try:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from zoo import hookimpl
 from zoo.errors import RuntimeFailure, first_line
 from zoo.specs import FP32, Runtime, Session
+from zoo.tables import feed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,15 +49,15 @@ class OnnxRuntimeSession(Session):
         import numpy as np
 
         names = list(outputs or self.output_names)
-        rows = slice_rows(x.shape[1] if x.ndim == 2 else 1)
+        rows = slice_rows(x.shape[1] if len(x.shape) == 2 else 1)
         if len(x) <= rows:
-            return dict(zip(names, self.sess.run(names, {self.input_name: x})))
-        parts = [self.sess.run(names, {self.input_name: x[start:start + rows]}) for start in range(0, len(x), rows)]
+            return dict(zip(names, self.sess.run(names, feed(x, self.input_name))))
+        parts = [self.sess.run(names, feed(x[start:start + rows], self.input_name)) for start in range(0, len(x), rows)]
         return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(names)}
 
     def runner(self, x, outputs=None):
         if len(x) <= slice_rows(x.shape[1]):  # one call: time onnxruntime's own run, nothing around it
-            return partial(self.sess.run, list(outputs or self.output_names), {self.input_name: x})
+            return partial(self.sess.run, list(outputs or self.output_names), feed(x, self.input_name))
         return partial(self.run, x, outputs)
 
 
@@ -73,6 +74,7 @@ def _provider_missing(provider: str) -> str | None:
 class _OnnxRuntime(Runtime):
     provider = ""
     requires = "onnxruntime"
+    columns = strings = True
 
     def version(self) -> str | None:
         try:

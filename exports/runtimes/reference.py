@@ -12,6 +12,7 @@ from pathlib import Path
 
 from zoo import hookimpl
 from zoo.specs import FP32, Runtime, Session
+from zoo.tables import feed
 
 _FLOAT_NAMES = {1: FP32, 10: "fp16", 11: "fp64", 16: "bf16"}  # onnx.TensorProto element types
 
@@ -27,7 +28,7 @@ class ReferenceSession(Session):
         names = list(outputs or self.output_names)
         # Its Sigmoid evaluates both branches of a np.where, overflowing in the one it discards.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return dict(zip(names, self.evaluator.run(names, {self.input_name: x})))
+            return dict(zip(names, self.evaluator.run(names, feed(x, self.input_name))))
 
 
 class OnnxReference(Runtime):
@@ -35,6 +36,7 @@ class OnnxReference(Runtime):
     summary = "onnx.reference.ReferenceEvaluator: the ONNX specification's reference implementation (numpy)"
     requires = "onnx"
     max_rows = 65536
+    columns = strings = True
 
     def unavailable(self) -> str | None:
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ from zoo.exports.variants.measure import (
     test_inputs,
 )
 from zoo.exports.variants.methods import finish, lower, method, require
+from zoo.tables.features import Features
+from zoo.tables.graph import compose, core_of
 
 # -- the flow --------------------------------------------------------------------------------------
 
@@ -58,9 +62,12 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: Evaluatio
     metadata = {p.key: p.value for p in fp32.metadata_props}
     threshold = float(metadata["zoo.threshold"]) if metadata.get("zoo.decision") == "threshold" else None
     output_names, input_name = [o.name for o in fp32.graph.output], fp32.graph.input[0].name
+    # A table model: the model behind its preprocessing is lowered, and the preprocessing put back in front, exact.
+    features = Features.from_dict(json.loads(metadata["zoo.features"]), "zoo.features") \
+        if "zoo.features" in metadata else None
     built = Made()
     fp32_speed = speeds(fp32_path, runtimes) if bench and names else {}
-    inputs = test_inputs(data_sets)
+    inputs = test_inputs(data_sets, features, normalization)
     [(default, _)] = select([DEFAULT_RUNTIME])
     fp32_scored = run(open_session(default, fp32_path), evaluation.X, SCORED)  # once, for every variant
     for name in dict.fromkeys(names):
@@ -74,7 +81,7 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: Evaluatio
         ways = [None, normalization] if chosen.options.get("fallback") and normalization is not None else [None]
         tried, refusal = [], None
         for way in ways:
-            model, made = lower(name, fp32_path, evaluation.calibration, way, evaluation.calibration_source)
+            model, made = _lowered(name, fp32, fp32_path, features, evaluation, way)
             onnx.save(finish(model, metadata, name, chosen.precision), str(path))
             found = measure(fp32_scored, run(open_session(default, path), evaluation.X, SCORED), evaluation.y,
                             threshold)
@@ -111,6 +118,18 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: Evaluatio
     if (bundle / VARIANTS_DIR).exists() and not any((bundle / VARIANTS_DIR).iterdir()):
         (bundle / VARIANTS_DIR).rmdir()
     return built
+
+
+def _lowered(name: str, fp32, fp32_path: Path, features: Features | None, evaluation: Evaluation, way):
+    """The variant ``name`` of the fp32 model: the whole graph lowered, or a table model's core lowered with its
+    preprocessing put back in front (the medians and vocabularies stay exact)."""
+    if features is None:
+        return lower(name, fp32_path, evaluation.calibration, way, evaluation.calibration_source)
+    with tempfile.TemporaryDirectory(prefix="zoo-core-") as scratch:
+        core_path = Path(scratch) / MODEL_FILE
+        onnx.save(core_of(fp32, features.width), str(core_path))
+        model, made = lower(name, core_path, evaluation.calibration, way, evaluation.calibration_source)
+    return compose(model, features), made | {"preprocessing": "kept in fp32, exact"}
 
 
 def _replays_fail(path: Path, folder: Path, written: list[str], rules, runtimes, precision: str) -> str | None:

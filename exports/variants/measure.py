@@ -14,6 +14,7 @@ from zoo.exports.bundle.manifest import Variant
 from zoo.exports.bundle.rules import rules_for, ties
 from zoo.exports.deploy.bench import bench
 from zoo.exports.runtimes import DEFAULT_RUNTIME, Runtimes, select
+from zoo.tables import Frame
 
 #: Replay tolerance (atol, rtol) of a variant's own test data, by precision and output: runtimes round lowered
 #: arithmetic differently (the ONNX reference accumulates an fp16 matrix product in fp16; onnxruntime and
@@ -84,17 +85,33 @@ def speeds(path: Path, runtimes: Runtimes) -> dict[str, dict[str, float]]:
 # -- test data and the manifest record -------------------------------------------------------------
 
 
-def test_inputs(data_sets) -> list:
+def test_inputs(data_sets, features=None, normalization=None) -> list:
     """The fp32 test inputs a variant replays: every set but the +-1e4-std rows, whose overflow in lowered
-    precision each runtime handles its own way; the NaN and infinite rows stay (label -1 everywhere)."""
+    precision each runtime handles its own way; the NaN and infinite rows stay (label -1 everywhere). A table
+    model's columns: its numbers, standardized with ``normalization`` (the encoded columns' mean and scale), are
+    held to the same bound."""
 
     inputs = []
     for _, x, _ in data_sets:
-        finite_scale = np.all(np.abs(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)) < 1e3, axis=1)
-        keep = finite_scale | ~np.all(np.isfinite(x), axis=1)
+        numbers = _standardized_numbers(x, features, normalization) if isinstance(x, Frame) else x
+        finite_scale = np.all(np.abs(np.nan_to_num(numbers, nan=0.0, posinf=0.0, neginf=0.0)) < 1e3, axis=1)
+        keep = finite_scale | ~np.all(np.isfinite(numbers), axis=1)
         if keep.any():
             inputs.append(x[keep])
     return inputs
+
+
+def _standardized_numbers(x: Frame, features, normalization) -> np.ndarray:
+    """A frame's numeric columns as standard deviations from the training mean (a gap is 0: it becomes the
+    median); one column of zeros when it has none."""
+    mean, scale = (np.asarray(v, np.float64) for v in normalization)
+    columns, at = [], 0
+    for feature in features.columns:
+        if feature.kind == "numeric":
+            values = x.columns[feature.name].reshape(-1).astype(np.float64)
+            columns.append(np.where(np.isnan(values), 0.0, (values - mean[at]) * scale[at]))
+        at += feature.width
+    return np.stack(columns, axis=1) if columns else np.zeros((len(x), 1))
 
 
 def record(name: str, precision: str, made: dict[str, Any], found: dict[str, Any], *, file: str, sha: str,

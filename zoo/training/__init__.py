@@ -21,6 +21,7 @@ from zoo.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from zoo.data import Dataset, Split
+    from zoo.tables.features import TableOptions
 
 
 @dataclass
@@ -36,6 +37,7 @@ class TrainResult:
     data_sha256: str | None = None  # the training data's fingerprint (zoo.data.fingerprint)
     state: dict[str, Any] = field(default_factory=dict)  # epoch, optimizer and shuffling state, for --resume
     feature_names: tuple[str, ...] | None = None  # the training data's column names, when it had them
+    table_options: TableOptions | None = None  # what was said about a table's columns (for --resume)
 
     @property
     def module(self):
@@ -126,8 +128,8 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def prepare(name: str, *, policy: str | None = None, data: str | None = None,
-            config: TrainConfig = TrainConfig(), registry: Registry | None = None,
+def prepare(name: str, *, policy: str | None = None, data: Any = None,
+            config: TrainConfig = TrainConfig(), registry: Registry | None = None, table: TableOptions | None = None,
             **model_config: Any) -> tuple[Built, Dataset, Split]:
     """Resolve, load, split and build, checking everything that can fail before training."""
     require_torch()
@@ -138,24 +140,30 @@ def prepare(name: str, *, policy: str | None = None, data: str | None = None,
     registry = registry or default_registry()
     spec = registry.get("model", name)
     registry.get("policy", policy or spec.policy)  # unknown policy: fail before loading data
-    dataset = load_source(data or spec.dataset, registry)
+    dataset = load_source(spec.dataset if data is None else data, registry, table)
     present = sorted(set(dataset.y.tolist()))
     if len(present) < 2:
         raise DataError(f"{dataset.name}: every row has label {present[0]}; a classifier needs at least two classes")
     # A binary model has two classes whatever the labels say; labels outside 0..1 are errors.
     num_classes = 2 if spec.task == "binary" else dataset.num_classes
+    if spec.task == "binary" and dataset.class_labels is not None and len(dataset.class_labels) > 2:
+        raise DataError(f"{dataset.name}: the target has {len(dataset.class_labels)} classes "
+                        f"({', '.join(dataset.class_labels[:4])}{', ...' if len(dataset.class_labels) > 4 else ''}); "
+                        f"model {name!r} is binary: train a multiclass model")
+    if dataset.y.max() >= num_classes:  # a class index out of range, said before the split needs the rows
+        raise DataError(f"{dataset.name}: label {dataset.y.max()} is out of range for {num_classes} classes")
+    parts = split(dataset, config.holdout, config.seed)  # a table's features are encoded here: the width is known
     torch.manual_seed(config.seed)
-    built = build(name, policy=policy, registry=registry, input_size=dataset.X.shape[1],
+    built = build(name, policy=policy, registry=registry, input_size=parts.X_train.shape[1],
                   num_classes=num_classes, **model_config)
     built.policy.encode_targets(dataset.y, num_classes)
-    parts = split(dataset, config.holdout, config.seed)
     return built, dataset, parts
 
 
-def fit(name: str, *, policy: str | None = None, data: str | None = None,
+def fit(name: str, *, policy: str | None = None, data: Any = None,
         config: TrainConfig = TrainConfig(), registry: Registry | None = None,
         on_epoch: Callable[[int, int, float], None] | None = None, resume: TrainResult | None = None,
-        **model_config: Any) -> TrainResult:
+        table: TableOptions | None = None, **model_config: Any) -> TrainResult:
     """Train model ``name`` on ``data`` (its default dataset if None) and score the held-out split.
 
     ``resume``: a checkpoint's :class:`TrainResult` to continue from (its weights, optimizer
@@ -167,7 +175,7 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
     from zoo.data import fingerprint
 
     built, dataset, parts = prepare(name, policy=policy, data=data, config=config,
-                                    registry=registry, **model_config)
+                                    registry=registry, table=table, **model_config)
     data_sha256 = fingerprint(dataset)
     if resume is not None and resume.data_sha256 not in (None, data_sha256):
         raise DataError(f"the data changed since training: {data or built.spec.dataset} has sha256 "
@@ -232,8 +240,9 @@ def fit(name: str, *, policy: str | None = None, data: str | None = None,
     seconds = time.perf_counter() - started
     module.eval().cpu()
     total = replace(config, epochs=done + config.epochs)
-    result = TrainResult(built, data or built.spec.dataset, dataset.labels[:num_classes], parts, total,
-                         data_sha256=data_sha256, feature_names=dataset.feature_names,
+    source = built.spec.dataset if data is None else data if isinstance(data, str) else dataset.name
+    result = TrainResult(built, source, dataset.labels[:num_classes], parts, total,
+                         data_sha256=data_sha256, feature_names=dataset.feature_names, table_options=table,
                          state={"epoch": done + config.epochs, "optimizer": optimizer.state_dict(),
                                 "generator": generator.get_state()})
     result.metrics = {

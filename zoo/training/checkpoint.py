@@ -13,6 +13,7 @@ source, whose changes the accuracy check at export then catches.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -21,10 +22,13 @@ import numpy as np
 
 import zoo
 from zoo import files
-from zoo.data import Split, load_source, split
-from zoo.errors import ZooError, first_line
+from zoo.data import Split, TableDataset, load_source, split
+from zoo.errors import DataError, ZooError, first_line
 from zoo.registry import Registry, build, default_registry
 from zoo.specs import resolve
+from zoo.tables import Frame
+from zoo.tables.encoding import encode, frame
+from zoo.tables.features import Features, TableOptions
 from zoo.training import TrainConfig, TrainResult, evaluate, require_torch
 
 FORMAT = "zoo-checkpoint/2"
@@ -42,7 +46,8 @@ def save(result: TrainResult, path: str | os.PathLike) -> Path:
     keep = np.arange(len(split.y_test))
     if len(keep) > MAX_HELD_OUT:
         keep = np.sort(np.random.default_rng(result.config.seed).choice(len(keep), MAX_HELD_OUT, replace=False))
-    held_out = replace(split, X_test=split.X_test[keep], y_test=split.y_test[keep])
+    held_out = replace(split, X_test=split.X_test[keep], y_test=split.y_test[keep],
+                       raw_test=None if split.raw_test is None else split.raw_test[keep])
     accuracy = evaluate(replace(result, split=held_out))["holdout_accuracy"]
     payload = {
         "format": FORMAT,
@@ -64,6 +69,12 @@ def save(result: TrainResult, path: str | os.PathLike) -> Path:
                      "rows_at_training": len(split.y_test), "accuracy": accuracy},
         "state": result.state,
     }
+    if split.features is not None:  # a table model: what it was fitted on, and the held-out rows as its columns
+        payload["features"] = json.dumps(split.features.to_dict())
+        payload["table_options"] = json.dumps(asdict(result.table_options or TableOptions()))
+        payload["held_out"]["columns"] = {
+            name: values.reshape(-1).tolist() if values.dtype == object else torch.from_numpy(values.reshape(-1))
+            for name, values in held_out.raw_test.columns.items()}
     files.atomic_write(path, lambda handle: torch.save(payload, handle))
     return path
 
@@ -168,22 +179,68 @@ def load(path: str | os.PathLike, registry: Registry | None = None) -> TrainResu
         held = payload["held_out"]
         X, y = held["X"].numpy(), held["y"].numpy()
         mean, scale = payload["normalization"]["mean"].numpy(), payload["normalization"]["scale"].numpy()
-        parts = Split(np.zeros((0, X.shape[1]), np.float32), np.zeros(0, np.int64), X, y, mean, scale)
+        features, raw = _table(payload, path, len(y))
+        parts = Split(np.zeros((0, X.shape[1]), np.float32), np.zeros(0, np.int64), X, y, mean, scale, features, raw)
         if len(y) != held["rows_at_training"]:  # a sample: the claim is the accuracy on the rows kept
             metrics.update(holdout_accuracy=held["accuracy"], holdout_rows=len(y),
                            holdout_rows_at_training=held["rows_at_training"])
     return TrainResult(built, payload["data"], tuple(payload["class_labels"]), parts, config, metrics,
                        data_sha256=payload.get("data_sha256"), state=dict(payload.get("state") or {}),
                        feature_names=None if payload.get("feature_names") is None
-                       else tuple(payload["feature_names"]))
+                       else tuple(payload["feature_names"]), table_options=_table_options(payload, path))
+
+
+def _table(payload: dict, path: Path, rows: int) -> tuple[Features | None, Frame | None]:
+    """A table model's features record and held-out columns, each checked; (None, None) for a matrix model."""
+    import torch
+
+    if "features" not in payload:
+        return None, None
+    try:
+        features = Features.from_dict(json.loads(payload["features"]), f"{path}")
+    except (TypeError, ValueError, RecursionError, DataError) as exc:
+        raise ZooError(f"{path}: its features record is not valid ({first_line(exc, 200)})") from None
+    stored = payload["held_out"].get("columns")
+    if not isinstance(stored, dict) or set(stored) != set(features.names):
+        raise ZooError(f"{path}: its held-out columns are not the features' columns: not a checkpoint zoo wrote")
+    columns = {}
+    for feature in features.columns:
+        values = stored[feature.name]
+        if feature.kind == "numeric" and isinstance(values, torch.Tensor):
+            values = values.numpy().astype(np.float32)
+        elif feature.kind == "categorical" and isinstance(values, list) and all(isinstance(v, str) for v in values):
+            values = np.array(values, dtype=object)
+        else:
+            raise ZooError(f"{path}: held-out column {feature.name!r} is not {feature.kind}: not a checkpoint zoo "
+                           "wrote")
+        if len(values) != rows:
+            raise ZooError(f"{path}: held-out column {feature.name!r} has {len(values)} rows for {rows} labels")
+        columns[feature.name] = values.reshape(-1, 1)
+    return features, Frame(columns)
+
+
+def _table_options(payload: dict, path: Path) -> TableOptions | None:
+    if "table_options" not in payload:
+        return None
+    try:
+        given = json.loads(payload["table_options"])
+        return TableOptions(**{**given, "features": None if given.get("features") is None else tuple(given["features"]),
+                               "ignore": tuple(given.get("ignore") or ())})
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ZooError(f"{path}: its table options are not valid ({first_line(exc, 200)})") from None
 
 
 def on_data(result: TrainResult, source: str, registry: Registry | None = None) -> TrainResult:
     """``result`` measured on other data: every row of ``source`` is held out, standardized with the
     statistics fitted at training; the trainer's accuracy is re-measured there, in torch."""
 
-    dataset = load_source(source, registry)
+    dataset = load_source(source, registry, result.table_options if result.split.features is not None else None)
     width = result.built.config["input_size"]
+    if isinstance(dataset, TableDataset) != (result.split.features is not None):
+        raise ZooError(f"{source} is {'a table' if isinstance(dataset, TableDataset) else 'no table'}, but the model "
+                       f"was trained on {'one' if result.split.features is not None else 'a matrix'}")
+    if isinstance(dataset, TableDataset):
+        return _on_table(result, dataset, source)
     if dataset.X.shape[1] != width:
         raise ZooError(f"{source} has {dataset.X.shape[1]} features; the model takes {width}")
     classes = len(result.class_labels)
@@ -192,6 +249,28 @@ def on_data(result: TrainResult, source: str, registry: Registry | None = None) 
     parts = Split(np.zeros((0, width), np.float32), np.zeros(0, np.int64), dataset.X, dataset.y,
                   result.split.mean, result.split.scale)
     evaluated = replace(result, split=parts)  # ``data`` stays the training data: what the model learned from
+    evaluated.metrics = {**result.metrics, **evaluate(evaluated), "evaluated_on": source}
+    return evaluated
+
+
+def _on_table(result: TrainResult, dataset: TableDataset, source: str) -> TrainResult:
+    """A table model measured on every row of another table: encoded with the statistics fitted at training, its
+    classes mapped to the model's by name."""
+    features = result.split.features
+    missing = [n for n in features.names if n not in dataset.table.table.column_names]
+    if missing:
+        raise ZooError(f"{source} lacks the feature column {missing[0]!r} the model was trained on")
+    known = {label: n for n, label in enumerate(result.class_labels)}
+    unknown = [c for c in dataset.class_labels if c not in known]
+    if unknown:
+        raise ZooError(f"{source} has class {unknown[0]!r}, which the model does not know (its classes: "
+                       f"{', '.join(result.class_labels)})")
+    y = np.array([known[c] for c in dataset.class_labels], np.int64)[dataset.y]
+    table = dataset.table.table
+    width = result.built.config["input_size"]
+    parts = Split(np.zeros((0, width), np.float32), np.zeros(0, np.int64), encode(features, table), y,
+                  result.split.mean, result.split.scale, features, frame(features, table))
+    evaluated = replace(result, split=parts)
     evaluated.metrics = {**result.metrics, **evaluate(evaluated), "evaluated_on": source}
     return evaluated
 

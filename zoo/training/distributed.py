@@ -17,6 +17,7 @@ from typing import Any
 
 from zoo.errors import ZooError
 from zoo.specs import resolve
+from zoo.tables.features import TableOptions
 from zoo.training import fit
 from zoo.training.config import TrainConfig
 
@@ -37,7 +38,11 @@ def worker(job: dict[str, Any]) -> dict[str, Any] | None:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if config.device == "cuda" else "gloo")
     try:
-        result = fit(job["name"], policy=job["policy"], data=job["data"], config=config, **job["model_config"])
+        table = TableOptions(**{**job["table"], "features": tuple(job["table"]["features"])
+                                if job["table"].get("features") is not None else None,
+                                "ignore": tuple(job["table"].get("ignore", ()))}) if job.get("table") else None
+        result = fit(job["name"], policy=job["policy"], data=job["data"], config=config, table=table,
+                     **job["model_config"])
         if dist.get_rank() != 0:
             return None
         return resolve(job["finish"])(result, **job["finish_args"])

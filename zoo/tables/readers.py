@@ -1,6 +1,9 @@
-"""Rows of features from tables: Parquet, Arrow/Feather and CSV through pyarrow's streaming readers.
+"""Tables through pyarrow: Parquet, Arrow/Feather and CSV, streamed for scoring (whole for training, in
+:mod:`.sources`, with the same parsing).
 
-Each reader yields :class:`Rows`: a float32 block of the model's features and,
+Scoring streams the formats training reads whole. Each streaming reader yields :class:`Rows`: the model's
+features (a float32 block, or for a model trained on a table a
+:class:`~zoo.tables.Frame` of its columns, typed as they were at training) and,
 when ``--id-column`` names one, that column as it was (any Arrow type), to be
 written beside the predictions. Memory stays bounded by the batch size, not by
 the file: Parquet is read a batch at a time, Arrow IPC a record batch at a time
@@ -13,6 +16,9 @@ Which columns are features:
    scikit-learn's names): every one must be there, and a column that is neither
    a feature nor the id column is refused, since it would be silently dropped;
 3. else every numeric column in order, less the id column.
+
+A model trained on a table takes its feature columns by name, whatever the
+order; the target and the columns left out at training may be there too.
 
 A headerless CSV has no names: its columns are the features, in order.
 """
@@ -27,10 +33,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from zoo.errors import PredictInputError, first_line
+from zoo.tables.encoding import frame
+from zoo.tables.features import PANDAS_INDEX, kind_of
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
+
+    from zoo.tables import Frame
+    from zoo.tables.features import Features
 
 #: Input suffixes read by pyarrow (``.npy``/``.npz`` are read in :mod:`zoo.exports.deploy.scoring`).
 PARQUET, ARROW, CSV = (".parquet", ".pq"), (".arrow", ".feather", ".ipc"), (".csv",)
@@ -46,6 +57,7 @@ class Columns:
     columns: tuple[str, ...] | None = None  # --columns
     id_column: str | None = None  # --id-column
     api: bool = False  # name the Python API's argument in messages, not the CLI's flags
+    features: Features | None = None  # a model trained on a table: its columns, kinds and what it left out
 
     def flag(self, name: str) -> str:
         return {"columns": "columns=[...]", "id_column": "id_column="}[name] if self.api else \
@@ -54,7 +66,7 @@ class Columns:
 
 @dataclass
 class Rows:
-    X: np.ndarray  # float32, (rows, n_features)
+    X: np.ndarray | Frame  # float32 (rows, n_features), or a table model's columns
     ids: pa.Array | None = None
 
 
@@ -87,6 +99,8 @@ def resolve(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
     if spec.id_column is not None and spec.id_column not in names:
         raise PredictInputError(f"{where} has no column {spec.id_column!r} ({spec.flag('id_column')}); "
                                 f"its columns: {_listing(names)}")
+    if spec.features is not None and spec.columns is None:
+        return _resolve_table(schema, spec, where)
     if spec.columns is not None:
         missing = [c for c in spec.columns if c not in names]
         if missing:
@@ -125,6 +139,39 @@ def resolve(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
     return chosen
 
 
+def _resolve_table(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
+    """A table model's feature columns, by name; each of the kind it was at training."""
+    names, features = list(schema.names), spec.features
+    missing = [c for c in features.names if c not in names]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise PredictInputError(f"{where} lacks the feature column{plural} {_listing(missing)} the model was trained "
+                                "on; rename the columns to match")
+    known = {*features.names, features.target, features.id_column, spec.id_column, *features.ignored}
+    extra = [c for c in names if c not in known and not PANDAS_INDEX.match(c)]
+    if extra:
+        raise PredictInputError(
+            f"{where} has column{'s' if len(extra) > 1 else ''} {_listing(extra)} that the model does not take: "
+            f"{'drop it' if spec.api else 'pass --id-column NAME to carry one through, or drop it'}")
+    for feature in features.columns:
+        type_ = schema.field(feature.name).type
+        kind = kind_of(type_)
+        if feature.kind == "numeric" and kind != "numeric":
+            raise PredictInputError(f"{where}: column {feature.name!r} holds {type_} values; the model was trained on "
+                                    "it as numbers")
+        if feature.kind == "categorical" and kind is None:
+            raise PredictInputError(f"{where}: column {feature.name!r} holds {type_} values; the model was trained on "
+                                    "it as categories (strings)")
+    return list(features.names)
+
+
+def convert(batch: pa.Table | pa.RecordBatch, chosen: list[str], spec: Columns) -> np.ndarray | Frame:
+    """A batch's features as the model takes them: a float32 block, or a table model's frame."""
+    if spec.features is not None and spec.columns is None:
+        return frame(spec.features, batch)
+    return matrix([batch.column(c) for c in chosen], batch.num_rows)
+
+
 def matrix(columns: Sequence[Any], rows: int) -> np.ndarray:
     """Arrow columns (arrays or chunked arrays) into one C-ordered float32 block; nulls become NaN."""
     import numpy as np
@@ -144,7 +191,7 @@ def table_rows(table: pa.Table | pa.RecordBatch, spec: Columns, where: str) -> R
     """One in-memory table (from pandas, pyarrow or a reader's batch) as :class:`Rows`."""
     chosen = resolve(table.schema, spec, where)
     ids = table.column(spec.id_column) if spec.id_column is not None else None
-    return Rows(matrix([table.column(name) for name in chosen], table.num_rows), ids)
+    return Rows(convert(table, chosen, spec), ids)
 
 
 def read(path: Path, spec: Columns, batch_rows: int) -> Iterator[Rows]:
@@ -169,7 +216,7 @@ def _batches_of(batches: Iterator[pa.RecordBatch], spec: Columns, where: str, ba
         for start in range(0, batch.num_rows, batch_rows):
             part = batch.slice(start, batch_rows)
             ids = part.column(spec.id_column) if spec.id_column is not None else None
-            yield Rows(matrix([part.column(c) for c in chosen], part.num_rows), ids)
+            yield Rows(convert(part, chosen, spec), ids)
             seen += part.num_rows
     if not seen:
         raise PredictInputError(f"{where}: no rows")
@@ -292,6 +339,8 @@ def csv_rows(source: Path | IO[bytes], spec: Columns, batch_rows: int, where: st
             chosen = resolve(pa.schema([(n, pa.float64()) for n in names]), spec, where)
             body = b""
         types = {n: pa.float32() for n in chosen}
+        if spec.features is not None and spec.columns is None:  # typed as at training: a category stays a string
+            types = {f.name: pa.float64() if f.kind == "numeric" else pa.string() for f in spec.features.columns}
         # 1 MiB blocks (pyarrow's default is 16): its reader keeps several in flight, and larger ones buy
         # no speed here while they cost memory. A block must hold whole rows: wide rows get larger ones.
         read_options = pcsv.ReadOptions(column_names=names, block_size=max(1 << 20, 64 * len(first)))
@@ -308,7 +357,7 @@ def csv_rows(source: Path | IO[bytes], spec: Columns, batch_rows: int, where: st
             stream.close()
 
 
-def _csv_problem(exc: Exception, names: list[str], headed: bool, where: str, source) -> str:
+def _csv_problem(exc: Exception, names: list[str], headed: bool, where: str, source, training: bool = False) -> str:
     """pyarrow's CSV error as one line naming the column, and the line when the file can be read again."""
     import re
 
@@ -328,7 +377,7 @@ def _csv_problem(exc: Exception, names: list[str], headed: bool, where: str, sou
         line = _find_line(source, lambda cells: len(cells) == got, headed)
         at = f" line {line}:" if line else ":"
         return (f"{where}{at} {got} values, but " + (f"the header has {expected}" if headed else
-                f"the model takes {expected} features per row"))
+                f"earlier rows have {expected}" if training else f"the model takes {expected} features per row"))
     return f"{where}: not a readable CSV file ({message})"
 
 
