@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--only NAME[,NAME]] [--repeats N] [--out DIR]
 
-Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, batch, gpu. Variants are
+Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, batch, tables, gpu. Variants are
 interleaved within each repeat (A B C, A B C, ...) so that a noisy neighbour hurts
 all of them alike; every figure is the median, with min-max. Results go to
 DIR/latest.json and DIR/latest.md (default benchmarks/results/).
@@ -440,9 +440,18 @@ def bench_batch(repeats: int, work: Path) -> list[dict]:
     return run(repeats, work)
 
 
+def bench_tables(repeats: int, work: Path) -> list[dict]:
+    """Your own table: accuracy against scikit-learn, 1M-row scoring against skl2onnx, reading against pyarrow by
+    hand, numeric tables against matrices (benchmarks/tables.py)."""
+    from tables import bench_tables as run
+
+    return run(repeats, work)
+
+
 BENCHMARKS = {"startup": bench_startup, "export": bench_export, "inference": bench_inference,
               "training": bench_training, "distributed": bench_distributed, "scaling": bench_scaling,
-              "bench": bench_bench, "openvino": bench_openvino, "batch": bench_batch, "gpu": bench_gpu}
+              "bench": bench_bench, "openvino": bench_openvino, "batch": bench_batch, "tables": bench_tables,
+              "gpu": bench_gpu}
 
 
 # -- report ---------------------------------------------------------------------------------------

@@ -297,9 +297,9 @@ def bench_numeric_training(work: Path, repeats: int) -> list[dict]:
 def bench_tables(repeats: int, work: Path) -> list[dict]:
     rows = []
     for name, bench in (("accuracy", lambda: bench_accuracy(work / "accuracy")),
-                        ("scoring", lambda: bench_scoring(work / "scoring", max(repeats, 3))),
-                        ("reading", lambda: bench_reading(work / "reading", max(repeats, 3))),
-                        ("numeric", lambda: bench_numeric_training(work / "numeric", max(repeats, 3)))):
+                        ("scoring", lambda: bench_scoring(work / "scoring", max(repeats, 1))),
+                        ("reading", lambda: bench_reading(work / "reading", max(repeats, 1))),
+                        ("numeric", lambda: bench_numeric_training(work / "numeric", max(repeats, 1)))):
         (work / name).mkdir()
         rows += bench()
     return rows

@@ -22,6 +22,7 @@ def zoo(*args, cwd):
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # 13 s: two worker processes; .ci/run exports on two processes besides
 def test_export_on_two_processes_verifies_and_matches_one_process(tmp_path):
     proc = zoo("export", "multiclass", "--nproc-per-node", "2", "-o", "b", "--json", cwd=tmp_path)
     stdout, stderr = proc.communicate(timeout=600)
@@ -44,6 +45,7 @@ def children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # 11 s
 def test_a_worker_killed_mid_run_stops_the_job(tmp_path):
     proc = zoo("export", "multiclass", "--nproc-per-node", "2", "--epochs", "5000", "-o", "b", cwd=tmp_path)
     workers = []

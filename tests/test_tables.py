@@ -302,3 +302,102 @@ def test_a_tampered_features_record_is_one_line(wine_bundle, tmp_path):
         open_model(bundle)
     with pytest.raises(DataError, match="kind"):
         Features.from_dict({"columns": [{"name": "a", "kind": "date"}]}, "x")
+
+
+# -- a numeric table with gaps: OpenVINO, variants, the card, bench -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def numeric_bundle(tmp_path_factory):
+    """Breast cancer as a numeric table with gaps and a word target, exported with both variants and its card (the
+    guard loosened: on 113 held-out rows one label is 0.9 points, and these tests are about the graphs)."""
+    from click.testing import CliRunner
+    from sklearn.datasets import load_breast_cancer
+
+    from zoo.cli import cli
+
+    root = tmp_path_factory.mktemp("numeric")
+    frame = load_breast_cancer(as_frame=True).frame
+    frame["diagnosis"] = np.array(["malignant", "benign"])[frame.pop("target").to_numpy()]
+    rng = np.random.default_rng(0)
+    for column in ("mean radius", "worst area", "mean texture"):
+        frame.loc[rng.random(len(frame)) < 0.1, column] = np.nan
+    frame.to_parquet(root / "cancer.parquet")
+    result = CliRunner().invoke(cli, ["export", "binary", "--data", str(root / "cancer.parquet"), "--target",
+                                      "diagnosis", "--variant", "fp16", "--variant", "int8", "--min-agreement", "90",
+                                      "--max-accuracy-drop", "5", "-o", str(root / "bundle")])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_an_all_numeric_table_with_gaps_verifies_on_openvino(numeric_bundle, zoo_cli):
+    pytest.importorskip("openvino", reason="the [openvino] extra is not installed")
+    result = zoo_cli("verify", str(numeric_bundle / "bundle"), "--runtime", "openvino-cpu", "--json")
+    assert result.exit_code == 0, result.output
+    replays = json.loads(result.stdout)["replays"]
+    assert {r["status"] for r in replays} == {"passed"} and {r["model"] for r in replays} == {"fp32", "fp16", "int8"}
+
+
+def test_variants_lower_the_model_behind_the_preprocessing_which_stays_exact(numeric_bundle):
+    import onnx
+    from onnx import numpy_helper
+
+    from zoo.tables.graph import PREFIX
+
+    def preprocessing(path):
+        model = onnx.load(str(path))
+        nodes = [(n.op_type, list(n.input)) for n in model.graph.node if n.name.startswith(PREFIX)]
+        medians = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if t.name.startswith(PREFIX)}
+        return nodes, medians, [(i.name, i.type.tensor_type.elem_type) for i in model.graph.input]
+
+    fp32 = preprocessing(numeric_bundle / "bundle" / "model.onnx")
+    assert fp32[1] and all(v.dtype == np.float32 for v in fp32[1].values())
+    for variant in ("fp16", "int8"):
+        nodes, medians, inputs = preprocessing(numeric_bundle / "bundle" / "variants" / variant / "model.onnx")
+        assert nodes == fp32[0] and inputs == fp32[2]
+        assert all(np.array_equal(medians[k], v) and medians[k].dtype == np.float32 for k, v in fp32[1].items())
+
+
+def test_the_card_has_a_features_section_from_the_manifest(numeric_bundle):
+    page = (numeric_bundle / "bundle" / "report.html").read_text(encoding="utf-8")
+    manifest = json.loads((numeric_bundle / "bundle" / "manifest.json").read_text())
+    section = page.split('id="table-features"', 1)[1].split("</table>", 1)[0]
+    for column in manifest["features"]["columns"]:
+        assert f"<td>{column['name']}</td>" in section
+    radius = next(c for c in manifest["features"]["columns"] if c["name"] == "mean radius")
+    assert f"a gap becomes the median {radius['median']:.6g}" in section and f"{radius['missing']:,} (" in section
+
+
+def test_bench_times_a_table_model_on_its_held_out_columns(numeric_bundle, zoo_cli):
+    result = zoo_cli("bench", str(numeric_bundle / "bundle"), "--runtime", "onnxruntime-cpu", "--repeats", "1",
+                     "--batch-size", "1", "--batch-size", "256", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert {(r["runtime"], r["batch_size"]) for r in rows} >= {("onnxruntime-cpu", 256), ("torch-eager", 256)}
+
+
+# -- checkpoints of table models --------------------------------------------------------------------------------
+
+
+def test_a_table_models_checkpoint_exports_alone_and_measures_other_data(wine_bundle, zoo_cli, tmp_path):
+    checkpoint = wine_bundle / "bundle" / "checkpoint.pt"
+    again = zoo_cli("export", "multiclass", "--checkpoint", str(checkpoint), "-o", "again", "--no-card")
+    assert again.exit_code == 0, again.output
+    first, second = (json.loads((d / "manifest.json").read_text()) for d in (wine_bundle / "bundle", tmp_path / "again"))
+    assert first["features"] == second["features"] and first["class_labels"] == second["class_labels"]
+    other = wine_frame(seed=5)
+    other.to_parquet(tmp_path / "other.parquet")
+    measured = zoo_cli("export", "multiclass", "--checkpoint", str(checkpoint), "--eval-data", "other.parquet",
+                       "-o", "measured", "--no-card", "--json")
+    assert measured.exit_code == 0, measured.output
+    report = json.loads(measured.stdout)
+    cell = next(c for c in report["parity"]["cells"] if c["runtime"] == "onnxruntime-cpu")
+    assert report["parity"]["rows"] == len(other) and cell["status"] == "passed"
+
+
+def test_a_feature_named_like_an_output_is_refused_at_export(zoo_cli, tmp_path):
+    frame = iris_frame().rename(columns={"petal width (cm)": "probabilities"})
+    frame.to_parquet(tmp_path / "t.parquet")
+    assert_clean_error(zoo_cli("export", "multiclass", "--data", "t.parquet", "--target", "species", "-o", "out"),
+                       "'probabilities' has the name of a tensor in the model")
+    assert not (tmp_path / "out").exists()

@@ -312,6 +312,19 @@ class Split:
     raw_test: Frame | None = None
 
 
+def moments(X: np.ndarray, rows: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and (population) standard deviation, in float64, two passes over row blocks: numpy's
+    ``X.std(axis=0)`` makes a float64 copy of the whole matrix (measured: 1.9 s and 860 MB for 800,000 x 134)."""
+    total = np.zeros(X.shape[1], np.float64)
+    for start in range(0, len(X), rows):
+        total += X[start:start + rows].sum(axis=0, dtype=np.float64)
+    mean = total / max(len(X), 1)
+    squares = np.zeros(X.shape[1], np.float64)
+    for start in range(0, len(X), rows):
+        squares += np.square(X[start:start + rows] - mean).sum(axis=0)
+    return mean, np.sqrt(squares / max(len(X), 1))
+
+
 def split(dataset: Dataset | TableDataset, holdout: float = 0.2, seed: int = 0) -> Split:
     """Hold out ``holdout`` of every class (at least one row in all), fit mean/std on the rest (and a table's
     medians and vocabularies)."""
@@ -333,14 +346,13 @@ def split(dataset: Dataset | TableDataset, holdout: float = 0.2, seed: int = 0) 
     features = raw_test = None
     if isinstance(dataset, TableDataset):
         table, options = dataset.table.table, dataset.table.options
-        features, (X_train, X_test) = fit_encode(table, dataset.table.kinds, [train, test],
-                                                 target=dataset.table.target, id_column=options.id_column,
-                                                 ignored=options.ignore)
+        features, (X_train, X_test), (mean, std) = fit_encode(
+            table, dataset.table.kinds, [train, test], target=dataset.table.target, id_column=options.id_column,
+            ignored=options.ignore)
         raw_test = frame(features, table.take(test))
     else:
         X_train, X_test = dataset.X[train], dataset.X[test]
-    mean = X_train.mean(axis=0, dtype=np.float64)
-    std = X_train.std(axis=0, dtype=np.float64)
+        mean, std = moments(X_train)
     scale = np.where(std > 1e-12, 1.0 / np.where(std > 1e-12, std, 1.0), 1.0)
     return Split(X_train, dataset.y[train], X_test, dataset.y[test],
                  mean.astype(np.float32), scale.astype(np.float32), features, raw_test)

@@ -45,59 +45,96 @@ def _codes(values) -> tuple[np.ndarray, list[str]]:
 
 
 def fit_encode(table: pa.Table, kinds: dict[str, str], parts: list[np.ndarray], *, target: str | None = None,
-               id_column: str | None = None, ignored: tuple[str, ...] = ()) -> tuple[Features, list[np.ndarray]]:
-    """The statistics of the rows ``parts[0]`` (the training rows: medians, vocabularies, gap counts), and each
-    part's rows encoded with them as float32 (rows, width) blocks. One conversion per column."""
+               id_column: str | None = None, ignored: tuple[str, ...] = ()
+               ) -> tuple[Features, list[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The statistics of the rows ``parts[0]`` (the training rows: medians, vocabularies, gap counts), each part's
+    rows encoded with them as float32 (rows, width) blocks, and the mean and standard deviation of each encoded
+    column over the training rows (float64). Each column is converted once, then gathered per part."""
     import numpy as np
 
-    columns, blocks = [], []
+    train = parts[0]
+    columns, converted = [], []
     for name, kind in kinds.items():
         values = table.column(name)
         if kind == "numeric":
             numbers = _numbers(values)
-            train = numbers[parts[0]]
-            present = train[~np.isnan(train)]
+            seen = numbers[train]
+            present = seen[~np.isnan(seen)]
             if len(present) == 0:
                 raise DataError(f"column {name!r} has no value in the training rows: nothing to impute its gaps "
                                 f"with; leave it out (--ignore {name})")
-            feature = Feature(name, kind, str(values.type), len(train) - len(present), median=float(np.median(present)))
-            blocks.append((feature, numbers))
+            feature = Feature(name, kind, str(values.type), len(seen) - len(present), median=float(np.median(present)))
+            converted.append(_filled(numbers, feature.median))
         else:
             codes, dictionary = _codes(values)
-            seen = np.unique(codes[parts[0]])
-            gap_codes = {-1} | {n for n, text in enumerate(dictionary) if text == ""}
-            gaps = int(np.isin(codes[parts[0]], list(gap_codes)).sum())
-            categories = tuple(sorted(dictionary[c] for c in seen if c not in gap_codes))
+            counts = np.bincount(codes[train] + 1, minlength=len(dictionary) + 1)  # slot 0: a null
+            gap_codes = [n for n, text in enumerate(dictionary) if text == ""]
+            gaps = int(counts[0] + sum(counts[c + 1] for c in gap_codes))
+            categories = tuple(sorted(dictionary[c] for c in np.flatnonzero(counts[1:]) if c not in gap_codes))
             feature = Feature(name, kind, str(values.type), gaps, categories=categories, missing_level=gaps > 0)
-            blocks.append((feature, (codes, dictionary)))
+            converted.append(_levels(feature, codes, dictionary))
         columns.append(feature)
-    features = Features(tuple(columns), target, id_column, tuple(ignored), len(parts[0]))
-    return features, [_encoded(features, blocks, rows) for rows in parts]
+    features = Features(tuple(columns), target, id_column, tuple(ignored), len(train))
+    return features, [_encoded(features, converted, rows) for rows in parts], _moments(features, converted, train)
 
 
-def _encoded(features: Features, blocks: list, rows: np.ndarray) -> np.ndarray:
-    """Rows ``rows`` of the converted columns ``blocks`` as the float32 matrix the model takes."""
+def _filled(numbers: np.ndarray, median: float) -> np.ndarray:
+    """A numeric column as float32, the median in every gap."""
+    import numpy as np
+
+    values = numbers.astype(np.float32)
+    values[np.isnan(values)] = np.float32(median)
+    return values
+
+
+def _levels(feature: Feature, codes: np.ndarray, dictionary: list[str]) -> np.ndarray:
+    """A categorical column as each row's level (an index into the feature's one-hot block; -1: all zeros)."""
+    import numpy as np
+
+    level = {c: n for n, c in enumerate(feature.categories)}
+    gap_level = len(feature.categories) if feature.missing_level else -1
+    # code -> level, with one slot more at the end for a null (code -1)
+    lookup = np.array([gap_level if text == "" else level.get(text, -1) for text in dictionary] + [gap_level],
+                      dtype=np.int64)
+    return lookup[codes]
+
+
+def _encoded(features: Features, converted: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` of the converted columns as the float32 matrix the model takes."""
     import numpy as np
 
     out = np.zeros((len(rows), features.width), dtype=np.float32)
     at = 0
-    for feature, converted in blocks:
+    for feature, values in zip(features.columns, converted):
         if feature.kind == "numeric":
-            values = converted[rows].astype(np.float32)
-            values[np.isnan(values)] = np.float32(feature.median)
-            out[:, at] = values
+            out[:, at] = values[rows]
         else:
-            codes, dictionary = converted
-            level = {c: n for n, c in enumerate(feature.categories)}
-            gap_level = len(feature.categories) if feature.missing_level else -1
-            # code -> level, with one slot more at the end for a null (code -1)
-            lookup = np.array([gap_level if text == "" else level.get(text, -1) for text in dictionary] + [gap_level],
-                              dtype=np.int64)
-            levels = lookup[codes[rows]]
+            levels = values[rows]
             hit = np.flatnonzero(levels >= 0)
             out[hit, at + levels[hit]] = 1.0
         at += feature.width
     return out
+
+
+def _moments(features: Features, converted: list[np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each encoded column's mean and standard deviation over ``rows``, from the columns: a one-hot column's is
+    its share ``p`` and ``sqrt(p (1 - p))``, exactly what the 0/1 column gives."""
+    import numpy as np
+
+    mean, std = np.zeros(features.width), np.zeros(features.width)
+    at = 0
+    for feature, values in zip(features.columns, converted):
+        if feature.kind == "numeric":
+            column = values[rows].astype(np.float64)
+            mean[at] = column.mean()
+            std[at] = np.sqrt(np.square(column - mean[at]).mean())
+        else:
+            levels = values[rows]
+            share = np.bincount(levels[levels >= 0], minlength=feature.width)[:feature.width] / max(len(rows), 1)
+            mean[at:at + feature.width] = share
+            std[at:at + feature.width] = np.sqrt(share * (1 - share))
+        at += feature.width
+    return mean, std
 
 
 def fit(table: pa.Table, kinds: dict[str, str], *, target: str | None = None, id_column: str | None = None,
@@ -113,9 +150,9 @@ def encode(features: Features, table: pa.Table | pa.RecordBatch) -> np.ndarray:
     """The float32 (rows, width) block the model takes for ``table``'s rows: gaps imputed, categories one-hot."""
     import numpy as np
 
-    blocks = [(f, _numbers(table.column(f.name)) if f.kind == "numeric" else _codes(table.column(f.name)))
-              for f in features.columns]
-    return _encoded(features, blocks, np.arange(table.num_rows))
+    converted = [_filled(_numbers(table.column(f.name)), f.median) if f.kind == "numeric"
+                 else _levels(f, *_codes(table.column(f.name))) for f in features.columns]
+    return _encoded(features, converted, np.arange(table.num_rows))
 
 
 def frame(features: Features, table: pa.Table | pa.RecordBatch) -> Frame:
