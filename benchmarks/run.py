@@ -2,8 +2,8 @@
 
     python benchmarks/run.py [--only NAME[,NAME]] [--repeats N] [--out DIR]
 
-Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, batch, tables, gpu. Variants are
-interleaved within each repeat (A B C, A B C, ...) so that a noisy neighbour hurts
+Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, batch, tables, gpu.
+Variants are interleaved within each repeat (A B C, A B C, ...) so that a noisy neighbour hurts
 all of them alike; every figure is the median, with min-max. Results go to
 DIR/latest.json and DIR/latest.md (default benchmarks/results/).
 """

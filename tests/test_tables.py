@@ -383,7 +383,8 @@ def test_a_table_models_checkpoint_exports_alone_and_measures_other_data(wine_bu
     checkpoint = wine_bundle / "bundle" / "checkpoint.pt"
     again = zoo_cli("export", "multiclass", "--checkpoint", str(checkpoint), "-o", "again", "--no-card")
     assert again.exit_code == 0, again.output
-    first, second = (json.loads((d / "manifest.json").read_text()) for d in (wine_bundle / "bundle", tmp_path / "again"))
+    first, second = (json.loads((d / "manifest.json").read_text())
+                     for d in (wine_bundle / "bundle", tmp_path / "again"))
     assert first["features"] == second["features"] and first["class_labels"] == second["class_labels"]
     other = wine_frame(seed=5)
     other.to_parquet(tmp_path / "other.parquet")

@@ -20,10 +20,15 @@ def _bundle_info(path, as_json: bool) -> None:
 
     manifest = read_manifest(path)
     metrics = manifest.training.get("metrics", {})
-    names = manifest.input.get("feature_names")
+    names, table = manifest.input.get("feature_names"), manifest.table
+    features = f"{manifest.input['shape'][1]}" + (f" named ({', '.join(names[:3])}, ...)" if names else "")
+    if table is not None:
+        kinds = [f.kind for f in table.columns]
+        features = (f"{len(kinds)} columns ({kinds.count('numeric')} numeric, {kinds.count('categorical')} "
+                    f"categorical: {', '.join(table.names[:3])}{', ...' if len(kinds) > 3 else ''}), "
+                    f"{table.width} model inputs; target {table.target!r}")
     data = {"bundle": str(path), "model": manifest.model.get("name"), "policy": manifest.policy.get("name"),
-            "data": manifest.training.get("data"), "classes": manifest.class_labels,
-            "features": f"{manifest.input['shape'][1]}" + (f" named ({', '.join(names[:3])}, ...)" if names else ""),
+            "data": manifest.training.get("data"), "classes": manifest.class_labels, "features": features,
             "held-out accuracy": metrics.get("holdout_accuracy"), "verified": manifest.verified,
             "card": str(path / CARD_FILE) if (path / CARD_FILE).is_file() else f"none (zoo report {path})",
             "variants": {name: v.to_dict() for name, v in manifest.variants.items()}}

@@ -133,6 +133,8 @@ def build_manifest(result, parity, rules: list[Rule], *, model_path: Path, test_
     config, policy, labels = result.built.config, result.policy, list(result.class_labels)
     features = result.split.features
     meanings = output_meanings(policy, labels)
+    if features is not None:  # a gap is filled in the graph: only an infinite number leaves a row without a class
+        meanings["label"] = meanings["label"].replace("a NaN or infinite feature", "an infinite number")
     width = policy.output_width(len(labels))
     shapes = {"logits": ["batch", width], "probabilities": ["batch", width], "label": ["batch"]}
     metrics = {k: v for k, v in result.metrics.items() if k not in ("loss_history", "history")}
