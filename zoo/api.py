@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from zoo.exports.bundle.layout import EXPORT_ROOT
 from zoo.exports.export.options import ExportOptions
 from zoo.exports.runtimes import DEFAULT_RUNTIME
-from zoo.tables.features import MAX_CATEGORIES, TableOptions
+from zoo.tables import MAX_CATEGORIES
 from zoo.training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ def train(model: str, *, data: Any = None, policy: str | None = None, epochs: in
     ``id_column``, ``max_categories`` and ``missing`` say what a table's columns are, as ``zoo train``'s options
     of those names do. Other keywords go to the model's builder.
     """
+    from zoo.tables.features import TableOptions
     from zoo.training import fit
 
     if hidden_size is not None:

@@ -16,8 +16,7 @@ import click
 from click.core import ParameterSource
 
 from zoo.cli.console import verbosity
-from zoo.tables.features import MAX_CATEGORIES, MISSING, TableOptions
-from zoo.tables.sources import is_table
+from zoo.tables import MAX_CATEGORIES, MISSING
 from zoo.training import fit, require_torch, resolve_device
 from zoo.training.config import MAX_SEED, TrainConfig
 from zoo.training.distributed import launch
@@ -105,21 +104,23 @@ def config_from_options(options: dict[str, Any]) -> TrainConfig:
 TABLE_OPTIONS = ("target", "features", "ignore", "id_column", "max_categories", "missing")
 
 
-def table_from_options(options: dict[str, Any]) -> TableOptions | None:
+def table_from_options(options: dict[str, Any]):
     """What the table options say (None when none was given), or one line when they do not apply."""
     typed = given(*(n for n in TABLE_OPTIONS if n in options))
     if not typed:
         return None
+    # Deferred: the table readers are imported when a table option is given, not by zoo --help.
+    from zoo.tables import features, sources
 
     def names(value: str | None) -> tuple[str, ...] | None:
         return None if value is None else tuple(n.strip() for n in value.split(",") if n.strip())
 
     source = options.get("data")
-    if source is None or not is_table(source):
+    if source is None or not sources.is_table(source):
         refuse(typed, "to data that is not a table (they pick a table's columns; --data names one)")
-    return TableOptions(options.get("target"), names(options.get("features")), names(options.get("ignore")) or (),
-                        options.get("id_column"), options.get("max_categories") or MAX_CATEGORIES,
-                        options.get("missing") or "impute")
+    return features.TableOptions(options.get("target"), names(options.get("features")),
+                                 names(options.get("ignore")) or (), options.get("id_column"),
+                                 options.get("max_categories") or MAX_CATEGORIES, options.get("missing") or "impute")
 
 
 def scaled(scale: dict[str, Any]) -> bool:

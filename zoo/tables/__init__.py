@@ -22,6 +22,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+#: A categorical column with more distinct values than this is refused (``--max-categories``). The option
+#: defaults live here, in a module ``zoo --help`` may import at no cost; the rest of the package is imported when
+#: a table is read.
+MAX_CATEGORIES = 100
+#: What a gap in a feature becomes (``--missing``): imputed, or the table refused.
+MISSING = ("impute", "refuse")
+
 
 class Frame:
     """Rows of a table, one ``(rows, 1)`` array per column, as a graph with one input per column takes them.

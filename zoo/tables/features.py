@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import DataError
+from zoo.tables import MAX_CATEGORIES, MISSING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
 
 #: Column names taken as the target when ``--target`` is not given and exactly one is present.
 TARGET_NAMES = ("target", "label", "class", "y")
-#: A categorical column with more distinct values than this is refused (``--max-categories``).
-MAX_CATEGORIES = 100
-MISSING = ("impute", "refuse")
 KINDS = ("numeric", "categorical")
 #: How a gap in a categorical column is shown (the card, the encoded column names).
 MISSING_LEVEL = "(missing)"
@@ -67,6 +65,12 @@ class TableOptions:
                     "features": "features=[...]", "max_categories": "max_categories=", "missing": "missing="}[name]
         return "--" + name.replace("_", "-") + {"target": " COLUMN", "ignore": " A,B", "id_column": " COLUMN",
                                                 "features": " A,B,...", "max_categories": " N", "missing": ""}[name]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableOptions:
+        """The options as ``dataclasses.asdict`` wrote them (a job for the worker processes, a checkpoint)."""
+        features, ignore = data.get("features"), data.get("ignore") or ()
+        return cls(**{**data, "features": None if features is None else tuple(features), "ignore": tuple(ignore)})
 
     def fix(self, name: str, value: Any) -> str:
         """The option set to ``value``, as the user would type it: ``--ignore day`` or ``ignore=['day']``."""

@@ -223,9 +223,7 @@ def _table_options(payload: dict, path: Path) -> TableOptions | None:
     if "table_options" not in payload:
         return None
     try:
-        given = json.loads(payload["table_options"])
-        return TableOptions(**{**given, "features": None if given.get("features") is None else tuple(given["features"]),
-                               "ignore": tuple(given.get("ignore") or ())})
+        return TableOptions.from_dict(json.loads(payload["table_options"]))
     except (TypeError, ValueError, RecursionError) as exc:
         raise ZooError(f"{path}: its table options are not valid ({first_line(exc, 200)})") from None
 

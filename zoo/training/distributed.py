@@ -17,7 +17,6 @@ from typing import Any
 
 from zoo.errors import ZooError
 from zoo.specs import resolve
-from zoo.tables.features import TableOptions
 from zoo.training import fit
 from zoo.training.config import TrainConfig
 
@@ -29,6 +28,8 @@ def worker(job: dict[str, Any]) -> dict[str, Any] | None:
     import torch
     import torch.distributed as dist
 
+    from zoo.tables.features import TableOptions  # deferred: zoo --help imports this module, not the table code
+
 
     config = TrainConfig(**job["config"])
     # N workers with torch's default thread pools would oversubscribe the cores (as torchrun warns).
@@ -38,9 +39,7 @@ def worker(job: dict[str, Any]) -> dict[str, Any] | None:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if config.device == "cuda" else "gloo")
     try:
-        table = TableOptions(**{**job["table"], "features": tuple(job["table"]["features"])
-                                if job["table"].get("features") is not None else None,
-                                "ignore": tuple(job["table"].get("ignore", ()))}) if job.get("table") else None
+        table = TableOptions.from_dict(job["table"]) if job.get("table") else None
         result = fit(job["name"], policy=job["policy"], data=job["data"], config=config, table=table,
                      **job["model_config"])
         if dist.get_rank() != 0:
