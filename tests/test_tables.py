@@ -402,3 +402,58 @@ def test_a_feature_named_like_an_output_is_refused_at_export(zoo_cli, tmp_path):
     assert_clean_error(zoo_cli("export", "multiclass", "--data", "t.parquet", "--target", "species", "-o", "out"),
                        "'probabilities' has the name of a tensor in the model")
     assert not (tmp_path / "out").exists()
+
+
+# -- found by trying tables no one on the project wrote ----------------------------------------------------------
+
+
+def test_a_csv_reads_alike_at_both_ends_na_words_numeric_names_and_booleans(zoo_cli, tmp_path):
+    """'NA' in a text column is a gap when training and when scoring; a column named '2021' is a name; a column
+    of True/False scores from the CSV it trained on; a feature may be called 'input'."""
+    frame = iris_frame().rename(columns={"sepal length (cm)": "2021", "sepal width (cm)": "input"})
+    frame["flag"] = frame.index % 2 == 0
+    frame["colour"] = np.array(["red", "green", "NA"], dtype=object)[frame.index % 3]
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    exported = zoo_cli("export", "multiclass", "--data", "t.csv", "--target", "species", "-o", "b", "--no-card")
+    assert exported.exit_code == 0, exported.output
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    colour = next(c for c in manifest["features"]["columns"] if c["name"] == "colour")
+    assert colour["categories"] == ["green", "red"] and colour["missing_level"]
+    assert next(c for c in manifest["features"]["columns"] if c["name"] == "flag")["type"] == "bool"
+    assert zoo_cli("predict", "b", "t.csv", "-o", "all.csv").exit_code == 0  # the file it trained on
+    rows = frame.drop(columns=["species"]).iloc[[0, 0]].copy()
+    rows["colour"] = ["NA", ""]
+    rows.to_csv(tmp_path / "gaps.csv", index=False)
+    scored = zoo_cli("predict", "b", "gaps.csv", "-o", "gaps-out.csv")
+    assert scored.exit_code == 0, scored.output
+    out = pd.read_csv(tmp_path / "gaps-out.csv")
+    np.testing.assert_array_equal(out.iloc[0].to_numpy(), out.iloc[1].to_numpy())  # 'NA' is the gap '' is
+
+
+def test_more_refusals_a_newcomer_met(zoo_cli, tmp_path):
+    frame = iris_frame()
+    placeholders = frame.astype({"sepal length (cm)": object})
+    placeholders.loc[::10, "sepal length (cm)"] = "?"
+    placeholders.to_csv(tmp_path / "q.csv", index=False)
+    assert_clean_error(zoo_cli("export", "multiclass", "--data", "q.csv", "--target", "species", "-o", "o"),
+                       "holds numbers, and '?' in 15 rows", "leave those cells empty")
+    frame.assign(rid=[f"r{i}" for i in range(len(frame))]).to_csv(tmp_path / "id.csv", index=False)
+    assert_clean_error(zoo_cli("export", "multiclass", "--data", "id.csv", "--target", "rid", "--max-categories",
+                               "500", "-o", "o"), "each of its 150 classes has a single row")
+    assert_clean_error(zoo_cli("export", "multiclass", "--data", "id.csv", "--target", "rid", "--id-column", "rid",
+                               "-o", "o"), "'rid' is the target; it cannot be the id column too")
+    frame.to_csv(tmp_path / "semi.csv", index=False, sep=";")
+    assert_clean_error(zoo_cli("export", "multiclass", "--data", "semi.csv", "--target", "species", "-o", "o"),
+                       "looks separated by ';'")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_checkpoint_of_a_table_model_takes_its_data_again_but_no_table_options(zoo_cli, tmp_path):
+    iris_frame().to_parquet(tmp_path / "iris.parquet")
+    trained = zoo_cli("train", "multiclass", "--data", "iris.parquet", "--target", "species", "--epochs", "3",
+                      "-o", "ck.pt")
+    assert trained.exit_code == 0, trained.output
+    again = zoo_cli("export", "multiclass", "--checkpoint", "ck.pt", "--data", "iris.parquet", "-o", "b", "--no-card")
+    assert again.exit_code == 0, again.output
+    assert_clean_error(zoo_cli("export", "multiclass", "--checkpoint", "ck.pt", "--target", "species", "-o", "c"),
+                       "--target does not apply with --checkpoint")

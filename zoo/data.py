@@ -340,9 +340,12 @@ def split(dataset: Dataset | TableDataset, holdout: float = 0.2, seed: int = 0) 
     test = np.sort(np.concatenate(test_idx))
     train = np.sort(np.concatenate(train_idx))
     if len(test) == 0 or len(train) == 0:
-        raise DataError(
-            f"{dataset.name}: {len(dataset.y)} rows are too few for a {holdout:.0%} held-out split"
-        )
+        largest = int(np.bincount(dataset.y).max())
+        if largest == 1 and len(dataset.y) > 1:
+            raise DataError(f"{dataset.name}: each of its {len(dataset.y)} classes has a single row: nothing to "
+                            "learn a class from (is the target an id?)")
+        raise DataError(f"{dataset.name}: {len(dataset.y)} rows are too few for a {holdout:.0%} held-out split of "
+                        f"each class (the largest has {largest} rows); raise --holdout, or give more rows")
     features = raw_test = None
     if isinstance(dataset, TableDataset):
         table, options = dataset.table.table, dataset.table.options

@@ -103,8 +103,9 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     require(variants)
     if checkpoint is not None:
         refuse(given("policy", "epochs", "hidden_size", "lr", "batch_size", "seed", "holdout", "device",
-                     "nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint"),
-               "with --checkpoint (the model is already trained)")
+                     "nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint", "target", "features", "ignore",
+                     "id_column", "max_categories", "missing"),
+               "with --checkpoint (the model is already trained; a table's columns are as it recorded them)")
     elif eval_data is not None:
         raise click.UsageError("--eval-data measures a trained model: give it with --checkpoint FILE")
     options, scale = split_options(options)
@@ -168,7 +169,7 @@ def _check_same_data(result, source: str, checkpoint: Path) -> None:
     if result.data_sha256 is None:
         raise click.UsageError(f"{checkpoint} records no fingerprint of its data (an older checkpoint): drop "
                                "--data, or pass --eval-data to measure it on other data")
-    now = fingerprint(load_source(source))
+    now = fingerprint(load_source(source, table=result.table_options if result.split.features is not None else None))
     if now != result.data_sha256:
         raise ZooError(f"the data changed since training: {source} has sha256 {now[:12]}..., {checkpoint} was "
                        f"trained on {result.data_sha256[:12]}...; pass --eval-data {source} to measure the trained "

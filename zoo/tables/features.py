@@ -242,6 +242,9 @@ def labeled(table: pa.Table, name: str, options: TableOptions = TableOptions()) 
         if unknown:
             raise DataError(f"{name} has no column {_listing(unknown)} ({options.flag(flag)}); its columns: "
                             f"{_listing(names)}")
+    if options.id_column == target:
+        raise DataError(f"{name}: {target!r} is the target; it cannot be the id column too "
+                        f"({options.flag('id_column')})")
     if options.features is not None:
         chosen = list(dict.fromkeys(options.features))
         if target in chosen:
@@ -304,6 +307,7 @@ def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: 
         else:
             text = _as_text(values)
             distinct = pc.count_distinct(pc.if_else(pc.equal(text, ""), None, text)).as_py()
+            _numbers_with_placeholders(text, column, name, options)
             if distinct > options.max_categories:
                 raise DataError(
                     f"{name}: column {column!r} has {distinct} distinct values, more than "
@@ -322,6 +326,41 @@ def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: 
         raise DataError(f"{name} has gaps in {listed}{more}; fill them, or leave out "
                         f"{options.fix('missing', 'refuse')} to impute them (a numeric gap becomes the median, a "
                         "categorical one a level)")
+
+
+#: A text column whose distinct values are numbers but for a few words (at most this many) is taken for a numeric
+#: column with placeholders such as '?' or '-', and refused, rather than one-hot encoded.
+PLACEHOLDERS, NUMBERS_SEEN = 3, 20
+
+
+def _numbers_with_placeholders(text, column: str, name: str, options: TableOptions) -> None:
+    """Refuse a column of numbers written as text with a few words among them ('?', '-', 'missing'): one-hot
+    encoding every number in it is never what was meant."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    distinct = pc.unique(pc.drop_null(text)).to_pylist()
+    if len(distinct) < NUMBERS_SEEN:
+        return
+    words = []
+    for value in distinct:  # stops at the fourth word: a column of words costs a few values
+        if value.strip() and not _is_number(value):
+            words.append(value)
+            if len(words) > PLACEHOLDERS:
+                return
+    if words and len(distinct) - len(words) >= NUMBERS_SEEN:
+        rows = int(pc.sum(pc.is_in(text, value_set=pa.array(words, pa.string()))).as_py() or 0)
+        raise DataError(f"{name}: column {column!r} holds numbers, and {', '.join(repr(w) for w in words)} in {rows} "
+                        f"row{'s' if rows > 1 else ''}: if that marks a gap, leave those cells empty (a gap is "
+                        f"imputed); else pass {options.fix('ignore', column)}")
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _as_text(values):

@@ -41,8 +41,9 @@ def compose(core: onnx.ModelProto, features: Features) -> onnx.ModelProto:
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     [core_input] = [i for i in graph.input if i.name not in initializers]
-    taken = {n for node in graph.node for n in (*node.input, *node.output)} | initializers | \
-        {o.name for o in graph.output}
+    # The core's input is renamed below: a column may take its name ("input").
+    taken = ({n for node in graph.node for n in (*node.input, *node.output)} | initializers |
+             {o.name for o in graph.output}) - {core_input.name}
     clash = [f.name for f in features.columns if f.name in taken or f.name.startswith(PREFIX)]
     if clash:
         outputs = ", ".join(o.name for o in graph.output)

@@ -286,8 +286,13 @@ class _Rejoined(io.RawIOBase):
         return len(data)
 
 
-def _header(first_line: bytes, where: str) -> list[str] | None:
-    """The column names a first line gives, or None when it is a row of numbers."""
+def _header(first_line: bytes, where: str, names: Sequence[str] | None = None) -> list[str] | None:
+    """The column names a first line gives, or None when it is a row of data.
+
+    ``names`` None (a matrix model's rows): a header has no number in it. Otherwise (a table: training, or a
+    model trained on one, whose column ``names`` are known) it is a header when it names all of ``names``, or
+    when a cell is a word, so that a column named ``2021`` is still a name.
+    """
     try:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -295,9 +300,12 @@ def _header(first_line: bytes, where: str) -> list[str] | None:
     cells = next(csv.reader([text]), [])
     if not cells or all(not c.strip() for c in cells):
         return None
-    if any(_is_number(c) for c in cells):
-        return None
-    return [c.strip() for c in cells]
+    stripped = [c.strip() for c in cells]
+    if names is None:
+        return None if any(_is_number(c) for c in cells) else stripped
+    if (names and set(names) <= set(stripped)) or any(c and not _is_number(c) for c in stripped):
+        return stripped
+    return None
 
 
 def _is_number(cell: str) -> bool:
@@ -321,7 +329,11 @@ def csv_rows(source: Path | IO[bytes], spec: Columns, batch_rows: int, where: st
             first = stream.readline()  # blank lines before the header
         if not first:
             raise PredictInputError(f"{where}: no rows")
-        names = _header(first, where)
+        table = spec.features is not None and spec.columns is None
+        names = _header(first, where, spec.features.names if table else None)
+        if names is None and table:
+            raise PredictInputError(f"{where} has no header line; a model trained on a table takes its columns by "
+                                    f"name ({', '.join(spec.features.names[:4])}, ...): add the header")
         if names is None:  # no header: every column is a feature, in order
             width = len(next(csv.reader([first.decode("utf-8-sig")])))
             if spec.id_column is not None or spec.columns is not None:
@@ -339,14 +351,17 @@ def csv_rows(source: Path | IO[bytes], spec: Columns, batch_rows: int, where: st
             chosen = resolve(pa.schema([(n, pa.float64()) for n in names]), spec, where)
             body = b""
         types = {n: pa.float32() for n in chosen}
-        if spec.features is not None and spec.columns is None:  # typed as at training: a category stays a string
-            types = {f.name: pa.float64() if f.kind == "numeric" else pa.string() for f in spec.features.columns}
+        if table:  # typed as at training: a category stays a string, a boolean a boolean
+            types = {f.name: pa.string() if f.kind == "categorical" else pa.bool_() if f.type == "bool" else
+                     pa.float64() for f in spec.features.columns}
         # 1 MiB blocks (pyarrow's default is 16): its reader keeps several in flight, and larger ones buy
         # no speed here while they cost memory. A block must hold whole rows: wide rows get larger ones.
         read_options = pcsv.ReadOptions(column_names=names, block_size=max(1 << 20, 64 * len(first)))
+        # A table model reads gaps as training did (pyarrow's null spellings, NA and n/a among them, are gaps in a
+        # text column too); a matrix model's id column is carried through as written.
         convert = pcsv.ConvertOptions(column_types=types, include_columns=chosen + (
-            [spec.id_column] if spec.id_column is not None else []), strings_can_be_null=False,
-            quoted_strings_can_be_null=False)
+            [spec.id_column] if spec.id_column is not None else []), strings_can_be_null=table,
+            quoted_strings_can_be_null=table)
         try:
             reader = pcsv.open_csv(_Rejoined(body, stream), read_options=read_options, convert_options=convert)
             yield from _batches_of(iter(reader), spec, where, batch_rows, chosen)

@@ -96,13 +96,18 @@ def _csv_table(path: Path) -> tuple[pa.Table, bool]:
             first = handle.readline()
     if not first:
         raise PredictInputError(f"{path}: no rows")
-    header = _header(first, str(path))
+    header = _header(first, str(path), ())
     names = header
     if header is None:
         width = len(next(csv.reader([first.decode("utf-8-sig")])))
         names = [f"column {i + 1}" for i in range(width)]
     elif len(set(header)) != len(header) or not all(header):
         raise PredictInputError(f"{path}: the header names a column more than once, or leaves one unnamed")
+    if header is not None and len(header) == 1 and any(s in header[0] for s in ";\t|"):
+        separator = next(s for s in ";\t|" if s in header[0])
+        raise PredictInputError(f"{path}: its header is one column, {header[0][:60]!r}: zoo reads comma-separated "
+                                f"files, and this one looks separated by {separator!r}; save it with commas, or as "
+                                "Parquet")
     strings: dict[str, Any] = {}
     for _ in range(len(names) + 1):
         try:
