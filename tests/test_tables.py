@@ -457,3 +457,12 @@ def test_a_checkpoint_of_a_table_model_takes_its_data_again_but_no_table_options
     assert again.exit_code == 0, again.output
     assert_clean_error(zoo_cli("export", "multiclass", "--checkpoint", "ck.pt", "--target", "species", "-o", "c"),
                        "--target does not apply with --checkpoint")
+
+
+def test_headerless_csv_for_a_table_model(wine_bundle, zoo_cli, tmp_path):
+    frame = wine_frame()
+    columns = json.loads((wine_bundle / "bundle" / "manifest.json").read_text())["features"]["columns"]
+    numbers = frame[[c["name"] for c in columns if c["kind"] == "numeric"]].head(3)
+    numbers.to_csv(tmp_path / "rows.csv", index=False, header=False)
+    assert_clean_error(zoo_cli("predict", str(wine_bundle / "bundle"), "rows.csv"), "has no header line",
+                       "add the header")
