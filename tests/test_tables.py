@@ -466,3 +466,42 @@ def test_headerless_csv_for_a_table_model(wine_bundle, zoo_cli, tmp_path):
     numbers.to_csv(tmp_path / "rows.csv", index=False, header=False)
     assert_clean_error(zoo_cli("predict", str(wine_bundle / "bundle"), "rows.csv"), "has no header line",
                        "add the header")
+
+
+def test_the_standardization_taken_from_the_columns_is_the_encoded_blocks(wine_bundle):
+    """fit_encode's mean and deviation (a one-hot column's from its share) against numpy on the encoded block: parity
+    cannot see a wrong scale, as the graph and the oracle would share it."""
+    dataset = load_source(str(wine_bundle / "wine.parquet"), table=TableOptions("cultivar", None, ("bottled",),
+                                                                                "bottle_id"))
+    parts = split(dataset, 0.2, 0)
+    std = parts.X_train.astype(np.float64).std(axis=0)
+    np.testing.assert_allclose(parts.mean, parts.X_train.astype(np.float64).mean(axis=0), rtol=1e-6, atol=1e-7)
+    varying = std > 1e-12
+    np.testing.assert_allclose(parts.scale[varying], 1 / std[varying], rtol=1e-5)
+    assert np.all(parts.scale[~varying] == 1.0)
+
+
+def test_an_infinite_number_at_scoring_is_one_line_unless_allowed(wine_bundle, zoo_cli, tmp_path):
+    frame = wine_frame().head(4).copy()
+    frame.loc[2, "proline"] = np.inf
+    frame.to_parquet(tmp_path / "inf.parquet")
+    assert_clean_error(zoo_cli("predict", str(wine_bundle / "bundle"), "inf.parquet", "-o", "out.csv"),
+                       "row 3, column 'proline' is inf")
+    assert not (tmp_path / "out.csv").exists()
+    allowed = zoo_cli("predict", str(wine_bundle / "bundle"), "inf.parquet", "--allow-nan", "-o", "out.csv")
+    assert allowed.exit_code == 0, allowed.output
+    assert pd.read_csv(tmp_path / "out.csv")["class_index"].tolist()[2] == -1  # no class, by the graph itself
+
+
+def test_pandas_stored_index_is_never_a_feature(zoo_cli, tmp_path):
+    frame = iris_frame().set_index(pd.Index([f"f{i}" for i in range(150)], name=None))
+    frame.to_parquet(tmp_path / "indexed.parquet")
+    import pyarrow.parquet as pq
+
+    assert "__index_level_0__" in pq.read_schema(tmp_path / "indexed.parquet").names
+    exported = zoo_cli("export", "multiclass", "--data", "indexed.parquet", "--target", "species", "-o", "b",
+                       "--no-card")
+    assert exported.exit_code == 0, exported.output
+    names = [c["name"] for c in json.loads((tmp_path / "b" / "manifest.json").read_text())["features"]["columns"]]
+    assert names == list(frame.columns[:4])
+    assert zoo_cli("predict", "b", "indexed.parquet", "-o", "p.csv").exit_code == 0
