@@ -29,6 +29,7 @@ import numpy as np
 
 from zoo.errors import DataError, PredictInputError
 from zoo.registry import default_registry
+from zoo.tables import is_number
 from zoo.tables.encoding import fit_encode, frame
 from zoo.tables.features import Features, Labeled, TableOptions, labeled
 from zoo.tables.sources import is_table, read_table
@@ -241,7 +242,7 @@ def _headerless(table, path: Path) -> Dataset:
         if not (t.is_integer(field.type) or t.is_floating(field.type) or t.is_boolean(field.type)
                 or t.is_null(field.type)):
             cells = column.to_pylist()
-            row = next(i for i, cell in enumerate(cells) if cell is not None and not _is_number(cell))
+            row = next(i for i, cell in enumerate(cells) if cell is not None and not is_number(cell))
             raise DataError(f"{path} line {row + 1}, column {n + 1}: {cells[row]!r} is not a number; a CSV "
                             f"without a header holds numbers only, its class label last; {fix}")
         if column.null_count:
@@ -252,14 +253,6 @@ def _headerless(table, path: Path) -> Dataset:
         raise DataError(f"{path}: rows need at least one feature and a label column")
     columns = [table.column(i).to_numpy() for i in range(table.num_columns)]
     return Dataset(path.name, np.stack(columns[:-1], axis=1).astype(np.float64), columns[-1])
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def load_npz(path: Path) -> Dataset:

@@ -30,6 +30,15 @@ MAX_CATEGORIES = 100
 MISSING = ("impute", "refuse")
 
 
+def is_number(cell: str) -> bool:
+    """Whether a cell of text reads as a number (as Python's float does: ``nan`` and ``inf`` included)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 class Frame:
     """Rows of a table, one ``(rows, 1)`` array per column, as a graph with one input per column takes them.
 

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import DataError
-from zoo.tables import MAX_CATEGORIES, MISSING
+from zoo.tables import MAX_CATEGORIES, MISSING, is_number
 
 if TYPE_CHECKING:
     import numpy as np
@@ -344,7 +344,7 @@ def _numbers_with_placeholders(text, column: str, name: str, options: TableOptio
         return
     words = []
     for value in distinct:  # stops at the fourth word: a column of words costs a few values
-        if value.strip() and not _is_number(value):
+        if value.strip() and not is_number(value):
             words.append(value)
             if len(words) > PLACEHOLDERS:
                 return
@@ -353,14 +353,6 @@ def _numbers_with_placeholders(text, column: str, name: str, options: TableOptio
         raise DataError(f"{name}: column {column!r} holds numbers, and {', '.join(repr(w) for w in words)} in {rows} "
                         f"row{'s' if rows > 1 else ''}: if that marks a gap, leave those cells empty (a gap is "
                         f"imputed); else pass {options.fix('ignore', column)}")
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _as_text(values):

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from zoo.errors import PredictInputError, first_line
+from zoo.tables import is_number
 from zoo.tables.encoding import frame
 from zoo.tables.features import PANDAS_INDEX, kind_of
 
@@ -302,18 +303,10 @@ def _header(first_line: bytes, where: str, names: Sequence[str] | None = None) -
         return None
     stripped = [c.strip() for c in cells]
     if names is None:
-        return None if any(_is_number(c) for c in cells) else stripped
-    if (names and set(names) <= set(stripped)) or any(c and not _is_number(c) for c in stripped):
+        return None if any(is_number(c) for c in cells) else stripped
+    if (names and set(names) <= set(stripped)) or any(c and not is_number(c) for c in stripped):
         return stripped
     return None
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
 
 
 def csv_rows(source: Path | IO[bytes], spec: Columns, batch_rows: int, where: str | None = None) -> Iterator[Rows]:
