@@ -8,8 +8,8 @@ Python) a pandas DataFrame or a pyarrow Table:
   label per row, 0..C-1); optionally ``class_labels`` (C names) and
   ``feature_names`` (one per column of ``X``).
 - a table: Parquet (a file, a directory or a glob), Arrow IPC/Feather, or CSV
-  with a header line, read by :mod:`zoo.tables.readers` (the reader ``zoo
-  predict`` uses). Its target, features, categories and gaps are worked out by
+  with a header line, read by :mod:`zoo.tables.sources` (with the parsing ``zoo
+  predict``'s readers use). Its target, features, categories and gaps are worked out by
   :mod:`zoo.tables.features`; the medians and vocabularies are fitted on the
   training rows of the split, and the model's graph takes the table's own
   columns.
@@ -127,8 +127,8 @@ class TableDataset:
 
 
 def fingerprint(dataset: Dataset | TableDataset) -> str:
-    """sha256 of what training sees: the features (as float32, or a table's columns in Arrow's IPC form), the labels
-    as int64, the class labels."""
+    """sha256 of what training sees: the features (as float32, or a table's feature columns: their Arrow schema and
+    buffers), the labels as int64, the class labels."""
     import hashlib
     import json
 

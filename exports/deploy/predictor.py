@@ -228,8 +228,6 @@ class Predictor:
         return np.concatenate([1.0 - p, p], axis=1)  # a sigmoid head outputs P(positive class) alone
 
 
-
-
 def _table_of(columns: dict) -> Any:
     """A dict of columns (name -> a list or 1-D array of values; None or NaN for a gap) as a pyarrow Table."""
     import pyarrow as pa
