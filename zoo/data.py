@@ -23,19 +23,16 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from zoo.errors import DataError, PredictInputError
 from zoo.registry import default_registry
-from zoo.tables import is_number
+from zoo.tables import Frame, is_number
 from zoo.tables.encoding import fit_encode, frame
 from zoo.tables.features import Features, Labeled, TableOptions, labeled
 from zoo.tables.sources import is_table, read_table
-
-if TYPE_CHECKING:
-    from zoo.tables import Frame
 
 SYNTHETIC = re.compile(r"^synthetic(?::(\d+)x(\d+)(?:x(\d+))?)?$")
 
@@ -345,7 +342,7 @@ def split(dataset: Dataset | TableDataset, holdout: float = 0.2, seed: int = 0) 
         features, (X_train, X_test), (mean, std) = fit_encode(
             table, dataset.table.kinds, [train, test], target=dataset.table.target, id_column=options.id_column,
             ignored=options.ignore)
-        raw_test = frame(features, table.take(test))
+        raw_test = Frame.deferred(lambda: frame(features, table.take(test)).columns)  # built when an export asks
     else:
         X_train, X_test = dataset.X[train], dataset.X[test]
         mean, std = moments(X_train)

@@ -43,15 +43,33 @@ class Frame:
     """Rows of a table, one ``(rows, 1)`` array per column, as a graph with one input per column takes them.
 
     It slices like an array of rows (``frame[:7]``, ``frame[indices]``), and ``len`` is its row count.
+    :meth:`deferred` makes one whose columns are built on first use (the held-out rows of a split, which
+    ``zoo train`` never needs).
     """
 
-    __slots__ = ("columns",)
+    __slots__ = ("_columns", "_make")
 
-    def __init__(self, columns: dict[str, np.ndarray]):
-        self.columns = dict(columns)
-        lengths = {len(v) for v in self.columns.values()}
+    def __init__(self, columns: dict[str, np.ndarray] | None = None, *, make: Any = None):
+        self._columns, self._make = None, make
+        if columns is not None:
+            self._set(columns)
+
+    def _set(self, columns: dict[str, np.ndarray]) -> None:
+        self._columns, self._make = dict(columns), None
+        lengths = {len(v) for v in self._columns.values()}
         if len(lengths) > 1:
             raise ValueError(f"the columns of a frame differ in length: {sorted(lengths)}")
+
+    @classmethod
+    def deferred(cls, make: Any) -> Frame:
+        """A frame whose columns ``make()`` returns, called once, when they are first asked for."""
+        return cls(make=make)
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        if self._columns is None:
+            self._set(self._make())
+        return self._columns
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0

@@ -75,7 +75,8 @@ def fit_encode(table: pa.Table, kinds: dict[str, str], parts: list[np.ndarray], 
             converted.append(_levels(feature, codes, dictionary))
         columns.append(feature)
     features = Features(tuple(columns), target, id_column, tuple(ignored), len(train))
-    return features, [_encoded(features, converted, rows) for rows in parts], _moments(features, converted, train)
+    first, moments = _encoded(features, converted, train, moments=True)
+    return features, [first] + [_encoded(features, converted, rows) for rows in parts[1:]], moments
 
 
 def _filled(numbers: np.ndarray, median: float) -> np.ndarray:
@@ -99,42 +100,33 @@ def _levels(feature: Feature, codes: np.ndarray, dictionary: list[str]) -> np.nd
     return lookup[codes]
 
 
-def _encoded(features: Features, converted: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """Rows ``rows`` of the converted columns as the float32 matrix the model takes."""
+def _encoded(features: Features, converted: list[np.ndarray], rows: np.ndarray, moments: bool = False):
+    """Rows ``rows`` of the converted columns as the float32 matrix the model takes; with ``moments``, also each
+    encoded column's mean and standard deviation over those rows (float64), from the columns as they are gathered:
+    a one-hot column's are its share ``p`` and ``sqrt(p (1 - p))``, exactly what the 0/1 column gives."""
     import numpy as np
 
     out = np.zeros((len(rows), features.width), dtype=np.float32)
-    at = 0
-    for feature, values in zip(features.columns, converted):
-        if feature.kind == "numeric":
-            out[:, at] = values[rows]
-        else:
-            levels = values[rows]
-            hit = np.flatnonzero(levels >= 0)
-            out[hit, at + levels[hit]] = 1.0
-        at += feature.width
-    return out
-
-
-def _moments(features: Features, converted: list[np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each encoded column's mean and standard deviation over ``rows``, from the columns: a one-hot column's is
-    its share ``p`` and ``sqrt(p (1 - p))``, exactly what the 0/1 column gives."""
-    import numpy as np
-
     mean, std = np.zeros(features.width), np.zeros(features.width)
     at = 0
     for feature, values in zip(features.columns, converted):
         if feature.kind == "numeric":
-            column = values[rows].astype(np.float64)
-            mean[at] = column.mean()
-            std[at] = np.sqrt(np.square(column - mean[at]).mean())
+            column = values[rows]
+            out[:, at] = column
+            if moments:
+                wide = column.astype(np.float64)
+                mean[at] = wide.mean()
+                std[at] = np.sqrt(np.square(wide - mean[at]).mean())
         else:
             levels = values[rows]
-            share = np.bincount(levels[levels >= 0], minlength=feature.width)[:feature.width] / max(len(rows), 1)
-            mean[at:at + feature.width] = share
-            std[at:at + feature.width] = np.sqrt(share * (1 - share))
+            hit = np.flatnonzero(levels >= 0)
+            out[hit, at + levels[hit]] = 1.0
+            if moments:
+                share = np.bincount(levels[hit], minlength=feature.width)[:feature.width] / max(len(rows), 1)
+                mean[at:at + feature.width] = share
+                std[at:at + feature.width] = np.sqrt(share * (1 - share))
         at += feature.width
-    return mean, std
+    return (out, (mean, std)) if moments else out
 
 
 def fit(table: pa.Table, kinds: dict[str, str], *, target: str | None = None, id_column: str | None = None,

@@ -290,6 +290,10 @@ def _target_name(names: list[str], name: str, options: TableOptions) -> str:
 def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: TableOptions) -> None:
     import pyarrow.compute as pc
 
+    if options.missing not in MISSING:
+        raise DataError(f"{options.flag('missing') or 'missing='} takes {' or '.join(MISSING)}, "
+                        f"not {options.missing!r}")
+    refuse = options.missing == "refuse"  # the gaps are counted here only then; fitting counts them anyway
     gaps = {}
     for column, kind in kinds.items():
         values = table.column(column)
@@ -303,11 +307,13 @@ def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: 
                 plural = "s" if infinite > 1 else ""
                 raise DataError(f"{name}: column {column!r} holds {infinite} infinite value{plural}; "
                                 "replace them with a number or leave the cell empty (a gap is imputed)")
-            gaps[column] = values.null_count + (pc.sum(pc.is_nan(as_float)).as_py() or 0)
+            if refuse:
+                gaps[column] = values.null_count + (pc.sum(pc.is_nan(as_float)).as_py() or 0)
         else:
             text = _as_text(values)
-            distinct = pc.count_distinct(pc.if_else(pc.equal(text, ""), None, text)).as_py()
-            _numbers_with_placeholders(text, column, name, options)
+            seen = pc.unique(pc.drop_null(text)).to_pylist()
+            distinct = len(seen) - ("" in seen)
+            _numbers_with_placeholders(text, seen, column, name, options)
             if distinct > options.max_categories:
                 raise DataError(
                     f"{name}: column {column!r} has {distinct} distinct values, more than "
@@ -315,12 +321,10 @@ def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: 
                     f"pass {options.fix('ignore', column)}"
                     + ("" if options.id_column else f", {options.fix('id_column', column)}")
                     + f" or {options.fix('max_categories', distinct)}")
-            gaps[column] = text.null_count + (pc.sum(pc.equal(text, "")).as_py() or 0)
-    if options.missing not in MISSING:
-        raise DataError(f"{options.flag('missing') or 'missing='} takes {' or '.join(MISSING)}, "
-                        f"not {options.missing!r}")
+            if refuse:
+                gaps[column] = text.null_count + (pc.sum(pc.equal(text, "")).as_py() or 0)
     holed = {c: n for c, n in gaps.items() if n}
-    if options.missing == "refuse" and holed:
+    if holed:
         listed = ", ".join(f"{c!r} ({n} row{'s' if n > 1 else ''})" for c, n in list(holed.items())[:6])
         more = f" and {len(holed) - 6} more columns" if len(holed) > 6 else ""
         raise DataError(f"{name} has gaps in {listed}{more}; fill them, or leave out "
@@ -333,13 +337,12 @@ def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: 
 PLACEHOLDERS, NUMBERS_SEEN = 3, 20
 
 
-def _numbers_with_placeholders(text, column: str, name: str, options: TableOptions) -> None:
+def _numbers_with_placeholders(text, distinct: list[str], column: str, name: str, options: TableOptions) -> None:
     """Refuse a column of numbers written as text with a few words among them ('?', '-', 'missing'): one-hot
-    encoding every number in it is never what was meant."""
+    encoding every number in it is never what was meant. ``distinct``: the column's distinct values."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    distinct = pc.unique(pc.drop_null(text)).to_pylist()
     if len(distinct) < NUMBERS_SEEN:
         return
     words = []
