@@ -88,29 +88,20 @@ def edge_frame(split):
     first = split.raw_test[:1]
     features, std = split.features, 1.0 / split.scale.astype(np.float64)
     rows = 7
-    columns, at = {}, 0
-    for feature in features.columns:
+    columns, infinite = {}, False  # the last row: an infinity in the first numeric column
+    for feature, at in zip(features.columns, features.offsets):
         value = first.columns[feature.name][0, 0]
         if feature.kind == "numeric":
             spread, median = float(std[at]), feature.median
-            column = np.array([value, np.nan, value, median + 1e4 * spread, median - 1e4 * spread, 0.0, value],
+            last = value if infinite else np.inf
+            infinite = True
+            column = np.array([value, np.nan, value, median + 1e4 * spread, median - 1e4 * spread, 0.0, last],
                               dtype=np.float64)
-            column[6] = np.inf if at == _first_numeric(features) else column[6]
             columns[feature.name] = column.astype(np.float32).reshape(-1, 1)
         else:
             cells = [value, "", UNSEEN, value, value, feature.categories[0] if feature.categories else "", value]
             columns[feature.name] = np.array(cells, dtype=object).reshape(rows, 1)
-        at += feature.width
     return Frame(columns)
-
-
-def _first_numeric(features) -> int | None:
-    at = 0
-    for feature in features.columns:
-        if feature.kind == "numeric":
-            return at
-        at += feature.width
-    return None
 
 
 def test_inputs(split) -> list:

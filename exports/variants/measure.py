@@ -105,12 +105,11 @@ def _standardized_numbers(x: Frame, features, normalization) -> np.ndarray:
     """A frame's numeric columns as standard deviations from the training mean (a gap is 0: it becomes the
     median); one column of zeros when it has none."""
     mean, scale = (np.asarray(v, np.float64) for v in normalization)
-    columns, at = [], 0
-    for feature in features.columns:
+    columns = []
+    for feature, at in zip(features.columns, features.offsets):
         if feature.kind == "numeric":
             values = x.columns[feature.name].reshape(-1).astype(np.float64)
             columns.append(np.where(np.isnan(values), 0.0, (values - mean[at]) * scale[at]))
-        at += feature.width
     return np.stack(columns, axis=1) if columns else np.zeros((len(x), 1))
 
 

@@ -129,6 +129,15 @@ class Features:
         return sum(f.width for f in self.columns)
 
     @property
+    def offsets(self) -> tuple[int, ...]:
+        """Where each column's block starts in the encoded matrix (its mean and scale are at that index)."""
+        starts, at = [], 0
+        for feature in self.columns:
+            starts.append(at)
+            at += feature.width
+        return tuple(starts)
+
+    @property
     def strings(self) -> bool:
         """Whether the graph takes string inputs (any categorical column)."""
         return any(f.kind == "categorical" for f in self.columns)
@@ -204,7 +213,7 @@ def kind_of(type_: pa.DataType) -> str | None:
     return None
 
 
-def _listing(names: list[str], limit: int = 6) -> str:
+def listing(names: list[str], limit: int = 6) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
@@ -240,8 +249,8 @@ def labeled(table: pa.Table, name: str, options: TableOptions = TableOptions()) 
                         ("id_column", [options.id_column] if options.id_column else [])):
         unknown = [c for c in given if c not in names]
         if unknown:
-            raise DataError(f"{name} has no column {_listing(unknown)} ({options.flag(flag)}); its columns: "
-                            f"{_listing(names)}")
+            raise DataError(f"{name} has no column {listing(unknown)} ({options.flag(flag)}); its columns: "
+                            f"{listing(names)}")
     if options.id_column == target:
         raise DataError(f"{name}: {target!r} is the target; it cannot be the id column too "
                         f"({options.flag('id_column')})")
@@ -276,15 +285,15 @@ def _target_name(names: list[str], name: str, options: TableOptions) -> str:
     if options.target is not None:
         if options.target not in names:
             raise DataError(f"{name} has no column {options.target!r} ({options.flag('target')}); its columns: "
-                            f"{_listing(names)}")
+                            f"{listing(names)}")
         return options.target
     found = [n for n in names if n.strip().lower() in TARGET_NAMES]
     if len(found) == 1:
         return found[0]
-    why = f"several columns could be it ({_listing(found)})" if found else \
+    why = f"several columns could be it ({listing(found)})" if found else \
         f"none is named {', '.join(TARGET_NAMES[:-1])} or {TARGET_NAMES[-1]}"
     raise DataError(f"{name}: which column is the target? {why}; pass {options.flag('target')} (its columns: "
-                    f"{_listing(names)})")
+                    f"{listing(names)})")
 
 
 def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: TableOptions) -> None:

@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 from zoo.errors import PredictInputError, first_line
 from zoo.tables import is_number
 from zoo.tables.encoding import frame
-from zoo.tables.features import PANDAS_INDEX, kind_of
+from zoo.tables.features import PANDAS_INDEX, kind_of, listing
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,11 +86,6 @@ def _numeric(type_: pa.DataType) -> bool:
         or t.is_null(type_)
 
 
-def _listing(names: Sequence[str], limit: int = 6) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def resolve(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
     """The feature columns of ``schema``, in model order; one line naming what is wrong otherwise."""
     names = list(schema.names)
@@ -99,14 +94,14 @@ def resolve(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
         raise PredictInputError(f"{where}: column {repeated[0]!r} appears more than once")
     if spec.id_column is not None and spec.id_column not in names:
         raise PredictInputError(f"{where} has no column {spec.id_column!r} ({spec.flag('id_column')}); "
-                                f"its columns: {_listing(names)}")
+                                f"its columns: {listing(names)}")
     if spec.features is not None and spec.columns is None:
         return _resolve_table(schema, spec, where)
     if spec.columns is not None:
         missing = [c for c in spec.columns if c not in names]
         if missing:
-            raise PredictInputError(f"{where} has no column {_listing(missing)} ({spec.flag('columns')}); "
-                                    f"its columns: {_listing(names)}")
+            raise PredictInputError(f"{where} has no column {listing(missing)} ({spec.flag('columns')}); "
+                                    f"its columns: {listing(names)}")
         chosen = list(spec.columns)
         if len(chosen) != spec.n_features:
             raise PredictInputError(f"{spec.flag('columns')} names {len(chosen)} columns, but the model takes "
@@ -116,20 +111,20 @@ def resolve(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
         missing = [c for c in chosen if c not in names]
         if missing:
             raise PredictInputError(
-                f"{where} lacks the feature column{'s' if len(missing) > 1 else ''} {_listing(missing)} the "
+                f"{where} lacks the feature column{'s' if len(missing) > 1 else ''} {listing(missing)} the "
                 f"model was trained on; rename the columns, or pass {spec.flag('columns')} naming the "
                 f"columns that hold the model's {spec.n_features} features, in order")
         extra = [c for c in names if c not in chosen and c != spec.id_column]
         if extra:
             raise PredictInputError(
-                f"{where} has column{'s' if len(extra) > 1 else ''} {_listing(extra)} that the model does not "
+                f"{where} has column{'s' if len(extra) > 1 else ''} {listing(extra)} that the model does not "
                 f"take: {'drop it' if spec.api else 'pass --id-column NAME to carry one through'}, or pass "
                 f"{spec.flag('columns')} to pick the features")
     else:
         chosen = [n for n in names if n != spec.id_column and _numeric(schema.field(n).type)]
         if len(chosen) != spec.n_features:
             skipped = [n for n in names if n != spec.id_column and n not in chosen]
-            why = f" (not numeric: {_listing(skipped)})" if skipped else ""
+            why = f" (not numeric: {listing(skipped)})" if skipped else ""
             raise PredictInputError(
                 f"{where} has {len(chosen)} numeric columns{why}, but the model takes {spec.n_features} "
                 f"features; pass {spec.flag('columns')} to pick them")
@@ -146,13 +141,13 @@ def _resolve_table(schema: pa.Schema, spec: Columns, where: str) -> list[str]:
     missing = [c for c in features.names if c not in names]
     if missing:
         plural = "s" if len(missing) > 1 else ""
-        raise PredictInputError(f"{where} lacks the feature column{plural} {_listing(missing)} the model was trained "
+        raise PredictInputError(f"{where} lacks the feature column{plural} {listing(missing)} the model was trained "
                                 "on; rename the columns to match")
     known = {*features.names, features.target, features.id_column, spec.id_column, *features.ignored}
     extra = [c for c in names if c not in known and not PANDAS_INDEX.match(c)]
     if extra:
         raise PredictInputError(
-            f"{where} has column{'s' if len(extra) > 1 else ''} {_listing(extra)} that the model does not take: "
+            f"{where} has column{'s' if len(extra) > 1 else ''} {listing(extra)} that the model does not take: "
             f"{'drop it' if spec.api else 'pass --id-column NAME to carry one through, or drop it'}")
     for feature in features.columns:
         type_ = schema.field(feature.name).type
@@ -287,6 +282,15 @@ class _Rejoined(io.RawIOBase):
         return len(data)
 
 
+def first_row(stream: IO[bytes]) -> bytes:
+    """The first line of a CSV stream that holds something (blank lines and a lone byte-order mark skipped), or
+    b"" when there is none."""
+    first = stream.readline()
+    while first and not first.strip(b"\r\n\t ,\xef\xbb\xbf"):
+        first = stream.readline()
+    return first
+
+
 def _header(first_line: bytes, where: str, names: Sequence[str] | None = None) -> list[str] | None:
     """The column names a first line gives, or None when it is a row of data.
 
@@ -317,9 +321,7 @@ def csv_rows(source: Path | IO[bytes], spec: Columns, batch_rows: int, where: st
     where = where or str(source)
     stream = open(source, "rb") if isinstance(source, Path) else source
     try:
-        first = stream.readline()
-        while first and not first.strip(b"\r\n\t ,\xef\xbb\xbf"):
-            first = stream.readline()  # blank lines before the header
+        first = first_row(stream)
         if not first:
             raise PredictInputError(f"{where}: no rows")
         table = spec.features is not None and spec.columns is None

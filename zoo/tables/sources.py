@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import PredictInputError
-from zoo.tables.readers import _arrow_message, _csv_problem, _header, kind
+from zoo.tables.readers import _arrow_message, _csv_problem, _header, first_row, kind
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -91,9 +91,7 @@ def _csv_table(path: Path) -> tuple[pa.Table, bool]:
     import pyarrow.csv as pcsv
 
     with open(path, "rb") as handle:
-        first = handle.readline()
-        while first and not first.strip(b"\r\n\t ,\xef\xbb\xbf"):
-            first = handle.readline()
+        first = first_row(handle)
     if not first:
         raise PredictInputError(f"{path}: no rows")
     header = _header(first, str(path), ())
