@@ -505,3 +505,72 @@ def test_pandas_stored_index_is_never_a_feature(zoo_cli, tmp_path):
     names = [c["name"] for c in json.loads((tmp_path / "b" / "manifest.json").read_text())["features"]["columns"]]
     assert names == list(frame.columns[:4])
     assert zoo_cli("predict", "b", "indexed.parquet", "-o", "p.csv").exit_code == 0
+
+
+# -- a table bundle from someone else ------------------------------------------------------------------------
+
+
+def _tamper_metadata(bundle: Path) -> str:
+    import onnx
+
+    model = onnx.load(str(bundle / "model.onnx"))
+    for prop in model.metadata_props:
+        if prop.key == "zoo.features":
+            record = json.loads(prop.value)
+            record["columns"][0]["median"] += 1.0
+            prop.value = json.dumps(record)
+    onnx.save(model, str(bundle / "model.onnx"))
+    return "model.onnx"
+
+
+def _rename_input(bundle: Path) -> str:
+    import onnx
+
+    model = onnx.load(str(bundle / "model.onnx"))
+    old = model.graph.input[0].name
+    model.graph.input[0].name = "renamed"
+    for node in model.graph.node:
+        node.input[:] = ["renamed" if n == old else n for n in node.input]
+    onnx.save(model, str(bundle / "model.onnx"))
+    return "model.onnx"
+
+
+def _float_for_strings(bundle: Path) -> str:
+    from onnx import numpy_helper
+
+    features = json.loads((bundle / "manifest.json").read_text())["features"]["columns"]
+    k = next(i for i, c in enumerate(features) if c["kind"] == "categorical")
+    relative = f"test_data_set_0/input_{k}.pb"
+    tensor = numpy_helper.from_array(np.zeros((1, 1), np.float32), features[k]["name"])
+    (bundle / relative).write_bytes(tensor.SerializeToString())
+    return relative
+
+
+def _text_for_numbers(bundle: Path) -> str:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(bundle / "evaluation.npz") as archive:
+        arrays = {name[:-4]: np.load(io.BytesIO(archive.read(name))) for name in archive.namelist()}
+    arrays["column_0"] = arrays["column_0"].astype(str)
+    with open(bundle / "evaluation.npz", "wb") as handle:
+        np.savez(handle, **arrays)
+    return "evaluation.npz"
+
+
+@pytest.mark.parametrize("tamper, command, fragment", [
+    (_tamper_metadata, "verify", "features is"),
+    (_rename_input, "verify", "are not the"),
+    (_float_for_strings, "verify", "takes strings (batch, 1)"),
+    (_text_for_numbers, "report", "array 'column_0' is"),
+])
+def test_a_tampered_table_bundle_is_one_line(wine_bundle, zoo_cli, tmp_path, tamper, command, fragment):
+    """Each piece a table bundle adds, changed as someone crafting it would (the checksums resealed)."""
+    import shutil
+
+    from tests.conftest import reseal
+
+    bundle = tmp_path / "b"
+    shutil.copytree(wine_bundle / "bundle", bundle)
+    reseal(bundle, tamper(bundle))
+    assert_clean_error(zoo_cli(command, str(bundle)), fragment)
