@@ -15,7 +15,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from zoo.cli.console import verbosity
+from zoo.cli.console import say, verbosity
 from zoo.tables import MAX_CATEGORIES, MISSING
 from zoo.training import fit, require_torch, resolve_device
 from zoo.training.config import MAX_SEED, TrainConfig
@@ -52,6 +52,13 @@ def training_options(function):
                      default=DEFAULTS.holdout, show_default=True, help="Fraction of each class held out."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device,
                      show_default=True, help="Where to train; auto takes CUDA when torch sees a GPU."),
+        click.option("--stream/--no-stream", default=None,
+                     help="Read a Parquet or Arrow table in pieces, or whole [default: in pieces when it would take "
+                          "more than a quarter of the memory available]."),
+        click.option("--shuffle-buffer", type=click.IntRange(min=1), default=DEFAULTS.shuffle_buffer,
+                     show_default=True, metavar="ROWS", help="Rows a streamed epoch shuffles at once."),
+        click.option("--threads", type=click.IntRange(min=1), metavar="N",
+                     help="torch's intra-op threads [default: 1 for a small model, else the cores]."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -91,14 +98,16 @@ def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any
     job = {"name": name, "policy": options["policy"], "data": options["data"], "config": asdict(config),
            "table": None if table is None else asdict(table),
            "model_config": {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]},
-           "finish": finish, "finish_args": finish_args}
+           "finish": finish, "finish_args": finish_args, "notes": not verbosity()[1]}  # rank 0 prints them
     return launch(job, **scale)
 
 
 def config_from_options(options: dict[str, Any]) -> TrainConfig:
     """The :class:`TrainConfig` the values of :func:`training_options` describe."""
     return TrainConfig(epochs=options["epochs"], lr=options["lr"], batch_size=options["batch_size"],
-                       seed=options["seed"], holdout=options["holdout"], device=options["device"])
+                       seed=options["seed"], holdout=options["holdout"], device=options["device"],
+                       stream=options.get("stream"), shuffle_buffer=options.get("shuffle_buffer") or
+                       DEFAULTS.shuffle_buffer, threads=options.get("threads"))
 
 
 TABLE_OPTIONS = ("target", "features", "ignore", "id_column", "max_categories", "missing")
@@ -153,17 +162,20 @@ def train_from_options(name: str, options: dict[str, Any], *, progress: bool = T
         policy, data = options["policy"], options["data"]
         table = table_from_options(options)
     else:
-        config = replace(resume.config, epochs=options["epochs"], device=options["device"])
+        config = replace(resume.config, epochs=options["epochs"], device=options["device"],
+                         threads=options.get("threads"))
         model_config = {k: v for k, v in resume.built.config.items() if k not in ("input_size", "num_classes")}
         policy, data = resume.policy.name, options["data"] or resume.data
         table = resume.table_options
     show = progress and sys.stderr.isatty() and not verbosity()[1]
+    note = say if progress else None  # informational lines on stdout (stderr is for the one line of an error)
     if not show:
-        return fit(name, policy=policy, data=data, config=config, resume=resume, table=table, **model_config)
+        return fit(name, policy=policy, data=data, config=config, resume=resume, table=table, note=note,
+                   **model_config)
     with click.progressbar(length=config.epochs, label=f"training {name}", file=sys.stderr,
                            show_pos=True, item_show_func=lambda loss: loss) as bar:
         def on_epoch(epoch: int, epochs: int, loss: float) -> None:
             bar.update(1, f"loss {loss:.4f}")
 
         return fit(name, policy=policy, data=data, config=config, on_epoch=on_epoch, resume=resume, table=table,
-                   **model_config)
+                   note=note, **model_config)

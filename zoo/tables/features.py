@@ -236,14 +236,13 @@ class Labeled:
         return tuple(self.table.column_names)
 
 
-def labeled(table: pa.Table, name: str, options: TableOptions = TableOptions()) -> Labeled:
-    """The roles of ``table``'s columns, checked: one line naming the column and the fix for each refusal."""
-    names = list(table.column_names)
+def roles(schema: pa.Schema, name: str, options: TableOptions = TableOptions()) -> tuple[str, dict[str, str]]:
+    """``(target, {feature: kind})`` from a table's schema alone (the streaming reader has nothing more before it
+    reads): one line naming the column and the fix for each refusal."""
+    names = list(schema.names)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DataError(f"{name}: column {repeated[0]!r} appears more than once; rename one")
-    if table.num_rows == 0:
-        raise DataError(f"{name}: no rows to train on")
     target = _target_name(names, name, options)
     for flag, given in (("ignore", list(options.ignore)), ("features", list(options.features or ())),
                         ("id_column", [options.id_column] if options.id_column else [])):
@@ -264,9 +263,12 @@ def labeled(table: pa.Table, name: str, options: TableOptions = TableOptions()) 
         chosen = [n for n in names if n not in left_out and not PANDAS_INDEX.match(n)]
     if not chosen:
         raise DataError(f"{name}: no feature columns are left besides the target {target!r}")
+    if options.missing not in MISSING:
+        raise DataError(f"{options.flag('missing') or 'missing='} takes {' or '.join(MISSING)}, "
+                        f"not {options.missing!r}")
     kinds: dict[str, str] = {}
     for column in chosen:
-        type_ = table.schema.field(column).type
+        type_ = schema.field(column).type
         kind = kind_of(type_)
         if kind is None:
             raise DataError(f"{name}: column {column!r} holds {type_} values, which zoo cannot use as a feature; "
@@ -274,6 +276,15 @@ def labeled(table: pa.Table, name: str, options: TableOptions = TableOptions()) 
                             + ("" if options.id_column else f" (or {options.fix('id_column', column)} to carry it "
                                "through)"))
         kinds[column] = kind
+    return target, kinds
+
+
+def labeled(table: pa.Table, name: str, options: TableOptions = TableOptions()) -> Labeled:
+    """The roles of ``table``'s columns, checked: one line naming the column and the fix for each refusal."""
+    if table.num_rows == 0:
+        raise DataError(f"{name}: no rows to train on")
+    target, kinds = roles(table.schema, name, options)
+    chosen = list(kinds)
     features = table.select(chosen)
     _check_features(features, kinds, name, options)
     y, labels = _classes(table.column(target), target, name)
@@ -297,41 +308,57 @@ def _target_name(names: list[str], name: str, options: TableOptions) -> str:
 
 
 def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: TableOptions) -> None:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    if options.missing not in MISSING:
-        raise DataError(f"{options.flag('missing') or 'missing='} takes {' or '.join(MISSING)}, "
-                        f"not {options.missing!r}")
     refuse = options.missing == "refuse"  # the gaps are counted here only then; fitting counts them anyway
     gaps = {}
     for column, kind in kinds.items():
         values = table.column(column)
         if kind == "numeric":
             if values.type.id == 0 or values.null_count == len(values):  # pa.null(), or every cell empty
-                raise DataError(f"{name}: column {column!r} is empty in every row; pass "
-                                f"{options.fix('ignore', column)}")
+                raise empty_column(column, name, options)
             as_float = pc.cast(values, "float64")
-            infinite = pc.sum(pc.is_inf(as_float)).as_py() or 0
-            if infinite:
-                plural = "s" if infinite > 1 else ""
-                raise DataError(f"{name}: column {column!r} holds {infinite} infinite value{plural}; "
-                                "replace them with a number or leave the cell empty (a gap is imputed)")
+            refuse_infinite(column, pc.sum(pc.is_inf(as_float)).as_py() or 0, name)
             if refuse:
                 gaps[column] = values.null_count + (pc.sum(pc.is_nan(as_float)).as_py() or 0)
         else:
             text = _as_text(values)
             seen = pc.unique(pc.drop_null(text)).to_pylist()
-            distinct = len(seen) - ("" in seen)
-            _numbers_with_placeholders(text, seen, column, name, options)
-            if distinct > options.max_categories:
-                raise DataError(
-                    f"{name}: column {column!r} has {distinct} distinct values, more than "
-                    f"{options.fix('max_categories', options.max_categories)} allows for a category; "
-                    f"pass {options.fix('ignore', column)}"
-                    + ("" if options.id_column else f", {options.fix('id_column', column)}")
-                    + f" or {options.fix('max_categories', distinct)}")
+            refuse_categories(column, seen, lambda words: int(pc.sum(pc.is_in(
+                text, value_set=pa.array(words, pa.string()))).as_py() or 0), name, options)
             if refuse:
                 gaps[column] = text.null_count + (pc.sum(pc.equal(text, "")).as_py() or 0)
+    refuse_gaps(gaps, name, options)
+
+
+def empty_column(column: str, name: str, options: TableOptions) -> DataError:
+    return DataError(f"{name}: column {column!r} is empty in every row; pass {options.fix('ignore', column)}")
+
+
+def refuse_infinite(column: str, infinite: int, name: str) -> None:
+    if infinite:
+        plural = "s" if infinite > 1 else ""
+        raise DataError(f"{name}: column {column!r} holds {infinite} infinite value{plural}; "
+                        "replace them with a number or leave the cell empty (a gap is imputed)")
+
+
+def refuse_categories(column: str, seen: list[str], rows_of, name: str, options: TableOptions) -> None:
+    """A categorical column's distinct values ``seen`` (the empty string among them is a gap): refused when they are
+    numbers with a few placeholder words (``rows_of(words)``: the rows holding them), or too many."""
+    _numbers_with_placeholders(seen, rows_of, column, name, options)
+    distinct = len(seen) - ("" in seen)
+    if distinct > options.max_categories:
+        raise DataError(
+            f"{name}: column {column!r} has {distinct} distinct values, more than "
+            f"{options.fix('max_categories', options.max_categories)} allows for a category; "
+            f"pass {options.fix('ignore', column)}"
+            + ("" if options.id_column else f", {options.fix('id_column', column)}")
+            + f" or {options.fix('max_categories', distinct)}")
+
+
+def refuse_gaps(gaps: dict[str, int], name: str, options: TableOptions) -> None:
+    """Under ``--missing refuse``: one line naming the columns with gaps (``gaps``: the count per column)."""
     holed = {c: n for c, n in gaps.items() if n}
     if holed:
         listed = ", ".join(f"{c!r} ({n} row{'s' if n > 1 else ''})" for c, n in list(holed.items())[:6])
@@ -346,12 +373,9 @@ def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: 
 PLACEHOLDERS, NUMBERS_SEEN = 3, 20
 
 
-def _numbers_with_placeholders(text, distinct: list[str], column: str, name: str, options: TableOptions) -> None:
+def _numbers_with_placeholders(distinct: list[str], rows_of, column: str, name: str, options: TableOptions) -> None:
     """Refuse a column of numbers written as text with a few words among them ('?', '-', 'missing'): one-hot
     encoding every number in it is never what was meant. ``distinct``: the column's distinct values."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if len(distinct) < NUMBERS_SEEN:
         return
     words = []
@@ -361,7 +385,7 @@ def _numbers_with_placeholders(text, distinct: list[str], column: str, name: str
             if len(words) > PLACEHOLDERS:
                 return
     if words and len(distinct) - len(words) >= NUMBERS_SEEN:
-        rows = int(pc.sum(pc.is_in(text, value_set=pa.array(words, pa.string()))).as_py() or 0)
+        rows = rows_of(words)
         raise DataError(f"{name}: column {column!r} holds numbers, and {', '.join(repr(w) for w in words)} in {rows} "
                         f"row{'s' if rows > 1 else ''}: if that marks a gap, leave those cells empty (a gap is "
                         f"imputed); else pass {options.fix('ignore', column)}")
@@ -379,6 +403,16 @@ def _as_text(values):
 
 def _classes(column, target: str, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """The class index of each row and the class labels, in sorted order of the target's values."""
+    import pyarrow.compute as pc
+
+    column = target_column(column, target, name)
+    values = class_values(pc.unique(column).to_pylist(), target, name)
+    return class_index(column, values), tuple(str(v) for v in values)
+
+
+def target_column(column, target: str, name: str, first_row: int = 0):
+    """The target's cells as integers, booleans or strings; one line for a gap, a fraction or a type that is no
+    class (``first_row``: the global row number of the column's first cell, for the message)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -386,24 +420,36 @@ def _classes(column, target: str, name: str) -> tuple[np.ndarray, tuple[str, ...
     if column.null_count:
         first = pc.index(pc.is_null(column), True).as_py()
         raise DataError(f"{name}: the target {target!r} is empty in {column.null_count} rows (first at row "
-                        f"{first + 1}); "
-                        "drop those rows or fill them in")
+                        f"{first_row + first + 1}); drop those rows or fill them in")
     type_ = column.type
     if pa.types.is_floating(type_):
         values = column.to_numpy()
         if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
             raise DataError(f"{name}: the target {target!r} holds numbers that are not whole ({type_}); a classifier "
                             "needs classes: integers, words or booleans")
-        column = pc.cast(column, pa.int64())
-    elif not (pa.types.is_integer(type_) or pa.types.is_boolean(type_) or kind_of(type_) == "categorical"):
+        return pc.cast(column, pa.int64())
+    if not (pa.types.is_integer(type_) or pa.types.is_boolean(type_) or kind_of(type_) == "categorical"):
         raise DataError(f"{name}: the target {target!r} holds {type_} values; a classifier needs classes: integers, "
                         "words or booleans")
-    if kind_of(column.type) == "categorical":
-        column = _as_text(column)
-    distinct = pc.unique(column)
-    values = sorted(distinct.to_pylist())
+    if kind_of(type_) == "categorical":
+        return _as_text(column)
+    return pc.cast(column, pa.int64()) if pa.types.is_integer(type_) else column
+
+
+def class_values(distinct: list, target: str, name: str) -> list:
+    """The classes in their order (numbers by value, False before True, strings by code point): at least two."""
+    values = sorted(distinct)
     if len(values) < 2:
         raise DataError(f"{name}: the target {target!r} has one class ({str(values[0])!r}) in every row; a classifier "
                         "needs at least two")
+    return values
+
+
+def class_index(column, values: list):
+    """Each cell's index among the classes ``values`` (a cell of no class is -1)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     index = pc.index_in(column, value_set=pa.array(values, type=column.type))
-    return np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.int64), tuple(str(v) for v in values)
+    return np.asarray(pc.fill_null(index, -1).to_numpy(zero_copy_only=False), dtype=np.int64)

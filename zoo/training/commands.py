@@ -40,7 +40,8 @@ def train(name: str, output: Path | None, force: bool, resume: Path | None, as_j
     files.check_target(output, force=force, directory=False)
     previous = None
     if resume is not None:
-        shared.refuse(shared.given("policy", "hidden_size", "lr", "batch_size", "seed", "holdout", "nproc_per_node",
+        shared.refuse(shared.given("policy", "hidden_size", "lr", "batch_size", "seed", "holdout", "stream",
+                                   "shuffle_buffer", "nproc_per_node",
                                    "nnodes", "node_rank", "rdzv_endpoint"),
                       "with --resume (training goes on with the checkpoint's own)")
         previous = checkpoint.load(resume)

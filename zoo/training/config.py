@@ -21,6 +21,9 @@ class TrainConfig:
     seed: int = 0
     holdout: float = 0.2
     device: str = "auto"
+    stream: bool | None = None  # read a Parquet/Arrow table in pieces; None: when it would not fit in memory
+    shuffle_buffer: int = 65_536  # rows a streamed epoch shuffles at once
+    threads: int | None = None  # torch's intra-op threads; None: zoo chooses for the model and batch
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -29,6 +32,10 @@ class TrainConfig:
             raise TrainingError(f"batch size must be at least 1, got {self.batch_size}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise TrainingError(f"seed must be an integer in 0..{MAX_SEED}, got {self.seed!r}")
+        if self.shuffle_buffer < 1:
+            raise TrainingError(f"the shuffle buffer must hold at least 1 row, got {self.shuffle_buffer}")
+        if self.threads is not None and self.threads < 1:
+            raise TrainingError(f"threads must be at least 1, got {self.threads}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise TrainingError(f"learning rate must be a positive number, got {self.lr}")
 

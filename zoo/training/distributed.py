@@ -32,15 +32,15 @@ def worker(job: dict[str, Any]) -> dict[str, Any] | None:
 
 
     config = TrainConfig(**job["config"])
-    # N workers with torch's default thread pools would oversubscribe the cores (as torchrun warns).
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    # fit() chooses the threads: at most the cores over LOCAL_WORLD_SIZE (N workers with torch's default pools
+    # would oversubscribe the cores, as torchrun warns).
     if config.device == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if config.device == "cuda" else "gloo")
     try:
         table = TableOptions.from_dict(job["table"]) if job.get("table") else None
-        result = fit(job["name"], policy=job["policy"], data=job["data"], config=config, table=table,
+        note = (lambda line: print(line, flush=True)) if job.get("notes") else None
+        result = fit(job["name"], policy=job["policy"], data=job["data"], config=config, table=table, note=note,
                      **job["model_config"])
         if dist.get_rank() != 0:
             return None

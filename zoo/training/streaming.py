@@ -1,0 +1,245 @@
+"""Training on a table read in pieces: one scan, then epochs streamed through a bounded shuffle buffer.
+
+:func:`plan` decides between the in-memory path and this one (``--stream``/``--no-stream`` force it);
+:func:`prepare` scans the table once (:class:`zoo.tables.scan.Scan`; each rank of a distributed job scans its own
+rows and the scans merge) and builds the model; :class:`StreamFeed` gives each epoch's batches.
+
+An epoch reads the rank's row range (:func:`zoo.tables.stream.rank_rows`) piece by piece, in an order shuffled per
+epoch, keeps the training rows, encodes and standardizes them, and passes them through a shuffle buffer of
+``--shuffle-buffer`` rows: whenever the buffer holds more, it is permuted and all but that many rows go out as
+batches. Every random draw of epoch ``e`` comes from a generator seeded with ``(seed, e, rank)``, so an epoch is the
+same whether it runs straight on or after ``--resume`` (a checkpoint is written between epochs, with the buffer
+empty: the epoch number is the whole stream position).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import DataError, PredictInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from zoo.data import Split
+    from zoo.tables.features import Features, TableOptions
+    from zoo.tables.stream import Pieces
+
+#: The in-memory path holds about this many bytes per cell of a table (the Arrow column, its float64 conversion,
+#: the encoded float32 matrix and its standardized copy).
+BYTES_PER_CELL = 24
+#: A table streams when the in-memory path would take more than this share of the memory available.
+MEMORY_SHARE = 0.25
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable; else the physical memory)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def plan(data: Any, stream: bool | None, processes: int = 1) -> tuple[bool, str]:
+    """``(stream?, why)`` for training on ``data``: a Parquet or Arrow IPC table streams when its in-memory
+    footprint, times the processes on this machine, would pass :data:`MEMORY_SHARE` of the memory available."""
+    from zoo.tables.readers import kind
+    from zoo.tables.sources import is_table
+    from zoo.tables.stream import files_of, open_pieces
+
+    table = isinstance(data, str) and is_table(data) and kind(_path(data)) != "csv"
+    if stream is False:
+        return False, "whole (--no-stream)"
+    if not table:
+        if stream:
+            what = "a CSV file" if isinstance(data, str) and kind(_path(data)) == "csv" else f"{data!r}"
+            raise DataError(f"--stream reads Parquet or Arrow IPC files in pieces, not {what}: write it as Parquet "
+                            "(pandas: df.to_parquet), or leave out --stream")
+        return False, "in memory"
+    if stream:
+        return True, "--stream"
+    try:
+        files_of(data)
+        pieces = open_pieces(data)
+    except PredictInputError:
+        return False, "in memory (the table cannot be read in pieces)"
+    need = pieces.rows * len(pieces.schema) * BYTES_PER_CELL * processes
+    have = available_memory()
+    share = f"{processes} processes x " if processes > 1 else ""
+    if need > MEMORY_SHARE * have:
+        return True, (f"{pieces.rows:,} rows x {len(pieces.schema)} columns would take about "
+                      f"{share}{_size(need // processes)} in memory, more than {MEMORY_SHARE:.0%} of the "
+                      f"{_size(have)} available (--no-stream loads it anyway)")
+    return False, (f"whole: {pieces.rows:,} rows x {len(pieces.schema)} columns take about {share}"
+                   f"{_size(need // processes)}, within {MEMORY_SHARE:.0%} of the {_size(have)} available "
+                   "(--stream reads it in pieces)")
+
+
+def _path(data: str):
+    from pathlib import Path
+
+    return Path(data)
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.0f} MiB"
+
+
+@dataclass
+class Streamed:
+    """What :func:`prepare` found: the pieces, the fitted features, the classes and the samples."""
+
+    pieces: Pieces
+    features: Features
+    classes: list
+    split: Split
+    fingerprint: str
+    lo: int
+    hi: int
+    rows: int  # training rows this rank trains on per epoch
+    held_rows: int  # held-out rows in the whole table
+
+
+def prepare(source: str, options: TableOptions, holdout: float, seed: int, rank: int, world: int) -> Streamed:
+    """Scan the table once (each rank its share of the rows, the scans then merged), sample, fingerprint."""
+    import hashlib
+
+    import numpy as np
+
+    from zoo.data import Split
+    from zoo.tables.encoding import encode, frame
+    from zoo.tables.features import roles
+    from zoo.tables.scan import Scan
+    from zoo.tables.stream import file_digest, open_pieces, overlapping, rank_rows, read
+
+    try:
+        pieces = open_pieces(source)
+    except PredictInputError as exc:
+        raise DataError(str(exc)) from None
+    target, kinds = roles(pieces.schema, pieces.name, options)
+    types = {name: str(pieces.schema.field(name).type) for name in kinds}
+    scan = Scan(pieces.name, target, kinds, types, options, holdout, seed)
+    lo, hi = pieces.rows * rank // world, pieces.rows * (rank + 1) // world
+    columns = [*kinds, target]
+    for piece in overlapping(pieces, lo, hi):
+        for batch, first in read(piece, columns, lo, hi):
+            scan.add(batch, first)
+    digests = [file_digest(p) for n, p in enumerate(pieces.paths) if n % world == rank]
+    if world > 1:
+        import torch.distributed as dist
+
+        gathered: list = [None] * world
+        dist.all_gather_object(gathered, (scan.state(), digests))
+        scan = Scan(pieces.name, target, kinds, types, options, holdout, seed)
+        scan.merge([state for state, _ in gathered])
+        digests = [None] * len(pieces.paths)
+        for r, (_, mine) in enumerate(gathered):
+            digests[r::world] = mine
+    features, classes, train, held, mean, std = scan.finish()
+    digest = hashlib.sha256(b"".join(digests))
+    digest.update(repr((target, list(kinds), holdout, seed)).encode())
+    scale = np.where(std > 1e-12, 1.0 / np.where(std > 1e-12, std, 1.0), 1.0)
+    calibration = train.slice(0, 10_000)
+    parts = Split(encode(features, calibration), _classes_of(calibration), encode(features, held), _classes_of(held),
+                  mean.astype(np.float32), scale.astype(np.float32), features, frame(features, held))
+    train_lo, train_hi, rows = rank_rows(pieces.rows, holdout, seed, rank, world)
+    if rows == 0:
+        raise DataError(f"{pieces.name}: {scan.train_rows} training rows are too few for {world} processes")
+    return Streamed(pieces, features, classes, parts, digest.hexdigest(), train_lo, train_hi, rows,
+                    scan.rows - scan.train_rows)
+
+
+def _classes_of(table) -> np.ndarray:
+    import numpy as np
+
+    return np.array(table.column("__zoo_class__").to_numpy(), dtype=np.int64)
+
+
+class StreamFeed:
+    """Each epoch's batches of one rank, as tensors on ``device``, through a bounded shuffle buffer."""
+
+    def __init__(self, streamed: Streamed, policy, num_classes: int, batch_size: int, buffer_rows: int, seed: int,
+                 holdout: float, rank: int, device: str):
+        self.streamed, self.policy, self.num_classes = streamed, policy, num_classes
+        self.batch_size, self.buffer_rows, self.seed, self.holdout = batch_size, buffer_rows, seed, holdout
+        self.rank, self.device = rank, device
+        self.rows = streamed.rows
+
+    def state(self) -> dict[str, Any]:
+        """The stream's position between epochs: nothing but the epoch count is needed, and the settings to check."""
+        s = self.streamed
+        return {"stream": {"rows": s.pieces.rows, "lo": s.lo, "hi": s.hi, "shuffle_buffer": self.buffer_rows}}
+
+    def load(self, state: dict[str, Any]) -> None:
+        saved = state.get("stream")
+        if saved is None:
+            raise DataError("the checkpoint was trained in memory; resume it with --no-stream")
+        if saved["rows"] != self.streamed.pieces.rows or saved["shuffle_buffer"] != self.buffer_rows:
+            raise DataError("the checkpoint streamed other rows or another --shuffle-buffer; train anew")
+
+    def batches(self, epoch: int) -> Iterator[tuple[Any, Any]]:
+        import torch
+
+        for X, y in self.blocks(epoch):
+            X = torch.from_numpy(X).to(self.device)
+            Y = torch.from_numpy(self.policy.encode_targets(y, self.num_classes)).to(self.device)
+            for start in range(0, len(y), self.batch_size):
+                yield X[start:start + self.batch_size], Y[start:start + self.batch_size]
+
+    def blocks(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Shuffled blocks of whole batches (the last one of the epoch may end with a short batch)."""
+        import numpy as np
+
+        from zoo.tables.encoding import encode
+        from zoo.tables.features import class_index, target_column
+        from zoo.tables.stream import held_out, keys, overlapping, read
+
+        s = self.streamed
+        rng = np.random.default_rng([self.seed, epoch, self.rank])
+        mine = overlapping(s.pieces, s.lo, s.hi)
+        columns = [*s.features.names, s.features.target]
+        pool_X = np.zeros((0, s.features.width), np.float32)
+        pool_y = np.zeros(0, np.int64)
+        mean, scale = s.split.mean, s.split.scale
+        for n in rng.permutation(len(mine)):
+            for batch, first in read(mine[n], columns, s.lo, s.hi):
+                train = np.flatnonzero(~held_out(keys(first, batch.num_rows, self.seed), self.holdout))
+                if not len(train):
+                    continue
+                rows = batch.take(train)
+                X = encode(s.features, rows)
+                X -= mean
+                X *= scale
+                y = class_index(target_column(rows.column(s.features.target), s.features.target, s.pieces.name),
+                                s.classes)
+                if (y < 0).any():
+                    raise DataError(f"{s.pieces.name} changed while training: a row has a class the scan did not "
+                                    "see; train anew")
+                pool_X = np.concatenate([pool_X, X]) if len(pool_X) else X
+                pool_y = np.concatenate([pool_y, y]) if len(pool_y) else y
+                out = (len(pool_y) - self.buffer_rows) // self.batch_size * self.batch_size
+                if out > 0:
+                    order = rng.permutation(len(pool_y))
+                    yield pool_X[order[:out]], pool_y[order[:out]]
+                    pool_X, pool_y = pool_X[order[out:]], pool_y[order[out:]]
+        if len(pool_y):
+            order = rng.permutation(len(pool_y))
+            yield pool_X[order], pool_y[order]
+
+
+def describe_stream(streamed: Streamed, buffer_rows: int, world: int) -> str:
+    s = streamed
+    where = f"each of {world} processes reads its own rows, " if world > 1 else ""
+    return (f"streaming {s.pieces.name}: {len(s.pieces.pieces)} pieces in {len(s.pieces.paths)} files, "
+            f"{s.pieces.rows:,} rows; {where}{s.rows:,} training rows per epoch through a {buffer_rows:,}-row shuffle "
+            f"buffer; {len(s.split.y_test):,} held-out rows kept")
