@@ -325,7 +325,7 @@ def _check_features(table: pa.Table, kinds: dict[str, str], name: str, options: 
         else:
             text = _as_text(values)
             seen = pc.unique(pc.drop_null(text)).to_pylist()
-            refuse_categories(column, seen, lambda words: int(pc.sum(pc.is_in(
+            refuse_categories(column, seen, lambda words, text=text: int(pc.sum(pc.is_in(
                 text, value_set=pa.array(words, pa.string()))).as_py() or 0), name, options)
             if refuse:
                 gaps[column] = text.null_count + (pc.sum(pc.equal(text, "")).as_py() or 0)
@@ -343,18 +343,21 @@ def refuse_infinite(column: str, infinite: int, name: str) -> None:
                         "replace them with a number or leave the cell empty (a gap is imputed)")
 
 
-def refuse_categories(column: str, seen: list[str], rows_of, name: str, options: TableOptions) -> None:
+def refuse_categories(column: str, seen: list[str], rows_of, name: str, options: TableOptions,
+                      partial: bool = False) -> None:
     """A categorical column's distinct values ``seen`` (the empty string among them is a gap): refused when they are
-    numbers with a few placeholder words (``rows_of(words)``: the rows holding them), or too many."""
+    numbers with a few placeholder words (``rows_of(words)``: the rows holding them), or too many. ``partial``: the
+    values of the rows read so far (a stream stops counting there)."""
     _numbers_with_placeholders(seen, rows_of, column, name, options)
     distinct = len(seen) - ("" in seen)
     if distinct > options.max_categories:
         raise DataError(
-            f"{name}: column {column!r} has {distinct} distinct values, more than "
+            f"{name}: column {column!r} has {'at least ' if partial else ''}{distinct} distinct values, more than "
             f"{options.fix('max_categories', options.max_categories)} allows for a category; "
             f"pass {options.fix('ignore', column)}"
             + ("" if options.id_column else f", {options.fix('id_column', column)}")
-            + f" or {options.fix('max_categories', distinct)}")
+            + (" or a larger --max-categories" if partial and not options.api else " or a larger max_categories="
+               if partial else f" or {options.fix('max_categories', distinct)}"))
 
 
 def refuse_gaps(gaps: dict[str, int], name: str, options: TableOptions) -> None:

@@ -25,8 +25,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import DataError
-from zoo.tables.features import (Feature, Features, TableOptions, _as_text, class_index, class_values, empty_column,
-                                 refuse_categories, refuse_gaps, refuse_infinite, target_column)
+from zoo.tables.features import (
+    Feature,
+    Features,
+    TableOptions,
+    _as_text,
+    class_index,
+    class_values,
+    empty_column,
+    refuse_categories,
+    refuse_gaps,
+    refuse_infinite,
+    target_column,
+)
 from zoo.tables.stream import held_out, keys, sample_keys
 
 if TYPE_CHECKING:
@@ -80,8 +91,8 @@ class Scan:
             stats[5] += int(np.isinf(values).sum())
             stats[6] += rows - int(gaps.sum())
             mine = values[train]
-            present = mine[~np.isnan(mine)]
-            stats[3] += len(mine) - len(present)
+            present = mine[np.isfinite(mine)]  # an infinite value is refused at the end
+            stats[3] += int(np.isnan(mine).sum())
             if len(present):
                 _merge(stats, len(present), float(present.mean()), float(np.square(present - present.mean()).sum()))
         for name, seen in self.seen.items():
@@ -91,7 +102,7 @@ class Scan:
                     seen[value] = seen.get(value, 0) + count
             if len(seen) - ("" in seen) > self.options.max_categories:
                 listed = sorted(seen)
-                refuse_categories(name, listed, lambda words: sum(seen[w] for w in words), self.name, self.options)
+                refuse_categories(name, listed, _rows_of(seen), self.name, self.options, partial=True)
             for value, count in _value_counts(pc.filter(text, mask)):
                 self.counts[name][value] = self.counts[name].get(value, 0) + count
         index = pa.array(np.arange(first, first + rows, dtype=np.int64))
@@ -153,7 +164,8 @@ class Scan:
                     raise DataError(f"column {name!r} has no value in the training rows: nothing to impute its gaps "
                                     f"with; leave it out (--ignore {name})")
                 values = _numbers(samples[0].column(name))
-                median = float(np.median(values[~np.isnan(values)]))
+                values = values[~np.isnan(values)]
+                median = float(np.median(values)) if len(values) else average  # no sampled row has one: the mean
                 total = n + train_gaps
                 center = (n * average + train_gaps * median) / total
                 squares = m2 + n * (average - center) ** 2 + train_gaps * (median - center) ** 2
@@ -162,7 +174,7 @@ class Scan:
                 columns.append(Feature(name, kind, self.types[name], train_gaps, median=median))
             else:
                 seen = self.seen[name]
-                refuse_categories(name, sorted(seen), lambda words: sum(seen[w] for w in words), self.name, options)
+                refuse_categories(name, sorted(seen), _rows_of(seen), self.name, options)
                 counts = self.counts[name]
                 gaps[name] = sum(n for v, n in seen.items() if v == "") + (self.rows - sum(seen.values()))
                 train_gaps = counts.get(None, 0) + counts.get("", 0)
@@ -182,6 +194,11 @@ class Scan:
             index = class_index(target_column(table.column(self.target), self.target, self.name), classes)
             labeled.append(table.append_column("__zoo_class__", pa.array(index)))
         return features, classes, labeled[0], labeled[1], np.asarray(mean), np.asarray(std)
+
+
+def _rows_of(seen: dict[str, int]):
+    """How many rows hold any of some values, from a column's counts."""
+    return lambda words: sum(seen[w] for w in words)
 
 
 def _merge(stats: list, n: int, mean: float, m2: float) -> None:
