@@ -221,7 +221,8 @@ def test_a_streamed_table_model_exports_a_verified_bundle(table, zoo_cli, tmp_pa
 ])
 def test_a_table_that_cannot_stream_is_refused_in_one_line(make, fragment, tmp_path, zoo_cli):
     source = make(tmp_path)
-    assert_clean_error(zoo_cli("train", "multiclass", "--data", source, "--stream", "-o", tmp_path / "x.pt"), fragment)
+    result = zoo_cli("train", "multiclass", "--data", source, "--stream", "-o", tmp_path / "x.pt")
+    assert_clean_error(result, fragment)
     assert not (tmp_path / "x.pt").exists()
 
 

@@ -121,7 +121,7 @@ def prepare(source: str, options: TableOptions, holdout: float, seed: int, rank:
     from zoo.data import Split
     from zoo.tables.encoding import encode, frame
     from zoo.tables.features import roles
-    from zoo.tables.scan import Scan
+    from zoo.tables.scan import Scan, bound_of
     from zoo.tables.stream import file_digest, open_pieces, overlapping, rank_rows, read
 
     try:
@@ -140,8 +140,13 @@ def prepare(source: str, options: TableOptions, holdout: float, seed: int, rank:
     if world > 1:
         import torch.distributed as dist
 
+        # Two rounds: every rank's sampled keys (8 bytes a row), then only the rows the merged samples keep.
+        keys: list = [None] * world
+        dist.all_gather_object(keys, scan.sample_keys())
+        bounds = [bound_of([k[part] for k in keys], limit) for part, limit in enumerate(scan.limits)]
+        del keys
         gathered: list = [None] * world
-        dist.all_gather_object(gathered, (scan.state(), digests))
+        dist.all_gather_object(gathered, (scan.state(bounds), digests))
         scan = Scan(pieces.name, target, kinds, types, options, holdout, seed)
         scan.merge([state for state, _ in gathered])
         digests = [None] * len(pieces.paths)
