@@ -233,6 +233,6 @@ def test_the_scan_refuses_what_the_in_memory_path_refuses(tmp_path):
         prepared(tmp_path / "t.parquet", options=TableOptions())
     df = pd.DataFrame({"city": [f"c{i}" for i in range(300)], "label": ["a", "b"] * 150})
     pq.write_table(pa.Table.from_pandas(df), tmp_path / "u.parquet", row_group_size=50)
-    with pytest.raises(DataError, match="column 'city' has at least 150 distinct values, more than --max-categories 100 allows for a "
-                       "category; pass --ignore city, --id-column city or a larger --max-categories"):
+    with pytest.raises(DataError, match="column 'city' has at least 150 distinct values, more than --max-categories "
+                       "100 allows for a category; pass --ignore city, --id-column city or a larger --max-categories"):
         prepared(tmp_path / "u.parquet", options=TableOptions())
