@@ -2,7 +2,8 @@
 
     python benchmarks/run.py [--only NAME[,NAME]] [--repeats N] [--out DIR]
 
-Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, batch, tables, gpu.
+Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, batch, tables, gpu; and,
+only when named with --only, busy and streaming (minutes each).
 Variants are interleaved within each repeat (A B C, A B C, ...) so that a noisy neighbour hurts
 all of them alike; every figure is the median, with min-max. Results go to
 DIR/latest.json and DIR/latest.md (default benchmarks/results/).
@@ -88,16 +89,25 @@ def bench_startup(repeats: int, work: Path) -> list[dict]:
         "import click, pluggy": lambda: measure_process([PY, "-c", "import click, pluggy"], work)["wall_s"],
         "zoo --help": lambda: measure_process([*ZOO, "--help"], work)["wall_s"],
         "zoo list": lambda: measure_process([*ZOO, "list"], work)["wall_s"],
+        "zoo runtimes": lambda: measure_process([*ZOO, "runtimes"], work),
     }
     interleaved(variants, 1)  # warm-up: bytecode caches and the OS file cache, for every variant alike
-    s = {k: summary(v) for k, v in interleaved(variants, max(repeats, 5)).items()}
+    got = interleaved(variants, max(repeats, 5))
+    runtimes = got.pop("zoo runtimes")
+    s = {k: summary(v) for k, v in got.items()}
     base, floor = s["import torch"]["median"], s["import click, pluggy"]["median"]
     rows = [row(f"`{name}` wall", s[name]["median"], "s", "`python -c 'import torch'`", base,
                 s[name]["median"] / base, "<= 0.05", s[name]["median"] / base <= 0.05, s[name])
             for name in ("zoo --help", "zoo list")]
-    # The floor of any click + pluggy command line; zoo list also finds plugins with importlib.metadata.
-    rows.append(row("`zoo list` wall", s["zoo list"]["median"], "s", "`python -c 'import click, pluggy'`", floor,
-                    s["zoo list"]["median"] / floor, "<= 2.0", s["zoo list"]["median"] / floor <= 2.0, s["zoo list"]))
+    # The floor of any click + pluggy command line; zoo --help also imports every command's module.
+    rows += [row(f"`{name}` wall", s[name]["median"], "s", "`python -c 'import click, pluggy'`", floor,
+                 s[name]["median"] / floor, "<= 2.0", s[name]["median"] / floor <= 2.0, s[name])
+             for name in ("zoo --help", "zoo list")]
+    wall = summary([r["wall_s"] for r in runtimes])
+    rss = statistics.median(r["peak_rss_mib"] for r in runtimes)
+    rows.append(row(f"`zoo runtimes` wall (peak RSS {rss:.0f} MiB)", wall["median"], "s",
+                    "`python -c 'import click, pluggy'`", floor, wall["median"] / floor, "< 0.3 s",
+                    wall["median"] < 0.3, wall))
     return rows
 
 
@@ -368,41 +378,47 @@ def bench_distributed(repeats: int, work: Path) -> list[dict]:
     return rows
 
 
+#: zoo bench's batch sizes against one onnxruntime call: the runtime runs a batch of more than two slices (12,288
+#: rows at 64 features, 1,003 at 784) a slice at a time, into outputs allocated once.
+BENCH_BATCHES = {(784, 5, 3): (1, 65536), (64, 32, 10): (1, 64, 1024, 12288, 65536, 262144)}
+
+
 def bench_bench(repeats: int, work: Path) -> list[dict]:
-    """`zoo bench`'s own cost: its rows/s for onnxruntime-cpu against a hand-written timing loop."""
+    """`zoo bench`'s rows/s for onnxruntime-cpu against one bare `session.run` call on the same session, timed by a
+    hand-written loop: at 64 features (the multiclass bundle's shape) for every batch size, at 784 for two."""
     import numpy as np
-    import onnxruntime as ort
 
     from zoo.exports.deploy.bench import bench
 
-    *_, path, _ = _mlp_bundle(work, 784, 5, 3)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rows = []
-    for batch in (1, 65536):
-        x = np.ascontiguousarray(np.resize(np.random.default_rng(0).normal(size=(256, 784)), (batch, 784)),
-                                 dtype=np.float32)
-        calls = 2000 if batch == 1 else 5
+    for shape, batches in BENCH_BATCHES.items():
+        *_, path, _ = _mlp_bundle(work, *shape)
+        sess = open_runtime("onnxruntime-cpu", path).sess  # the onnxruntime session zoo opens, called bare
+        for batch in batches:
+            x = np.ascontiguousarray(np.resize(np.random.default_rng(0).normal(size=(256, shape[0])),
+                                               (batch, shape[0])), dtype=np.float32)
+            calls = max(5, min(2000, 200_000 // batch))
 
-        def by_hand():
-            for _ in range(5):
-                sess.run(None, {"input": x})
-            samples = []
-            for _ in range(calls):
-                started = time.perf_counter()
-                sess.run(None, {"input": x})
-                samples.append(time.perf_counter() - started)
-            return batch / statistics.median(samples)
+            def by_hand(x=x, calls=calls):
+                for _ in range(3):
+                    sess.run(None, {"input": x})
+                samples = []
+                for _ in range(calls):
+                    started = time.perf_counter()
+                    sess.run(None, {"input": x})
+                    samples.append(time.perf_counter() - started)
+                return len(x) / statistics.median(samples)
 
-        def by_zoo():
-            report = bench(path, runtimes=["onnxruntime-cpu"], batch_sizes=[batch], repeats=3)
-            return report.rows[0].rows_per_second
+            def by_zoo(batch=batch):
+                report = bench(path, runtimes=["onnxruntime-cpu"], batch_sizes=[batch], repeats=3)
+                return report.rows[0].rows_per_second
 
-        got = interleaved({"zoo": by_zoo, "hand": by_hand}, max(repeats, 3))
-        z, h = summary(got["zoo"]), summary(got["hand"])
-        ratio = z["median"] / h["median"]
-        rows.append(row(f"zoo bench rows/s, onnxruntime-cpu, batch {batch:,}, 784-5-3", z["median"], "rows/s",
-                        "hand-written perf_counter loop over sess.run, same model and provider", h["median"], ratio,
-                        ">= 0.95", ratio >= 0.95, z))
+            got = interleaved({"zoo": by_zoo, "hand": by_hand}, max(repeats, 3))
+            z, h = summary(got["zoo"]), summary(got["hand"])
+            ratio = z["median"] / h["median"]
+            rows.append(row(f"zoo bench rows/s, onnxruntime-cpu, batch {batch:,}, {'-'.join(map(str, shape))}",
+                            z["median"], "rows/s", "one bare `session.run` call per batch on the same session, "
+                            "hand-written perf_counter loop", h["median"], ratio, ">= 0.95", ratio >= 0.95, z))
     return rows
 
 
@@ -448,10 +464,27 @@ def bench_tables(repeats: int, work: Path) -> list[dict]:
     return run(repeats, work)
 
 
+def bench_streaming(repeats: int, work: Path) -> list[dict]:
+    """Bigger than memory: streaming against in-memory training, peak RSS to 8M rows, the 8M x 32 bundle on 1 and 2
+    processes, and a busy machine (benchmarks/streaming.py; several minutes and 1.5 GiB of disk)."""
+    from streaming import bench as run
+
+    return run(repeats, work)
+
+
+def bench_busy(repeats: int, work: Path) -> list[dict]:
+    """``zoo export multiclass`` at rest against beside a 2-process CPU hog (benchmarks/streaming.py)."""
+    from streaming import busy as run
+
+    return run(repeats, work)
+
+
 BENCHMARKS = {"startup": bench_startup, "export": bench_export, "inference": bench_inference,
               "training": bench_training, "distributed": bench_distributed, "scaling": bench_scaling,
               "bench": bench_bench, "openvino": bench_openvino, "batch": bench_batch, "tables": bench_tables,
-              "gpu": bench_gpu}
+              "gpu": bench_gpu, "busy": bench_busy, "streaming": bench_streaming}
+#: Run only when named (--only): minutes each, and the streaming one writes 1.5 GiB of tables.
+OPT_IN = ("busy", "streaming")
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -508,11 +541,12 @@ def markdown(results: dict, machine: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="zoo's benchmarks")
-    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)} (without it: all but "
+                                       f"{' and '.join(OPT_IN)})")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    names = args.only.split(",") if args.only else [n for n in BENCHMARKS if n not in OPT_IN]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
