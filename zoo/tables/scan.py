@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import DataError
+from zoo.tables.encoding import _numbers
 from zoo.tables.features import (
     Feature,
     Features,
@@ -226,12 +227,6 @@ def _merge(stats: list, n: int, mean: float, m2: float) -> None:
     delta = mean - average
     stats[0], stats[1] = total, average + delta * n / total
     stats[2] = squares + m2 + delta * delta * count * n / total
-
-
-def _numbers(values) -> np.ndarray:
-    from zoo.tables.encoding import _numbers as numbers
-
-    return numbers(values)
 
 
 def _value_counts(text) -> list[tuple[Any, int]]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from zoo.errors import PredictInputError
 from zoo.tables.readers import _arrow_message, kind
+from zoo.tables.sources import GLOB
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,8 +75,6 @@ def files_of(source: str) -> tuple[list[Path], str]:
     that cannot be read in pieces (a CSV file, a directory without Parquet files, a symlink leading out of the
     directory, a glob that matches nothing)."""
     import glob
-
-    from zoo.tables.sources import GLOB
 
     path = Path(source)
     if GLOB & set(source) and not path.exists():

@@ -186,9 +186,7 @@ def fit(name: str, *, policy: str | None = None, data: Any = None,
         registry = registry or default_registry()
         spec = registry.get("model", name)
         registry.get("policy", policy or spec.policy)
-        from zoo.tables.features import TableOptions
-
-        stream = streaming.prepare(data, table or TableOptions(), config.holdout, config.seed, rank, world)
+        stream = streaming.prepare(data, table, config.holdout, config.seed, rank, world)
         num_classes = 2 if spec.task == "binary" else len(stream.classes)
         if spec.task == "binary" and len(stream.classes) > 2:
             raise DataError(f"{stream.pieces.name}: the target has {len(stream.classes)} classes; model {name!r} is "

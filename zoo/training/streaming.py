@@ -17,16 +17,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
+
+from zoo.data import Split
 from zoo.errors import DataError, PredictInputError
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from zoo.data import Split
-    from zoo.tables.features import Features, TableOptions
-    from zoo.tables.stream import Pieces
+from zoo.tables.encoding import encode, frame
+from zoo.tables.features import Features, TableOptions, class_index, roles, target_column
+from zoo.tables.readers import kind
+from zoo.tables.scan import Scan, bound_of
+from zoo.tables.sources import is_table
+from zoo.tables.stream import Pieces, file_digest, files_of, held_out, keys, open_pieces, overlapping, rank_rows, read
 
 #: The in-memory path holds about this many bytes per cell of a table (the Arrow column, its float64 conversion,
 #: the encoded float32 matrix and its standardized copy).
@@ -53,9 +55,6 @@ def available_memory() -> int:
 def plan(data: Any, stream: bool | None, processes: int = 1) -> tuple[bool, str]:
     """``(stream?, why)`` for training on ``data``: a Parquet or Arrow IPC table streams when its in-memory
     footprint, times the processes on this machine, would pass :data:`MEMORY_SHARE` of the memory available."""
-    from zoo.tables.readers import kind
-    from zoo.tables.sources import is_table
-    from zoo.tables.stream import files_of, open_pieces
 
     table = isinstance(data, str) and is_table(data) and kind(_path(data)) != "csv"
     if stream is False:
@@ -112,18 +111,12 @@ class Streamed:
     held_rows: int  # held-out rows in the whole table
 
 
-def prepare(source: str, options: TableOptions, holdout: float, seed: int, rank: int, world: int) -> Streamed:
+def prepare(source: str, options: TableOptions | None, holdout: float, seed: int, rank: int, world: int) -> Streamed:
     """Scan the table once (each rank its share of the rows, the scans then merged), sample, fingerprint."""
     import hashlib
 
-    import numpy as np
 
-    from zoo.data import Split
-    from zoo.tables.encoding import encode, frame
-    from zoo.tables.features import roles
-    from zoo.tables.scan import Scan, bound_of
-    from zoo.tables.stream import file_digest, open_pieces, overlapping, rank_rows, read
-
+    options = options or TableOptions()
     try:
         pieces = open_pieces(source)
     except PredictInputError as exc:
@@ -167,8 +160,6 @@ def prepare(source: str, options: TableOptions, holdout: float, seed: int, rank:
 
 
 def _classes_of(table) -> np.ndarray:
-    import numpy as np
-
     return np.array(table.column("__zoo_class__").to_numpy(), dtype=np.int64)
 
 
@@ -205,11 +196,6 @@ class StreamFeed:
 
     def blocks(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Shuffled blocks of whole batches (the last one of the epoch may end with a short batch)."""
-        import numpy as np
-
-        from zoo.tables.encoding import encode
-        from zoo.tables.features import class_index, target_column
-        from zoo.tables.stream import held_out, keys, overlapping, read
 
         s = self.streamed
         rng = np.random.default_rng([self.seed, epoch, self.rank])
