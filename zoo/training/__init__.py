@@ -215,7 +215,8 @@ def fit(name: str, *, policy: str | None = None, data: Any = None,
     module, loss_policy = built.module.to(device), built.policy
     batch_size = max(1, config.batch_size // world)
     threads, threads_why = choose_threads(config.threads, module, batch_size, local, device)
-    torch.set_num_threads(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # for the training loop; the process's own setting is restored after it
     if note is not None and rank == 0:
         if streamed or why != "in memory":  # a table: how it is read, and why
             note(why if streamed else f"reading {spec_data} {why}")
@@ -268,6 +269,7 @@ def fit(name: str, *, policy: str | None = None, data: Any = None,
         if on_epoch:
             on_epoch(epoch - done, config.epochs, epoch_loss)
     seconds = time.perf_counter() - started
+    torch.set_num_threads(before)
     module.eval().cpu()
     total_config = replace(config, epochs=done + config.epochs)
     result = TrainResult(built, source or spec_data, labels, parts, total_config,
@@ -327,17 +329,19 @@ class MemoryFeed:
             yield self.X[index], self.Y[index]
 
 
-#: A training step pays for more than one intra-op thread from about this many floating-point operations (6 per
-#: parameter and row: forward, and backward twice). Measured on 2 cores: the 64-unit MLP on batches of 32
-#: (9e5 operations) steps in 250 us on one thread and 340 us on two; a 512-unit one on batches of 1024 (8e8) in
-#: 9.4 ms on one and 5.8 ms on two.
-THREAD_WORK = 1e8
+#: A training step below this many floating-point operations (6 per parameter and row: forward, and backward twice)
+#: trains on one intra-op thread. Measured on 2 cores: the 64-unit MLP on batches of 32 (4.6e5 operations) steps in
+#: 250-550 us on one thread, 340 us at rest and 3.8-6.9 ms beside other work on two. Larger steps also measured
+#: faster on one thread (512 units: 0.8-1.2 ms against 1.8-7.3 ms beside other work), but training them on one
+#: thread changed the README's 512-unit model enough that its int8 variant's outputs on OpenVINO and onnxruntime
+#: parted by 0.30 on a held-out probability: they keep torch's default until that disagreement is understood.
+THREAD_WORK = 1e6
 
 
 def choose_threads(threads: int | None, module, batch_size: int, processes: int, device: str) -> tuple[int, str]:
     """``(threads, why)``: torch's intra-op threads for training ``module`` on batches of ``batch_size``."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    share = max(1, cores // processes)
+    torch_default = max(1, cores // processes)
     on = f"{cores} cores" + (f" shared by {processes} processes" if processes > 1 else "")
     if threads is not None:
         return threads, f"training on {threads} thread{'s' if threads > 1 else ''} (--threads; {on})"
@@ -347,7 +351,8 @@ def choose_threads(threads: int | None, module, batch_size: int, processes: int,
     if work < THREAD_WORK:
         return 1, (f"training on 1 thread: a step of {work:.1e} operations is too small for more to pay, and one "
                    f"does not fight other processes for the {on} (--threads N to change)")
-    return share, f"training on {share} threads: a step of {work:.1e} operations; {on} (--threads N to change)"
+    return torch_default, (f"training on {torch_default} threads: a step of {work:.1e} operations; "
+                           f"{on} (--threads N to change)")
 
 
 #: The training curve recorded per epoch (``metrics["history"]``, the bundle's ``training.history``).
