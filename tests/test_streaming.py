@@ -35,7 +35,7 @@ def held_out_rows(rows: int, fraction: float, seed: int) -> np.ndarray:
 
 def frame(rows: int = 3000, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    x = rng.normal(0, 2, rows)
+    x = rng.exponential(2.0, rows) - 1.5  # skewed: its median is not its mean
     color = rng.choice(["red", "green", "blue", "", None], rows, p=[0.3, 0.3, 0.3, 0.05, 0.05])
     size = rng.integers(0, 50, rows).astype(float)
     label = np.where(x + (color == "red") * 2 > 0.5, "cat", np.where(size > 25, "dog", "eel"))
