@@ -236,3 +236,62 @@ def test_the_scan_refuses_what_the_in_memory_path_refuses(tmp_path):
     with pytest.raises(DataError, match="column 'city' has at least 150 distinct values, more than --max-categories "
                        "100 allows for a category; pass --ignore city, --id-column city or a larger --max-categories"):
         prepared(tmp_path / "u.parquet", options=TableOptions())
+
+
+def _rank(rank: int, world: int, source: str, store: str, out: str) -> None:
+    """One rank of a 2-process job: the scan and an epoch, every read logged (run by torch.multiprocessing)."""
+    import json
+
+    import torch.distributed as dist
+
+    from zoo.registry import default_registry
+    from zoo.tables import stream
+    from zoo.training import streaming
+
+    reads = []
+    real = stream.read
+
+    def logged(piece, columns, lo=0, hi=None):
+        for batch, first in real(piece, columns, lo, hi):
+            reads.append([first, first + batch.num_rows])
+            yield batch, first
+
+    streaming.read = logged
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        got = streaming.prepare(source, TableOptions(ignore=("id",)), 0.2, 3, rank, world)
+        scanned, reads[:] = list(reads), []
+        policy = default_registry().get("policy", "softmax-cross-entropy")
+        rows = sum(len(y) for _, y in streaming.StreamFeed(got, policy, 3, 16, 100, 3, 0.2, rank, "cpu").blocks(1))
+        with open(out, "w") as handle:
+            json.dump({"scanned": scanned, "epoch": reads, "lo": got.lo, "hi": got.hi, "rows": rows, "trained": got.rows,
+                       "mean": got.split.mean.tolist(), "held": got.split.y_test.tolist(),
+                       "features": repr(got.features)}, handle)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # 6 s: two processes
+def test_each_rank_reads_only_its_own_rows_and_the_merged_scan_is_one_process_s(table, tmp_path):
+    import json
+
+    import torch.multiprocessing as mp
+
+    folder, df = table
+    outs = [tmp_path / f"rank{r}.json" for r in range(2)]
+    mp.spawn(_spawned, args=(str(folder), str(tmp_path / "store"), [str(o) for o in outs]), nprocs=2, join=True)
+    ranks = [json.loads(o.read_text()) for o in outs]
+    one = prepared(folder)
+    half = len(df) // 2
+    for r, got in enumerate(ranks):
+        assert all(r * half <= a and b <= (r + 1) * half for a, b in got["scanned"]), got["scanned"]  # its half
+        assert all(got["lo"] <= a and b <= got["hi"] for a, b in got["epoch"])  # its training range, nothing else
+        assert got["rows"] == got["trained"] == one.rows // 2
+        assert got["features"] == repr(one.features)
+        np.testing.assert_allclose(got["mean"], one.split.mean, rtol=1e-6)
+        assert got["held"] == one.split.y_test.tolist()
+    assert ranks[0]["hi"] <= ranks[1]["lo"]
+
+
+def _spawned(rank: int, source: str, store: str, outs: list) -> None:
+    _rank(rank, 2, source, store, outs[rank])

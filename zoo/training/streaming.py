@@ -186,9 +186,11 @@ class StreamFeed:
             raise DataError("the checkpoint streamed other rows or another --shuffle-buffer; train anew")
 
     def batches(self, epoch: int) -> Iterator[tuple[Any, Any]]:
+        """The epoch's batches; its blocks are read, encoded and shuffled a block ahead, on a thread of their own
+        (pyarrow and numpy release the GIL), while the training loop steps through the block before."""
         import torch
 
-        for X, y in self.blocks(epoch):
+        for X, y in ahead(self.blocks(epoch)):
             X = torch.from_numpy(X).to(self.device)
             Y = torch.from_numpy(self.policy.encode_targets(y, self.num_classes)).to(self.device)
             for start in range(0, len(y), self.batch_size):
@@ -228,6 +230,53 @@ class StreamFeed:
         if len(pool_y):
             order = rng.permutation(len(pool_y))
             yield pool_X[order], pool_y[order]
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def ahead(items: Iterator, depth: int = 2) -> Iterator:
+    """``items``, produced on a thread of their own at most ``depth`` ahead of the consumer, in the same order; an
+    exception there is raised here; a consumer that stops early stops the thread."""
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(depth)
+    stop, end = threading.Event(), object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as error:  # handed to the consumer, raised there
+            put(_Failed(error))
+
+    thread = threading.Thread(target=work, name="zoo-stream-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is end:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def describe_stream(streamed: Streamed, buffer_rows: int, world: int) -> str:
