@@ -264,15 +264,15 @@ def _rank(rank: int, world: int, source: str, store: str, out: str) -> None:
         policy = default_registry().get("policy", "softmax-cross-entropy")
         rows = sum(len(y) for _, y in streaming.StreamFeed(got, policy, 3, 16, 100, 3, 0.2, rank, "cpu").blocks(1))
         with open(out, "w") as handle:
-            json.dump({"scanned": scanned, "epoch": reads, "lo": got.lo, "hi": got.hi, "rows": rows, "trained": got.rows,
-                       "mean": got.split.mean.tolist(), "held": got.split.y_test.tolist(),
+            json.dump({"scanned": scanned, "epoch": reads, "lo": got.lo, "hi": got.hi, "rows": rows,
+                       "trained": got.rows, "mean": got.split.mean.tolist(), "held": got.split.y_test.tolist(),
                        "features": repr(got.features)}, handle)
     finally:
         dist.destroy_process_group()
 
 
 @pytest.mark.slow  # 6 s: two processes
-def test_each_rank_reads_only_its_own_rows_and_the_merged_scan_is_one_process_s(table, tmp_path):
+def test_each_rank_reads_only_its_own_rows_and_the_merged_scan_is_one_process(table, tmp_path):
     import json
 
     import torch.multiprocessing as mp
