@@ -295,3 +295,23 @@ def test_each_rank_reads_only_its_own_rows_and_the_merged_scan_is_one_process(ta
 
 def _spawned(rank: int, source: str, store: str, outs: list) -> None:
     _rank(rank, 2, source, store, outs[rank])
+
+
+def test_training_runs_on_the_threads_it_says_then_gives_the_process_its_own_back():
+    from zoo.training import TrainConfig, fit
+
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    lines: list[str] = []
+    try:
+        torch.set_num_threads(2)
+        result = fit("multiclass", data="synthetic:200x8x3", config=TrainConfig(epochs=2), note=lines.append,
+                     on_epoch=lambda *_: seen.append(torch.get_num_threads()))
+        assert seen == [1, 1] and result.metrics["threads"] == 1 and torch.get_num_threads() == 2
+        assert lines == [next(line for line in lines if line.startswith("training on 1 thread: a step of"))]
+        seen.clear()
+        fit("multiclass", data="synthetic:200x8x3", config=TrainConfig(epochs=1, threads=3),
+            on_epoch=lambda *_: seen.append(torch.get_num_threads()))
+        assert seen == [3] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
