@@ -21,6 +21,8 @@ from pathlib import Path
 from run import CHILD_ENV, HERE, PY, ZOO, measure_process
 
 RSS_TARGET_MIB = 300
+#: zoo's wall time over the floor's, at most (1.25 where not named).
+TARGETS = {".npy -> .parquet": 1.10}
 
 MAKE_ROWS = """
 import sys, numpy as np, pyarrow as pa, pyarrow.csv as pcsv, pyarrow.feather as feather, pyarrow.parquet as pq
@@ -70,8 +72,9 @@ def bench_batch(repeats: int, work: Path, rows: int = 1_000_000) -> list[dict]:
     for name in pairs:
         z, f = median(samples[f"zoo {name}"], "wall_s"), median(samples[f"floor {name}"], "wall_s")
         rss = median(samples[f"zoo {name}"], "peak_rss_mib")
+        target = TARGETS.get(name, 1.25)
         out.append({"figure": f"zoo predict {name}, {rows:,} x 64", "zoo_s": z, "floor_s": f, "ratio": z / f,
-                    "target": "<= 1.25", "met": z / f <= 1.25, "zoo_peak_rss_mib": rss,
+                    "target": f"<= {target:.2f}", "met": z / f <= target, "zoo_peak_rss_mib": rss,
                     "floor_peak_rss_mib": median(samples[f"floor {name}"], "peak_rss_mib"),
                     "rss_met": rss <= RSS_TARGET_MIB})
     for name in memory:

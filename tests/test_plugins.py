@@ -197,6 +197,41 @@ def test_a_shadowed_copy_of_a_distribution_is_not_loaded(site, tmp_path, monkeyp
     assert registry.owner("model", "good-mlp") == "plugin 'zoo_good' from zoo-good 3.1.4"
 
 
+def test_the_entry_points_read_from_folders_are_those_importlib_metadata_finds(site, tmp_path, monkeypatch):
+    """zoo reads plain folders of metadata itself (``importlib.metadata``'s import is a fifth of ``zoo list``): the
+    same entry points in the same order, a shadowed copy left out, an egg-info read; a zip on the path, which only
+    importlib.metadata reads, is left to it."""
+    from importlib.metadata import entry_points
+
+    from zoo.manager import _listed_entry_points, find_entry_points
+
+    stale = tmp_path / "stale"
+    make_dist(stale, "zoo-good", "zoo_good_stale", GOOD, entry_name="zoo_good", version="0.0.1")
+    make_dist(site, "zoo-good", "zoo_good", GOOD, version="3.1.4")
+    make_dist(site, "zoo-other", "zoo_good_other", GOOD)
+    egg = site / "zoo_good_egg.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: zoo-good-egg\nVersion: 1.2\n")
+    (egg / "entry_points.txt").write_text("# a comment\n[console_scripts]\nx = y:z\n[zoo]\negg = zoo_good_egg\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(stale)])
+    for group in ("zoo", "console_scripts"):
+        expected = [(ep.name, ep.value, ep.dist.metadata["Name"], ep.dist.version) for ep in entry_points(group=group)]
+        assert [tuple(ep) for ep in _listed_entry_points(group)] == expected
+    assert ("zoo_good", "zoo_good", "zoo-good", "3.1.4") in [tuple(ep) for ep in find_entry_points()]
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path / "some.zip")])
+    (tmp_path / "some.zip").write_bytes(b"")
+    assert _listed_entry_points("zoo") is None
+
+
+def test_zoo_list_imports_neither_importlib_metadata_nor_a_runtime_library():
+    code = ("import sys; from zoo.cli import main; sys.argv = ['zoo', 'list']\n"
+            "try: main()\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in ('importlib.metadata', 'numpy', 'onnxruntime', 'onnx', 'openvino') "
+            "if m in sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
 @pytest.mark.parametrize("kind", ["exit-at-import", "exit-in-hook"])
 def test_a_plugin_calling_sys_exit_does_not_take_zoo_down(site, kind):
     broken_dist(site, kind)

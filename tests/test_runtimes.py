@@ -177,21 +177,124 @@ def test_check_plugin_fails_when_nothing_could_be_checked(tmp_path):
                                                              "skipped")
 
 
-def test_sliced_onnxruntime_runs_keep_row_order(tmp_path):
-    """Large batches run in cache-sized slices; the rows must come back in order."""
+def _identity_model(path, inputs):
+    """A graph whose outputs are its inputs, ``(name, onnx type)`` each: ``y_NAME`` (``Identity``) and, for a
+    number, ``n_NAME`` (its first column cast to int64, 1-D)."""
     import onnx
     from onnx import TensorProto, helper
 
-    from zoo.exports.runtimes.onnxruntime import OnnxRuntimeCPU, slice_rows
+    nodes, graph_inputs, outputs = [], [], []
+    for name, kind, width in inputs:
+        graph_inputs.append(helper.make_tensor_value_info(name, kind, ["batch", width]))
+        nodes.append(helper.make_node("Identity", [name], [f"y_{name}"]))
+        outputs.append(helper.make_tensor_value_info(f"y_{name}", kind, ["batch", width]))
+        if kind != TensorProto.STRING:
+            nodes += [helper.make_node("Gather", [name, "zero"], [f"c_{name}"], axis=1),
+                      helper.make_node("Cast", [f"c_{name}"], [f"n_{name}"], to=TensorProto.INT64)]
+            outputs.append(helper.make_tensor_value_info(f"n_{name}", TensorProto.INT64, ["batch"]))
+    zero = helper.make_tensor("zero", TensorProto.INT64, [], [0])
+    graph = helper.make_graph(nodes, "id", graph_inputs, outputs, initializer=[zero])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
 
-    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["y"])], "id",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 64])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "id.onnx"))
-    session = OnnxRuntimeCPU().open(tmp_path / "id.onnx")
-    x = np.arange((2 * slice_rows(64) + 5) * 64, dtype=np.float32).reshape(-1, 64)
-    np.testing.assert_array_equal(session.run(x, ["y"])["y"], x)
-    np.testing.assert_array_equal(session.runner(x, ["y"])()["y"], x)
+
+def test_sliced_onnxruntime_runs_write_each_slice_into_its_own_rows(tmp_path, monkeypatch):
+    """A batch past the bound of one call runs a slice at a time, each slice's outputs written in place: every row
+    comes back where it was, for every output asked for and its dtype, from a C- or Fortran-ordered input."""
+    from onnx import TensorProto
+
+    from zoo.exports.runtimes import onnxruntime as module
+
+    monkeypatch.setattr(module, "SLICE_BYTES", 1 << 16)  # slices of 256 rows at 64 features
+    session = module.OnnxRuntimeCPU().open(_identity_model(tmp_path / "id.onnx", [("input", TensorProto.FLOAT, 64)]))
+    x = np.arange((2 * module.slice_rows(64) + 5) * 64, dtype=np.float32).reshape(-1, 64)
+    for rows in (x, np.asfortranarray(x)):
+        got = session.run(rows)
+        assert set(got) == {"y_input", "n_input"} and got["n_input"].dtype == np.int64
+        np.testing.assert_array_equal(got["y_input"], x)
+        np.testing.assert_array_equal(got["n_input"], x[:, 0].astype(np.int64))
+    assert list(session.run(x, ["n_input"])) == ["n_input"]
+    np.testing.assert_array_equal(session.runner(x, ["y_input"])()["y_input"], x)
+    np.testing.assert_array_equal(session.run(x[:7])["y_input"], x[:7])
+
+
+def test_sliced_runs_of_a_table_with_strings_keep_row_order(tmp_path, monkeypatch):
+    """String inputs cannot be bound in place: such a batch runs in slices whose outputs are concatenated; a table
+    of numbers alone is bound like a matrix."""
+    from onnx import TensorProto
+
+    from zoo.exports.runtimes import onnxruntime as module
+    from zoo.tables import Frame
+
+    monkeypatch.setattr(module, "SLICE_BYTES", 1024)  # slices of 256 rows
+    model = _identity_model(tmp_path / "t.onnx", [("size", TensorProto.FLOAT, 1), ("colour", TensorProto.STRING, 1)])
+    session = module.OnnxRuntimeCPU().open(model)
+    size = np.arange(600, dtype=np.float32).reshape(-1, 1)
+    colour = np.array([[f"c{i}"] for i in range(600)], dtype=object)
+    frame = Frame({"size": size, "colour": colour})
+    got = session.run(frame)
+    np.testing.assert_array_equal(got["y_size"], size)
+    np.testing.assert_array_equal(got["n_size"], np.arange(600))
+    assert got["y_colour"].tolist() == colour.tolist()
+    np.testing.assert_array_equal(session.run(frame, ["n_size"])["n_size"], np.arange(600))  # numbers out alone
+    numbers = module.OnnxRuntimeCPU().open(_identity_model(tmp_path / "n.onnx", [("size", TensorProto.FLOAT, 1)]))
+    np.testing.assert_array_equal(numbers.run(Frame({"size": size}))["n_size"], np.arange(600))
+
+
+def test_a_sliced_run_of_a_bundle_equals_one_onnxruntime_call(bundle, monkeypatch):
+    import onnxruntime as ort
+
+    from zoo.exports.runtimes import onnxruntime as module
+
+    whole = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(3).normal(0, 4, (5000, 64)).astype(np.float32)
+    session = module.OnnxRuntimeCPU().open(bundle / "model.onnx")
+    names = session.output_names
+    expected = dict(zip(names, whole.run(names, {"input": x})))
+    assert {n: v.tolist() for n, v in session.run(x).items()} == {n: v.tolist() for n, v in expected.items()}
+    monkeypatch.setattr(module, "SLICE_BYTES", 1 << 18)  # slices of 1,024 rows
+    got = session.run(x)
+    for name in names:
+        assert got[name].dtype == expected[name].dtype and got[name].shape == expected[name].shape, name
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-6, atol=1e-6)
+
+
+def test_every_runtime_listed_available_opens_a_real_session(tmp_path):
+    """zoo runtimes reads availability from the installed files (no library imported): each runtime it calls
+    available must open a model and run it, and each one it calls unavailable must say why."""
+    from onnx import TensorProto
+
+    from zoo.exports.runtimes import open_session
+    from zoo.registry import get_runtime
+
+    model = _identity_model(tmp_path / "id.onnx", [("input", TensorProto.FLOAT, 64)])
+    x = np.random.default_rng(0).normal(size=(5, 64)).astype(np.float32)
+    for found in statuses():
+        if not found.available:
+            assert found.reason, found
+            continue
+        session = open_session(get_runtime(found.name), model)
+        np.testing.assert_array_equal(session.run(x, ["y_input"])["y_input"], x, err_msg=found.name)
+
+
+def test_zoo_runtimes_imports_no_runtime_library_and_reports_the_libraries_versions():
+    code = ("import json, sys; from zoo.exports.runtimes import statuses\n"
+            "print(json.dumps({s.name: s.version for s in statuses()}))\n"
+            "print(sorted(m for m in ('numpy', 'onnxruntime', 'onnx', 'openvino') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    versions, imported = done.stdout.splitlines()
+    assert imported == "[]"
+    versions = json.loads(versions)
+    import onnx
+    import onnxruntime
+
+    assert versions["onnxruntime-cpu"] == versions["onnxruntime-cuda"] == onnxruntime.__version__
+    assert versions["onnx-reference"] == onnx.__version__
+    if AVAILABLE["openvino-cpu"].available:
+        import openvino
+
+        assert versions["openvino-cpu"] == openvino.get_version().split("-")[0]
 
 
 def test_an_unavailable_runtime_is_skipped_never_passed(tmp_path):

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from zoo import hookimpl
+from zoo.exports.runtimes import installed
 from zoo.specs import FP32, Runtime, Session
 from zoo.tables import feed
 
@@ -57,20 +58,19 @@ class OpenVINOCPU(Runtime):
         self.precision = precision
 
     def unavailable(self) -> str | None:
-        try:
-            import openvino as ov
-        except ImportError:
+        folder = installed.package_folder("openvino")  # read from the files: see zoo.exports.runtimes.installed
+        if folder is None:
             return "openvino is not installed"
+        if installed.has(folder / "libs", "*openvino_*_cpu_plugin*"):  # the wheel's CPU plugin, beside its core
+            return None
+        import openvino as ov  # another layout (a system or conda install): ask OpenVINO itself
+
         if self.device not in ov.Core().available_devices:
             return f"OpenVINO sees no {self.device} device"
         return None
 
     def version(self) -> str | None:
-        try:
-            import openvino as ov
-        except ImportError:
-            return None
-        return ov.get_version().split("-")[0]
+        return installed.version("openvino")
 
     def open(self, model_path: Path) -> Session:
         import openvino as ov

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import hookimpl
+from zoo.exports.runtimes import installed
 from zoo.specs import FP32, Runtime, Session
 from zoo.tables import feed
 
@@ -39,18 +40,15 @@ class OnnxReference(Runtime):
     columns = strings = True
 
     def unavailable(self) -> str | None:
-        try:
-            import onnx.reference  # noqa: F401
-        except ImportError as exc:
-            return f"this onnx has no reference evaluator ({exc})"
+        folder = installed.package_folder("onnx")  # read from the files: see zoo.exports.runtimes.installed
+        if folder is None:
+            return "onnx is not installed"
+        if not installed.has(folder / "reference", "reference_evaluator.py"):
+            return "this onnx has no reference evaluator (onnx.reference)"
         return None
 
     def version(self) -> str | None:
-        try:
-            import onnx
-        except ImportError:
-            return None
-        return onnx.__version__
+        return installed.version("onnx")
 
     def open(self, model_path: Path) -> Session:
         import onnx

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +146,8 @@ def _unfold(graph, mean, scale) -> None:
 
 
 def _int8(fp32_path: Path, calibration, per_channel: bool, normalization=None):
+    import tempfile
+
     import onnx
     import onnxruntime
     from onnx import helper

@@ -6,7 +6,6 @@ command honours them without knowing the group.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -45,4 +44,6 @@ def fail(message: str, code: int) -> None:
 
 
 def echo_json(data: Any) -> None:
+    import json  # here: zoo list and zoo --help print none
+
     click.echo(json.dumps(data, indent=2, default=str))
