@@ -120,12 +120,12 @@ def test_variants_are_added_to_a_bundle_without_torch(made, python, tmp_path):
               "from zoo.cli import main\n"
               "sys.argv = ['zoo', *sys.argv[1:]]\n"
               "main()\n")
-    run = subprocess.run([python, "-c", script, "variants", "plain", "--add", "int8", "--runtime", "onnxruntime-cpu"],
+    run = subprocess.run([python, "-c", script, "variants", "plain", "--add", "int8"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0].startswith("variant") and "int8" in run.stdout
     added = json.loads((tmp_path / "plain" / "manifest.json").read_text())["variants"]["int8"]
-    # the same rows, the same calibration: the same measurement as the export's
+    # the same rows, the same calibration, the same runtimes replaying it: the same measurement as the export's
     assert added["agreement_percent"] == outcome.manifest.variants["int8"].agreement_percent
     assert added["ties"] == outcome.manifest.variants["int8"].ties
     verify = subprocess.run([python, "-c", script, "verify", "plain"], cwd=tmp_path, capture_output=True, text=True,
@@ -161,6 +161,36 @@ def test_a_variant_that_fails_its_replay_on_another_runtime_is_refused(made, mon
     assert built.refused[0].startswith("variant fp16 refused: on onnx-reference") and "differ by up to" in \
         built.refused[0]
     assert tree(tmp_path) == before
+
+
+def test_an_int8_variant_a_runtime_cannot_replay_folded_falls_back_to_the_normalization_ahead(made, monkeypatch,
+                                                                                                tmp_path):
+    """The folded graph's replay fails on one runtime (as OpenVINO's and onnxruntime's int8 kernels once parted by 0.30
+    on a folded scale of 1e4): the normalization in fp32 ahead is tried before refusing, and its replay passes."""
+    from zoo.exports.variants import build as variants
+
+    root, *_ = made
+    shutil.copytree(root / "plain", tmp_path / "plain")
+    real, calls = variants._replays_fail, []
+
+    def first_fails(path, *args):
+        calls.append(onnx_nodes(path))
+        return "probabilities differ by up to 3.03e-01" if len(calls) == 1 else real(path, *args)
+
+    monkeypatch.setattr(variants, "_replays_fail", first_fails)
+    built = variants.add(tmp_path / "plain", ["int8"], runtimes=["onnxruntime-cpu"], bench=False)
+    assert built.refused == [] and len(calls) == 2
+    assert "Sub" not in calls[0] and "Sub" in calls[1]  # folded first, then the normalization ahead of the Gemms
+    method = json.loads((tmp_path / "plain" / "manifest.json").read_text())["variants"]["int8"]["method"]
+    assert method["normalization"] == "in fp32 ahead of the quantized layers"
+    assert [t["normalization"] for t in method["tried"]] == ["folded into the first Gemm",
+                                                             "in fp32 ahead of the quantized layers"]
+
+
+def onnx_nodes(path) -> list[str]:
+    import onnx
+
+    return [node.op_type for node in onnx.load(str(path)).graph.node]
 
 
 def test_export_keeps_the_bundle_and_the_good_variants_when_one_is_refused(zoo_cli, tmp_path):

@@ -77,7 +77,9 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: Evaluatio
             shutil.rmtree(folder)  # replaced: the manifest record is replaced with it
         folder.mkdir(parents=True)
         path = folder / MODEL_FILE
-        # int8: the folded graph first (smaller); if the guard refuses it, the normalization in fp32 ahead.
+        # int8: the folded graph first (smaller); if the guard refuses it, or a runtime cannot replay it within the
+        # tolerance (a folded scale of 1e4 makes int8 weights that OpenVINO and onnxruntime requantize apart), the
+        # normalization in fp32 ahead.
         ways = [None, normalization] if chosen.options.get("fallback") and normalization is not None else [None]
         tried, refusal = [], None
         for way in ways:
@@ -89,26 +91,28 @@ def build(bundle: Path, fp32_path: Path, names: list[str], evaluation: Evaluatio
                           "accuracy_delta_points": found["accuracy_delta_points"]})
             try:
                 guard(name, found, max_accuracy_drop, min_agreement)
-                refusal = None
-                break
             except VariantRefused as refused:
-                refusal = refused
+                refusal = str(refused)
+                continue
+            session = open_session(default, path)
+            references = [run(session, x, output_names) for x in inputs]
+            written = write_test_data(folder, inputs, references, input_name)
+            rules = rules_for_variant(output_names, chosen.precision)
+            problem = _replays_fail(path, folder, written, rules, runtimes, chosen.precision)
+            if problem:
+                refusal = f"variant {name} refused: {problem}; nothing written for it"
+                for stale in written:
+                    shutil.rmtree(folder / stale, ignore_errors=True)
+                continue
+            refusal = None
+            break
         if refusal is not None:
             shutil.rmtree(folder)
-            built.refused.append(str(refusal) if len(tried) == 1 else
+            built.refused.append(refusal if len(tried) == 1 else
                                  f"{refusal} (tried with the normalization folded and in fp32 ahead)")
             continue
         if chosen.precision == "int8":
             made["tried"] = tried
-        session = open_session(default, path)
-        references = [run(session, x, output_names) for x in inputs]
-        written = write_test_data(folder, inputs, references, input_name)
-        rules = rules_for_variant(output_names, chosen.precision)
-        problem = _replays_fail(path, folder, written, rules, runtimes, chosen.precision)
-        if problem:
-            shutil.rmtree(folder)
-            built.refused.append(f"variant {name} refused: {problem}; nothing written for it")
-            continue
         relative = f"{VARIANTS_DIR}/{name}"
         built.records[name] = record(
             name, chosen.precision, made, found, file=f"{relative}/{MODEL_FILE}", sha=sha256(path),

@@ -331,11 +331,10 @@ class MemoryFeed:
 
 #: A training step below this many floating-point operations (6 per parameter and row: forward, and backward twice)
 #: trains on one intra-op thread. Measured on 2 cores: the 64-unit MLP on batches of 32 (4.6e5 operations) steps in
-#: 250-550 us on one thread, 340 us at rest and 3.8-6.9 ms beside other work on two. Larger steps also measured
-#: faster on one thread (512 units: 0.8-1.2 ms against 1.8-7.3 ms beside other work), but training them on one
-#: thread changed the README's 512-unit model enough that its int8 variant's outputs on OpenVINO and onnxruntime
-#: parted by 0.30 on a held-out probability: they keep torch's default until that disagreement is understood.
-THREAD_WORK = 1e6
+#: 250-550 us on one thread, 340 us at rest and 3.8-6.9 ms beside other work on two; the 512-unit one (7.4e6) in
+#: 0.8-1.2 ms on one, 1.8-7.3 ms on two beside other work; a 512-unit one on batches of 1024 (8e8) in 9.4 ms on one
+#: and 5.8 ms on two, at rest.
+THREAD_WORK = 1e8
 
 
 def choose_threads(threads: int | None, module, batch_size: int, processes: int, device: str) -> tuple[int, str]:
