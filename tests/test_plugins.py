@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import warnings
 
 import click
@@ -201,10 +202,6 @@ def test_the_entry_points_read_from_folders_are_those_importlib_metadata_finds(s
     """zoo reads plain folders of metadata itself (``importlib.metadata``'s import is a fifth of ``zoo list``): the
     same entry points in the same order, a shadowed copy left out, an egg-info read; a zip on the path, which only
     importlib.metadata reads, is left to it."""
-    from importlib.metadata import entry_points
-
-    from zoo.manager import _listed_entry_points, find_entry_points
-
     stale = tmp_path / "stale"
     make_dist(stale, "zoo-good", "zoo_good_stale", GOOD, entry_name="zoo_good", version="0.0.1")
     make_dist(site, "zoo-good", "zoo_good", GOOD, version="3.1.4")
@@ -213,14 +210,33 @@ def test_the_entry_points_read_from_folders_are_those_importlib_metadata_finds(s
     egg.mkdir()
     (egg / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: zoo-good-egg\nVersion: 1.2\n")
     (egg / "entry_points.txt").write_text("# a comment\n[console_scripts]\nx = y:z\n[zoo]\negg = zoo_good_egg\n")
-    monkeypatch.setattr(sys, "path", [*sys.path, str(stale)])
+    # In a fresh interpreter: a package imported earlier here (dask's importlib_metadata) may add its own distribution
+    # finder, which rightly hands the listing to importlib.metadata.
+    script = textwrap.dedent(f"""
+        import json, sys
+        from pathlib import Path
+        sys.path[:0] = [{str(site)!r}]
+        sys.path.append({str(stale)!r})
+        from importlib.metadata import entry_points
+        from zoo.manager import _listed_entry_points, find_entry_points
+        out = {{group: [[[ep.name, ep.value, ep.dist.metadata["Name"], ep.dist.version]
+                         for ep in entry_points(group=group)], [list(ep) for ep in _listed_entry_points(group)]]
+               for group in ("zoo", "console_scripts")}}
+        out["found"] = [list(ep) for ep in find_entry_points()]
+        zipped = Path({str(tmp_path / "some.zip")!r})
+        zipped.write_bytes(b"")
+        sys.path.append(str(zipped))
+        out["zipped"] = _listed_entry_points("zoo")
+        print(json.dumps(out))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
     for group in ("zoo", "console_scripts"):
-        expected = [(ep.name, ep.value, ep.dist.metadata["Name"], ep.dist.version) for ep in entry_points(group=group)]
-        assert [tuple(ep) for ep in _listed_entry_points(group)] == expected
-    assert ("zoo_good", "zoo_good", "zoo-good", "3.1.4") in [tuple(ep) for ep in find_entry_points()]
-    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path / "some.zip")])
-    (tmp_path / "some.zip").write_bytes(b"")
-    assert _listed_entry_points("zoo") is None
+        expected, listed = out[group]
+        assert listed == expected and expected, group
+    assert ["zoo_good", "zoo_good", "zoo-good", "3.1.4"] in out["found"]
+    assert out["zipped"] is None
 
 
 def test_zoo_list_imports_neither_importlib_metadata_nor_a_runtime_library():
