@@ -88,7 +88,7 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 
 
 def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any], finish: str,
-                        finish_args: dict[str, Any]) -> dict[str, Any]:
+                        finish_args: dict[str, Any], notes: bool = True) -> dict[str, Any]:
     """Train ``name`` on several processes through :mod:`zoo.training.distributed`; rank 0 runs ``finish``."""
     require_torch()
     config = config_from_options(options)
@@ -98,7 +98,8 @@ def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any
     job = {"name": name, "policy": options["policy"], "data": options["data"], "config": asdict(config),
            "table": None if table is None else asdict(table),
            "model_config": {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]},
-           "finish": finish, "finish_args": finish_args, "notes": not verbosity()[1]}  # rank 0 prints them
+           "finish": finish, "finish_args": finish_args,
+           "notes": notes and not verbosity()[1]}  # rank 0 prints how it reads and trains (never under --json)
     return launch(job, **scale)
 
 

@@ -115,7 +115,7 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
                                    min_agreement=min_agreement, card=not no_card)
     if scaled(scale):  # rank 0 resolves the runtimes again, by name, in its own process
         answer = launch_from_options(name, options, scale, "zoo.exports.export.pipeline:export_job",
-                                     {"target": str(target), **asdict(export_options)})
+                                     {"target": str(target), **asdict(export_options)}, notes=not as_json)
         describe, report = answer["describe"], answer["report"]
         failure, refused, card = answer.get("failed"), answer.get("refused", []), answer.get("card")
     else:

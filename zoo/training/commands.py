@@ -56,7 +56,7 @@ def train(name: str, output: Path | None, force: bool, resume: Path | None, as_j
         describe, metrics = result.describe(), result.metrics
     elif shared.scaled(scale):
         answer = shared.launch_from_options(name, options, scale, "zoo.training.checkpoint:finish_training",
-                                     {"output": str(output)})
+                                     {"output": str(output)}, notes=not as_json)
         describe, metrics = answer["describe"], answer["metrics"]
     else:
         result = shared.train_from_options(name, options, progress=not as_json)
