@@ -224,6 +224,7 @@ def test_force_with_a_failing_parity_keeps_the_previous_bundle(zoo_cli, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
 
 
+@pytest.mark.slow  # 8 s: two exports in a fresh interpreter
 def test_verbose_shows_the_exporters_own_output(python, tmp_path):
     def run(*extra):
         return subprocess.run([python, "-m", "zoo", "export", "binary", "--epochs", "1", *extra],

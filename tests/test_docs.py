@@ -26,6 +26,7 @@ def console_lines(text: str) -> list[str]:
     return lines
 
 
+@pytest.mark.slow  # 10 s: every README command, for real
 def test_every_console_line_of_the_readme_runs_as_written(tmp_path):
     lines = console_lines((ROOT / "README.md").read_text(encoding="utf-8"))
     assert len(lines) >= 5 and all(line.startswith("zoo ") for line in lines), lines

@@ -55,6 +55,7 @@ def test_no_execution_provider_is_named_outside_the_runtime_modules():
     assert offenders == []
 
 
+@pytest.mark.slow  # 10 s: export, verify, predict and bench on a runtime from a plugin
 def test_a_third_party_runtime_works_everywhere(tmp_path, bundle):
     site = make_dist(tmp_path / "site", "zoo-ort-one-thread", "zoo_ort_one_thread", RUNTIME)
     listed = zoo("runtimes", "--json", path_entries=[site])
