@@ -180,6 +180,8 @@ def fit(name: str, *, policy: str | None = None, data: Any = None,
     rank, world = _process_group()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world > 1 else 1
     source = spec_data = None
+    if resume is not None and config.stream is None:
+        config = replace(config, stream=False)  # a checkpoint from before streaming was trained in memory
     streamed, why = streaming.plan(data, config.stream, local)
     config = replace(config, stream=streamed if isinstance(data, str) else config.stream)
     if streamed:
@@ -248,28 +250,30 @@ def fit(name: str, *, policy: str | None = None, data: Any = None,
     n = feed.rows
     started = time.perf_counter()
     module.train()
-    for epoch in range(done + 1, done + config.epochs + 1):
-        total = torch.zeros((), device=device)
-        for X, Y in feed.batches(epoch):
-            loss = loss_fn(trained(X), Y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(X)
-        epoch_loss = _global_mean(total, n, world)
-        if not math.isfinite(epoch_loss):
-            raise TrainingError(
-                f"the training loss became {epoch_loss} in epoch {epoch}: lower --lr "
-                "or check the data for extreme values"
-            )
-        history.append(epoch_loss)
-        held_loss, held_accuracy = held_out(module)
-        for key, value in zip(CURVE, (epoch, epoch_loss, held_loss, held_accuracy)):
-            curve[key].append(value)
-        if on_epoch:
-            on_epoch(epoch - done, config.epochs, epoch_loss)
+    try:
+        for epoch in range(done + 1, done + config.epochs + 1):
+            total = torch.zeros((), device=device)
+            for X, Y in feed.batches(epoch):
+                loss = loss_fn(trained(X), Y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss.detach() * len(X)
+            epoch_loss = _global_mean(total, n, world)
+            if not math.isfinite(epoch_loss):
+                raise TrainingError(
+                    f"the training loss became {epoch_loss} in epoch {epoch}: lower --lr "
+                    "or check the data for extreme values"
+                )
+            history.append(epoch_loss)
+            held_loss, held_accuracy = held_out(module)
+            for key, value in zip(CURVE, (epoch, epoch_loss, held_loss, held_accuracy)):
+                curve[key].append(value)
+            if on_epoch:
+                on_epoch(epoch - done, config.epochs, epoch_loss)
+    finally:
+        torch.set_num_threads(before)
     seconds = time.perf_counter() - started
-    torch.set_num_threads(before)
     module.eval().cpu()
     total_config = replace(config, epochs=done + config.epochs)
     result = TrainResult(built, source or spec_data, labels, parts, total_config,
@@ -317,7 +321,7 @@ class MemoryFeed:
 
     def load(self, state: dict[str, Any]) -> None:
         if "generator" not in state:
-            raise DataError("the checkpoint was trained streaming; resume it with --stream")
+            raise DataError("the checkpoint's training state is a stream's, not the in-memory path's: train anew")
         self.generator.set_state(state["generator"])
 
     def batches(self, epoch: int):

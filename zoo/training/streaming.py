@@ -181,7 +181,7 @@ class StreamFeed:
     def load(self, state: dict[str, Any]) -> None:
         saved = state.get("stream")
         if saved is None:
-            raise DataError("the checkpoint was trained in memory; resume it with --no-stream")
+            raise DataError("the checkpoint's training state is the in-memory path's, not a stream's: train anew")
         if saved["rows"] != self.streamed.pieces.rows or saved["shuffle_buffer"] != self.buffer_rows:
             raise DataError("the checkpoint streamed other rows or another --shuffle-buffer; train anew")
 
