@@ -123,6 +123,8 @@ def test_a_sample_keeps_the_rows_with_the_smallest_keys_merged_across_scans(tabl
     for k in (2, 3):  # the samples: the same rows, 100 training and 50 held-out ones
         assert one[k].column("__zoo_row__").to_pylist() == two[k].column("__zoo_row__").to_pylist()
     assert one[3].num_rows == 50 and one[2].num_rows == 100
+    sampled = one[2].column("__zoo_row__").to_pylist()  # in key order: its first rows (calibration) span the table
+    assert sampled != sorted(sampled) and max(sampled[:20]) > len(df) // 2
     np.testing.assert_allclose(one[4], two[4], rtol=1e-12)
     np.testing.assert_allclose(one[5], two[5], rtol=1e-12)
     held = np.flatnonzero(held_out_rows(len(df), 0.2, 3))

@@ -160,14 +160,17 @@ class Scan:
 
     def finish(self) -> tuple[Features, list, pa.Table, pa.Table, np.ndarray, np.ndarray]:
         """``(features, classes, training sample, held-out sample, mean, std)``: the refusals first, as the in-memory
-        path makes them; the samples in global row order, with the target's class index in ``__zoo_class__``."""
+        path makes them; the training sample in key order, the held-out one in global row order, each with the
+        target's class index in ``__zoo_class__``."""
         import numpy as np
         import pyarrow as pa
 
         options, gaps = self.options, {}
-        samples = [_smallest(part, limit)[1] for part, limit in zip(self.samples, self.limits)]
-        samples = [t.sort_by(_INDEX) for t in samples]
-        if self.train_rows == 0 or not samples[1].num_rows:
+        (train_keys, train), (_, held) = [_smallest(part, limit) for part, limit in zip(self.samples, self.limits)]
+        # the training sample in key order (its first rows are a uniform sample too); the held-out rows in row order
+        samples = [train.take(pa.array(np.argsort(train_keys))) if train is not None else None,
+                   held.sort_by(_INDEX) if held is not None else None]
+        if self.train_rows == 0 or samples[1] is None:
             raise DataError(f"{self.name}: {self.rows} rows are too few for a {self.holdout:.0%} held-out split; "
                             "give more rows, or change --holdout")
         columns = []

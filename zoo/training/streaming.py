@@ -35,6 +35,8 @@ from zoo.tables.stream import Pieces, file_digest, files_of, held_out, keys, ope
 BYTES_PER_CELL = 24
 #: A table streams when the in-memory path would take more than this share of the memory available.
 MEMORY_SHARE = 0.25
+#: Training rows a streamed split keeps (as ``Split.X_train``) for what needs some: calibrating int8 variants.
+CALIBRATION_ROWS = 10_000
 
 
 def available_memory() -> int:
@@ -115,7 +117,6 @@ def prepare(source: str, options: TableOptions | None, holdout: float, seed: int
     """Scan the table once (each rank its share of the rows, the scans then merged), sample, fingerprint."""
     import hashlib
 
-
     options = options or TableOptions()
     try:
         pieces = open_pieces(source)
@@ -149,7 +150,7 @@ def prepare(source: str, options: TableOptions | None, holdout: float, seed: int
     digest = hashlib.sha256(b"".join(digests))
     digest.update(repr((target, list(kinds), holdout, seed)).encode())
     scale = np.where(std > 1e-12, 1.0 / np.where(std > 1e-12, std, 1.0), 1.0)
-    calibration = train.slice(0, 10_000)
+    calibration = train.slice(0, CALIBRATION_ROWS)  # the sample's smallest keys: uniform over the training rows
     parts = Split(encode(features, calibration), _classes_of(calibration), encode(features, held), _classes_of(held),
                   mean.astype(np.float32), scale.astype(np.float32), features, frame(features, held))
     train_lo, train_hi, rows = rank_rows(pieces.rows, holdout, seed, rank, world)
