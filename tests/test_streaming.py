@@ -317,3 +317,25 @@ def test_training_runs_on_the_threads_it_says_then_gives_the_process_its_own_bac
         assert seen == [3] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_files_whose_types_differ_in_width_stream_as_the_wider_type(tmp_path, zoo_cli):
+    """int32 in one file and int64 in another, a column empty (null) in one file, the columns in another order: the
+    in-memory path concatenates them promoted; streaming casts each file's rows to the same types."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for k in range(3):
+        x = rng.normal(size=400)
+        label = np.where(x > 0, "up", "down")
+        count = pa.array(rng.integers(0, 9, 400), pa.int32() if k == 0 else pa.int64())
+        note = pa.nulls(400) if k == 1 else pa.array(rng.choice(["a", "b"], 400))
+        columns = {"x": x, "count": count, "note": note, "label": label}
+        order = ["label", "note", "count", "x"] if k == 2 else list(columns)
+        pq.write_table(pa.table({name: columns[name] for name in order}), folder / f"p{k}.parquet")
+    streamed = prepared(folder, options=TableOptions())
+    types = {f.name: f.type for f in streamed.features.columns}
+    assert types == {"x": "double", "count": "int64", "note": "string"}
+    assert streamed.features.columns[2].missing > 0  # the empty file's rows are gaps
+    result = zoo_cli("export", "binary", "--data", folder, "--stream", "--epochs", "2", "-o", tmp_path / "b")
+    assert result.exit_code == 0, result.output

@@ -53,7 +53,8 @@ class Piece:
 
 @dataclass(frozen=True)
 class Pieces:
-    """A table as pieces: its files, its schema (the same in every file) and its pieces in order."""
+    """A table as pieces: its files, its schema (every file's, its types widened where files differ) and its pieces
+    in order."""
 
     name: str
     schema: pa.Schema
@@ -128,8 +129,16 @@ def open_pieces(source: str) -> Pieces:
         if schema is None:
             schema = here
         elif not here.equals(schema):
-            raise PredictInputError(f"{path}: its columns differ from {paths[0].name}'s ({_difference(schema, here)}); "
-                                    "every file of a table needs the same columns and types")
+            # The same columns, in any order, of types one can hold the other's values (int32 and int64, a column
+            # empty in one file: null): the wider type, as the in-memory path's concatenation promotes them.
+            try:
+                if set(here.names) != set(schema.names):
+                    raise pa.ArrowInvalid("")
+                schema = pa.unify_schemas([schema, here], promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                raise PredictInputError(f"{path}: its columns differ from {paths[0].name}'s "
+                                        f"({_difference(schema, here)}); every file of a table needs the same columns "
+                                        "and types") from None
         for index, rows in enumerate(counts):
             if rows:
                 pieces.append(Piece(str(path), what, index, start, rows))
@@ -155,9 +164,10 @@ def overlapping(pieces: Pieces, lo: int, hi: int) -> list[Piece]:
     return [p for p in pieces.pieces if p.start < hi and p.stop > lo]
 
 
-def read(piece: Piece, columns: list[str], lo: int = 0, hi: int | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
+def read(piece: Piece, columns: list[str], lo: int = 0, hi: int | None = None,
+         schema: pa.Schema | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
     """``(batch, global index of its first row)`` for the rows of ``piece`` within ``[lo, hi)``, ``columns`` only,
-    at most :data:`BATCH_ROWS` rows a batch."""
+    at most :data:`BATCH_ROWS` rows a batch, cast to ``schema``'s types where the file's differ."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -180,13 +190,24 @@ def read(piece: Piece, columns: list[str], lo: int = 0, hi: int | None = None) -
             for part in parts:
                 begin, end = max(first, at), min(last, at + part.num_rows)
                 if begin < end:
-                    yield part.slice(begin - at, end - begin), begin
+                    yield _as(part.slice(begin - at, end - begin), schema), begin
                 at += part.num_rows
                 if at >= last:
                     return
     except (pa.ArrowException, OSError) as exc:
         raise PredictInputError(f"{piece.path}: cannot read its rows {first}..{last - 1} "
                                 f"({_arrow_message(exc)})") from None
+
+
+def _as(batch: pa.RecordBatch, schema: pa.Schema | None) -> pa.RecordBatch:
+    """``batch`` with its columns cast to ``schema``'s types (a no-op where they agree)."""
+    import pyarrow as pa
+
+    if schema is None or all(f.type.equals(schema.field(f.name).type) for f in batch.schema):
+        return batch
+    arrays = [c if c.type.equals(schema.field(f.name).type) else c.cast(schema.field(f.name).type)
+              for f, c in zip(batch.schema, batch.columns)]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 # -- what is random about a row: a function of its global index and the seed ---------------------------------------

@@ -128,7 +128,7 @@ def prepare(source: str, options: TableOptions | None, holdout: float, seed: int
     lo, hi = pieces.rows * rank // world, pieces.rows * (rank + 1) // world
     columns = [*kinds, target]
     for piece in overlapping(pieces, lo, hi):
-        for batch, first in read(piece, columns, lo, hi):
+        for batch, first in read(piece, columns, lo, hi, pieces.schema):
             scan.add(batch, first)
     digests = [file_digest(p) for n, p in enumerate(pieces.paths) if n % world == rank]
     if world > 1:
@@ -208,7 +208,7 @@ class StreamFeed:
         pool_y = np.zeros(0, np.int64)
         mean, scale = s.split.mean, s.split.scale
         for n in rng.permutation(len(mine)):
-            for batch, first in read(mine[n], columns, s.lo, s.hi):
+            for batch, first in read(mine[n], columns, s.lo, s.hi, s.pieces.schema):
                 train = np.flatnonzero(~held_out(keys(first, batch.num_rows, self.seed), self.holdout))
                 if not len(train):
                     continue
