@@ -185,18 +185,10 @@ def fit(name: str, *, policy: str | None = None, data: Any = None,
     streamed, why = streaming.plan(data, config.stream, local)
     config = replace(config, stream=streamed if isinstance(data, str) else config.stream)
     if streamed:
-        registry = registry or default_registry()
-        spec = registry.get("model", name)
-        registry.get("policy", policy or spec.policy)
-        stream = streaming.prepare(data, table, config.holdout, config.seed, rank, world)
-        num_classes = 2 if spec.task == "binary" else len(stream.classes)
-        if spec.task == "binary" and len(stream.classes) > 2:
-            raise DataError(f"{stream.pieces.name}: the target has {len(stream.classes)} classes; model {name!r} is "
-                            "binary: train a multiclass model")
-        torch.manual_seed(config.seed)
-        built = build(name, policy=policy, registry=registry, input_size=stream.features.width,
-                      num_classes=num_classes, **model_config)
+        built, stream = streaming.build_streamed(name, policy, data, config, registry or default_registry(), table,
+                                                 rank, world, model_config)
         parts, data_sha256 = stream.split, stream.fingerprint
+        num_classes = built.config["num_classes"]
         labels, feature_names = tuple(str(c) for c in stream.classes), stream.features.names
         source = data
         why = streaming.describe_stream(stream, config.shuffle_buffer, world) + f" ({why})"

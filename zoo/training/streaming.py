@@ -23,6 +23,7 @@ import numpy as np
 
 from zoo.data import Split
 from zoo.errors import DataError, PredictInputError
+from zoo.registry import build
 from zoo.tables.encoding import encode, frame
 from zoo.tables.features import Features, TableOptions, class_index, roles, target_column
 from zoo.tables.readers import kind
@@ -158,6 +159,24 @@ def prepare(source: str, options: TableOptions | None, holdout: float, seed: int
         raise DataError(f"{pieces.name}: {scan.train_rows} training rows are too few for {world} processes")
     return Streamed(pieces, features, classes, parts, digest.hexdigest(), train_lo, train_hi, rows,
                     scan.rows - scan.train_rows)
+
+
+def build_streamed(name: str, policy: str | None, source: str, config, registry, table: TableOptions | None,
+                   rank: int, world: int, model_config: dict) -> tuple[Any, Streamed]:
+    """:func:`zoo.training.prepare` for a streamed table: the spec and policy checked before any row is read, the
+    scan, then the model built for the encoded width and the classes found."""
+    import torch
+
+    spec = registry.get("model", name)
+    registry.get("policy", policy or spec.policy)
+    stream = prepare(source, table, config.holdout, config.seed, rank, world)
+    if spec.task == "binary" and len(stream.classes) > 2:
+        raise DataError(f"{stream.pieces.name}: the target has {len(stream.classes)} classes; model {name!r} is "
+                        "binary: train a multiclass model")
+    torch.manual_seed(config.seed)
+    built = build(name, policy=policy, registry=registry, input_size=stream.features.width,
+                  num_classes=2 if spec.task == "binary" else len(stream.classes), **model_config)
+    return built, stream
 
 
 def _classes_of(table) -> np.ndarray:
