@@ -146,7 +146,7 @@ def test_a_directory_named_like_a_dataset_does_not_shadow_it(tmp_path, monkeypat
     (tmp_path / "iris").write_text("not a dataset")
     assert load_source("digits").X.shape == (1797, 64)
     assert load_source("iris").X.shape == (150, 4)
-    with pytest.raises(DataError, match="cannot read digits: give a table"):
+    with pytest.raises(DataError, match="digits/ is a directory without .parquet files"):
         load_source("digits/")  # an empty directory: no Parquet files in it
 
 

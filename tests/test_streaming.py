@@ -339,3 +339,70 @@ def test_files_whose_types_differ_in_width_stream_as_the_wider_type(tmp_path, zo
     assert streamed.features.columns[2].missing > 0  # the empty file's rows are gaps
     result = zoo_cli("export", "binary", "--data", folder, "--stream", "--epochs", "2", "-o", tmp_path / "b")
     assert result.exit_code == 0, result.output
+
+
+def test_a_process_whose_rows_hold_no_held_out_row_sends_an_empty_sample(table):
+    """A rank that read rows none of which is held out (a small table on several processes) has an empty sample to
+    send: the exchange carries it, and the merge is the other ranks' sample."""
+    from zoo.tables import scan as scans
+    from zoo.tables.features import roles
+    from zoo.tables.stream import open_pieces, read
+
+    folder, df = table
+    pieces = open_pieces(str(folder))
+    target, kinds = roles(pieces.schema, "t", TableOptions(ignore=("id",)))
+    types = {n: str(pieces.schema.field(n).type) for n in kinds}
+    held = np.flatnonzero(held_out_rows(len(df), 0.2, 3))
+    lo, hi = 0, int(held[0])  # the rows before the first held-out one
+
+    def scan(a, b):
+        s = scans.Scan("t", target, kinds, types, TableOptions(), 0.2, 3)
+        for piece in pieces.pieces:
+            for batch, first in read(piece, [*kinds, target], a, b):
+                s.add(batch, first)
+        return s
+
+    empty, rest = scan(lo, hi), scan(hi, len(df))
+    keys = [empty.sample_keys(), rest.sample_keys()]
+    assert len(keys[0][1]) == 0
+    merged = scan(hi, hi)
+    merged.merge([empty.state([None, None]), rest.state([None, None])])
+    assert merged.finish()[3].num_rows == len(held)
+
+
+def test_a_streamed_checkpoint_exports_on_its_own_data_and_refuses_changed_data(table, zoo_cli, tmp_path):
+    folder, df = table
+    trained = zoo_cli("train", "multiclass", "--data", folder, "--stream", "--ignore", "id", "--epochs", "1",
+                      "-o", tmp_path / "ck.pt")
+    assert trained.exit_code == 0, trained.output
+    same = zoo_cli("export", "multiclass", "--checkpoint", tmp_path / "ck.pt", "--data", folder, "--no-card",
+                   "-o", tmp_path / "b")
+    assert same.exit_code == 0, same.output
+    pq.write_table(pa.Table.from_pandas(df.iloc[:10], preserve_index=False), folder / "part-9.parquet")
+    assert_clean_error(zoo_cli("export", "multiclass", "--checkpoint", tmp_path / "ck.pt", "--data", folder,
+                               "-o", tmp_path / "c"), "the data changed since training")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["export", "multiclass", "--checkpoint", "ck.pt", "--threads", "2"], "--threads does not apply with --checkpoint"),
+    (["export", "multiclass", "--checkpoint", "ck.pt", "--no-stream"], "--no-stream does not apply with --checkpoint"),
+    (["export", "multiclass", "--checkpoint", "ck.pt", "--shuffle-buffer", "9"], "--shuffle-buffer does not apply"),
+    (["train", "multiclass", "--resume", "ck.pt", "--stream"], "--stream does not apply with --resume"),
+    (["train", "multiclass", "--data", "digits", "--shuffle-buffer", "9"],
+     "--shuffle-buffer does not apply to data that is not a Parquet or Arrow table"),
+    (["train", "multiclass", "--data", "parts", "--no-stream", "--shuffle-buffer", "9"],
+     "--shuffle-buffer does not apply with --no-stream"),
+    (["train", "multiclass", "--data", "empty", "--stream"], "empty is a directory without .parquet files"),
+    (["train", "multiclass", "--data", "empty", "--id-column", "id"], "empty is a directory without .parquet files"),
+    (["train", "multiclass", "--data", "hive"], "hive/year=2020 holds Parquet files, which zoo does not read as part "
+                                                "of hive"),
+])
+def test_streaming_options_that_do_not_apply_and_directories_that_are_no_table(args, fragment, table, zoo_cli,
+                                                                              tmp_path):
+    folder, _ = table
+    (tmp_path / "ck.pt").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "hive" / "year=2020").mkdir(parents=True)
+    (folder / "part-0.parquet").rename(tmp_path / "hive" / "year=2020" / "part-0.parquet")
+    assert_clean_error(zoo_cli(*args, "-o", tmp_path / "out"), fragment)
+    assert not (tmp_path / "out").exists()

@@ -198,6 +198,8 @@ def load_file(source: str, options: TableOptions = TableOptions()) -> Dataset | 
     if not is_table(source):
         if not path.exists():
             raise DataError(f"data file {path} does not exist")
+        if path.is_dir():
+            raise DataError(f"{source} is a directory without .parquet files")
         raise DataError(f"cannot read {path}: give a table (.parquet, .arrow, .feather, .csv, a directory or a glob "
                         "of Parquet files) or an .npz file")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import click
@@ -91,6 +92,7 @@ def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any
                         finish_args: dict[str, Any], notes: bool = True) -> dict[str, Any]:
     """Train ``name`` on several processes through :mod:`zoo.training.distributed`; rank 0 runs ``finish``."""
     require_torch()
+    check_stream_options(options)
     config = config_from_options(options)
     if config.device == "auto":
         config = TrainConfig(**{**asdict(config), "device": resolve_device("auto")})
@@ -126,7 +128,7 @@ def table_from_options(options: dict[str, Any]):
         return None if value is None else tuple(n.strip() for n in value.split(",") if n.strip())
 
     source = options.get("data")
-    if source is None or not sources.is_table(source):
+    if source is None or not (sources.is_table(source) or Path(source).is_dir()):  # a directory says what it lacks
         refuse(typed, "to data that is not a table (they pick a table's columns; --data names one)")
     return features.TableOptions(options.get("target"), names(options.get("features")),
                                  names(options.get("ignore")) or (), options.get("id_column"),
@@ -138,11 +140,26 @@ def scaled(scale: dict[str, Any]) -> bool:
 
 
 def given(*names: str) -> list[str]:
-    """The options among ``names`` (parameter names) that the user typed, as ``--flags``."""
+    """The options among ``names`` (parameter names) that the user typed, as ``--flags`` (``--no-stream`` as typed)."""
     ctx = click.get_current_context()
     typed = [n for n in names if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
                                                                   ParameterSource.ENVIRONMENT)]
-    return ["--" + n.replace("_", "-") for n in typed]
+    return ["--no-stream" if n == "stream" and ctx.params.get(n) is False else "--" + n.replace("_", "-")
+            for n in typed]
+
+
+def check_stream_options(options: dict[str, Any]) -> None:
+    """``--shuffle-buffer`` bounds a streamed table's shuffle: refused where nothing can stream."""
+    typed = given("shuffle_buffer") if "shuffle_buffer" in options else []
+    if not typed:
+        return
+    from zoo.tables import readers, sources
+
+    if options.get("stream") is False:
+        refuse(typed, "with --no-stream (a table read whole is shuffled whole)")
+    source = options.get("data")
+    if source is None or not sources.is_table(source) or readers.kind(Path(source)) == "csv":
+        refuse(typed, "to data that is not a Parquet or Arrow table (it bounds the shuffle of a streamed one)")
 
 
 def refuse(names: list[str], why: str) -> None:
@@ -158,6 +175,7 @@ def train_from_options(name: str, options: dict[str, Any], *, progress: bool = T
     ``resume``: a loaded checkpoint to continue for ``--epochs`` more epochs, with its own settings.
     """
     if resume is None:
+        check_stream_options(options)
         config = config_from_options(options)
         model_config = {} if options["hidden_size"] is None else {"hidden_size": options["hidden_size"]}
         policy, data = options["policy"], options["data"]

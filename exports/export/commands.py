@@ -104,7 +104,7 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
     if checkpoint is not None:
         refuse(given("policy", "epochs", "hidden_size", "lr", "batch_size", "seed", "holdout", "device",
                      "nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint", "target", "features", "ignore",
-                     "id_column", "max_categories", "missing"),
+                     "id_column", "max_categories", "missing", "stream", "shuffle_buffer", "threads"),
                "with --checkpoint (the model is already trained; a table's columns are as it recorded them)")
     elif eval_data is not None:
         raise click.UsageError("--eval-data measures a trained model: give it with --checkpoint FILE")
@@ -169,7 +169,13 @@ def _check_same_data(result, source: str, checkpoint: Path) -> None:
     if result.data_sha256 is None:
         raise click.UsageError(f"{checkpoint} records no fingerprint of its data (an older checkpoint): drop "
                                "--data, or pass --eval-data to measure it on other data")
-    now = fingerprint(load_source(source, table=result.table_options if result.split.features is not None else None))
+    if result.config.stream:  # streamed: its files' bytes, as the training recorded them (no scan)
+        from zoo.training.streaming import fingerprint as streamed
+
+        now = streamed(source, result.table_options, result.config.holdout, result.config.seed)
+    else:
+        now = fingerprint(load_source(source, table=result.table_options if result.split.features is not None
+                                      else None))
     if now != result.data_sha256:
         raise ZooError(f"the data changed since training: {source} has sha256 {now[:12]}..., {checkpoint} was "
                        f"trained on {result.data_sha256[:12]}...; pass --eval-data {source} to measure the trained "

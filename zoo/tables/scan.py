@@ -244,6 +244,7 @@ def _smallest(parts: list, limit: int) -> tuple[np.ndarray, pa.Table]:
     import numpy as np
     import pyarrow as pa
 
+    parts = [(k, t) for k, t in parts if t is not None]  # a process that read none of these rows sends none
     if not parts:
         return np.zeros(0, np.uint64), None
     row_keys = np.concatenate([k for k, _ in parts])

@@ -22,10 +22,37 @@ GLOB = set("*?[")
 
 
 def is_table(source: str) -> bool:
-    """Whether ``source`` names a table file, a directory of Parquet files or a glob of them."""
+    """Whether ``source`` names a table file, a directory of Parquet files (or of folders of them, refused when read)
+    or a glob of them."""
     path = Path(source)
     return kind(path) is not None or bool(GLOB & set(source)) or (path.is_dir() and any(
-        kind(p) == "parquet" for p in path.iterdir()))
+        kind(p) == "parquet" or (p.is_dir() and any(kind(q) == "parquet" for q in p.iterdir()))
+        for p in path.iterdir()))
+
+
+def directory_files(path: Path, source: str) -> list[Path]:
+    """The Parquet files directly in the directory ``path``, in name order; one line for a directory without any,
+    for Parquet files in a subdirectory (a partitioned layout, which zoo does not read as one table), and for a
+    symlink that leads out of the directory."""
+    found, nested = [], None
+    inside = path.resolve()
+    for child in sorted(path.iterdir()):
+        if kind(child) == "parquet":
+            if child.is_symlink() and inside not in child.resolve().parents:
+                raise PredictInputError(f"{child} is a symlink out of {source}; zoo does not follow it: copy the file "
+                                        "in")
+            if child.is_file():
+                found.append(child)
+        elif nested is None and child.is_dir() and not child.is_symlink() and any(
+                kind(p) == "parquet" for p in child.iterdir()):
+            nested = child
+    if nested is not None:
+        raise PredictInputError(f"{nested} holds Parquet files, which zoo does not read as part of {source} (a "
+                                f"partitioned layout's folder names are not columns here): give a glob such as "
+                                f"'{path}/*/*.parquet', or write the table as files directly in {source}")
+    if not found:
+        raise PredictInputError(f"{source} is a directory without .parquet files")
+    return found
 
 
 def read_table(source: str) -> tuple[pa.Table, bool]:
@@ -43,10 +70,7 @@ def read_table(source: str) -> tuple[pa.Table, bool]:
             raise PredictInputError(f"{source}: no file matches")
         return _parquet_files([Path(p) for p in found], source), True
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if kind(p) == "parquet" and p.is_file())
-        if not found:
-            raise PredictInputError(f"{source} is a directory without .parquet files")
-        return _parquet_files(found, source), True
+        return _parquet_files(directory_files(path, source), source), True
     if not path.exists():
         raise PredictInputError(f"data file {source} does not exist")
     name = kind(path)

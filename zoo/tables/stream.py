@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from zoo.errors import PredictInputError
 from zoo.tables.readers import _arrow_message, kind
-from zoo.tables.sources import GLOB
+from zoo.tables.sources import GLOB, directory_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,14 +83,7 @@ def files_of(source: str) -> tuple[list[Path], str]:
         if not found:
             raise PredictInputError(f"{source}: no file matches")
     elif path.is_dir():
-        found = sorted(p for p in path.iterdir() if kind(p) == "parquet")
-        inside = path.resolve()
-        for p in found:
-            if p.is_symlink() and inside not in p.resolve().parents:
-                raise PredictInputError(f"{p} is a symlink out of {source}; zoo does not follow it: copy the file in")
-        found = [p for p in found if p.is_file()]
-        if not found:
-            raise PredictInputError(f"{source} is a directory without .parquet files")
+        found = directory_files(path, source)
     elif not path.exists():
         raise PredictInputError(f"data file {source} does not exist")
     else:

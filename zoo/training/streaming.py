@@ -58,15 +58,17 @@ def available_memory() -> int:
 def plan(data: Any, stream: bool | None, processes: int = 1) -> tuple[bool, str]:
     """``(stream?, why)`` for training on ``data``: a Parquet or Arrow IPC table streams when its in-memory
     footprint, times the processes on this machine, would pass :data:`MEMORY_SHARE` of the memory available."""
-
-    table = isinstance(data, str) and is_table(data) and kind(_path(data)) != "csv"
+    table = isinstance(data, str) and (is_table(data) or _path(data).is_dir()) and kind(_path(data)) != "csv"
     if stream is False:
         return False, "whole (--no-stream)"
     if not table:
+        csv = isinstance(data, str) and kind(_path(data)) == "csv"
         if stream:
-            what = "a CSV file" if isinstance(data, str) and kind(_path(data)) == "csv" else f"{data!r}"
+            what = "a CSV file" if csv else f"{data!r}"
             raise DataError(f"--stream reads Parquet or Arrow IPC files in pieces, not {what}: write it as Parquet "
                             "(pandas: df.to_parquet), or leave out --stream")
+        if csv:
+            return False, "whole (a CSV file is read whole; Parquet and Arrow IPC files can be read in pieces)"
         return False, "in memory"
     if stream:
         return True, "--stream"
@@ -77,13 +79,13 @@ def plan(data: Any, stream: bool | None, processes: int = 1) -> tuple[bool, str]
         return False, "in memory (the table cannot be read in pieces)"
     need = pieces.rows * len(pieces.schema) * BYTES_PER_CELL * processes
     have = available_memory()
-    share = f"{processes} processes x " if processes > 1 else ""
+    each = f" in each of {processes} processes" if processes > 1 else ""
     if need > MEMORY_SHARE * have:
         return True, (f"{pieces.rows:,} rows x {len(pieces.schema)} columns would take about "
-                      f"{share}{_size(need // processes)} in memory, more than {MEMORY_SHARE:.0%} of the "
+                      f"{_size(need // processes)}{each} in memory, more than {MEMORY_SHARE:.0%} of the "
                       f"{_size(have)} available (--no-stream loads it anyway)")
-    return False, (f"whole: {pieces.rows:,} rows x {len(pieces.schema)} columns take about {share}"
-                   f"{_size(need // processes)}, within {MEMORY_SHARE:.0%} of the {_size(have)} available "
+    return False, (f"whole: {pieces.rows:,} rows x {len(pieces.schema)} columns take about "
+                   f"{_size(need // processes)}{each}, within {MEMORY_SHARE:.0%} of the {_size(have)} available "
                    "(--stream reads it in pieces)")
 
 
@@ -116,8 +118,6 @@ class Streamed:
 
 def prepare(source: str, options: TableOptions | None, holdout: float, seed: int, rank: int, world: int) -> Streamed:
     """Scan the table once (each rank its share of the rows, the scans then merged), sample, fingerprint."""
-    import hashlib
-
     options = options or TableOptions()
     try:
         pieces = open_pieces(source)
@@ -131,7 +131,7 @@ def prepare(source: str, options: TableOptions | None, holdout: float, seed: int
     for piece in overlapping(pieces, lo, hi):
         for batch, first in read(piece, columns, lo, hi, pieces.schema):
             scan.add(batch, first)
-    digests = [file_digest(p) for n, p in enumerate(pieces.paths) if n % world == rank]
+    digests = [file_digest(p) for n, p in enumerate(pieces.paths) if n % world == rank]  # each file by one rank
     if world > 1:
         import torch.distributed as dist
 
@@ -148,8 +148,6 @@ def prepare(source: str, options: TableOptions | None, holdout: float, seed: int
         for r, (_, mine) in enumerate(gathered):
             digests[r::world] = mine
     features, classes, train, held, mean, std = scan.finish()
-    digest = hashlib.sha256(b"".join(digests))
-    digest.update(repr((target, list(kinds), holdout, seed)).encode())
     scale = np.where(std > 1e-12, 1.0 / np.where(std > 1e-12, std, 1.0), 1.0)
     calibration = train.slice(0, CALIBRATION_ROWS)  # the sample's smallest keys: uniform over the training rows
     parts = Split(encode(features, calibration), _classes_of(calibration), encode(features, held), _classes_of(held),
@@ -157,7 +155,8 @@ def prepare(source: str, options: TableOptions | None, holdout: float, seed: int
     train_lo, train_hi, rows = rank_rows(pieces.rows, holdout, seed, rank, world)
     if rows == 0:
         raise DataError(f"{pieces.name}: {scan.train_rows} training rows are too few for {world} processes")
-    return Streamed(pieces, features, classes, parts, digest.hexdigest(), train_lo, train_hi, rows,
+    return Streamed(pieces, features, classes, parts, _fingerprint(digests, target, kinds, holdout, seed), train_lo,
+                    train_hi, rows,
                     scan.rows - scan.train_rows)
 
 
@@ -177,6 +176,24 @@ def build_streamed(name: str, policy: str | None, source: str, config, registry,
     built = build(name, policy=policy, registry=registry, input_size=stream.features.width,
                   num_classes=2 if spec.task == "binary" else len(stream.classes), **model_config)
     return built, stream
+
+
+def fingerprint(source: str, options: TableOptions | None, holdout: float, seed: int) -> str:
+    """What :func:`prepare` records as the data's sha256, without the scan: every file's bytes, the roles, the split."""
+    try:
+        pieces = open_pieces(source)
+    except PredictInputError as exc:
+        raise DataError(str(exc)) from None
+    target, kinds = roles(pieces.schema, pieces.name, options or TableOptions())
+    return _fingerprint([file_digest(p) for p in pieces.paths], target, kinds, holdout, seed)
+
+
+def _fingerprint(digests: list[bytes], target: str, kinds: dict, holdout: float, seed: int) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(b"".join(digests))
+    digest.update(repr((target, list(kinds), holdout, seed)).encode())
+    return digest.hexdigest()
 
 
 def _classes_of(table) -> np.ndarray:
@@ -302,6 +319,7 @@ def ahead(items: Iterator, depth: int = 2) -> Iterator:
 def describe_stream(streamed: Streamed, buffer_rows: int, world: int) -> str:
     s = streamed
     where = f"each of {world} processes reads its own rows, " if world > 1 else ""
-    return (f"streaming {s.pieces.name}: {len(s.pieces.pieces)} pieces in {len(s.pieces.paths)} files, "
+    pieces, files = len(s.pieces.pieces), len(s.pieces.paths)
+    return (f"streaming {s.pieces.name}: {pieces} piece{'s' * (pieces != 1)} in {files} file{'s' * (files != 1)}, "
             f"{s.pieces.rows:,} rows; {where}{s.rows:,} training rows per epoch through a {buffer_rows:,}-row shuffle "
             f"buffer; {len(s.split.y_test):,} held-out rows kept")
