@@ -253,8 +253,8 @@ def _rank(rank: int, world: int, source: str, store: str, out: str) -> None:
     reads = []
     real = stream.read
 
-    def logged(piece, columns, lo=0, hi=None):
-        for batch, first in real(piece, columns, lo, hi):
+    def logged(piece, columns, lo=0, hi=None, schema=None):
+        for batch, first in real(piece, columns, lo, hi, schema):
             reads.append([first, first + batch.num_rows])
             yield batch, first
 
