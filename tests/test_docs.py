@@ -68,6 +68,7 @@ def test_readme_is_a_front_door():
                                        "performance.md", "failure-modes.md", "writing-a-plugin.md"}
 
 
+@pytest.mark.slow  # 8 s: the README section, every command for real
 def test_your_own_data_runs_as_written_and_the_bare_session_agrees_with_zoo_predict(tmp_path):
     """README's "Your own data": its Python and shell blocks in order, in an empty directory; then the bare
     onnxruntime block's labels against what zoo predict wrote for the same rows."""

@@ -48,6 +48,7 @@ def test_a_full_disk_during_predict_leaves_no_partial_file(bundle_dir, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "rows.npy"]
 
 
+@pytest.mark.slow  # 6 s: a real export on a full file system
 def test_a_full_disk_during_export_keeps_the_previous_bundle(tmp_path):
     first = zoo("export", "binary", "--epochs", "1", "-o", "b", cwd=tmp_path)
     assert first.returncode == 0, first.stderr

@@ -108,6 +108,7 @@ def test_verify_replays_every_variant_on_every_runtime(made, zoo_cli, tmp_path):
     assert_clean_error(zoo_cli("verify", "wide"), "checksum mismatch")
 
 
+@pytest.mark.slow  # 8 s: a fresh interpreter replays the int8 variant on every runtime
 def test_variants_are_added_to_a_bundle_without_torch(made, python, tmp_path):
     root, result, outcome, _ = made
     shutil.copytree(root / "plain", tmp_path / "plain")
