@@ -36,6 +36,17 @@ from zoo.errors import OutputPathError
 STAGING, OLD, TMP, LOCK = ".staging-", ".old-", ".tmp", ".lock"
 
 
+def sha256(path: str | os.PathLike):
+    """The sha256 hash object of a file's bytes, read 1 MiB at a time (``.hexdigest()`` or ``.digest()``)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
 def check_target(path: Path, *, force: bool, directory: bool) -> None:
     """Refuse an output path that cannot or must not be written, before any work is done."""
     for parent in path.parents:

@@ -25,6 +25,7 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
+from zoo import files
 from zoo.errors import VerifyError
 from zoo.exports.bundle.layout import MANIFEST_FILE
 
@@ -162,8 +163,4 @@ def inventory(root: Path, leave_out: tuple[str, ...] = ()) -> tuple[dict[str, in
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return files.sha256(path).hexdigest()

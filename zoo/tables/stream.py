@@ -16,12 +16,12 @@ its own row range (:func:`rank_rows`), never the whole table.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zoo import files
 from zoo.errors import PredictInputError
 from zoo.tables.readers import _arrow_message, kind
 from zoo.tables.sources import GLOB, directory_files
@@ -272,9 +272,5 @@ def rank_rows(rows: int, fraction: float, seed: int, rank: int, world: int) -> t
 
 
 def file_digest(path: str) -> bytes:
-    """sha256 of one file's bytes, read 1 MiB at a time."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.digest()
+    """sha256 of one file's bytes."""
+    return files.sha256(path).digest()
