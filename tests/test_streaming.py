@@ -406,3 +406,14 @@ def test_streaming_options_that_do_not_apply_and_directories_that_are_no_table(a
     (folder / "part-0.parquet").rename(tmp_path / "hive" / "year=2020" / "part-0.parquet")
     assert_clean_error(zoo_cli(*args, "-o", tmp_path / "out"), fragment)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("how", ["--stream", "--no-stream"])
+def test_a_symlink_out_of_the_table_directory_is_not_followed(how, table, zoo_cli, tmp_path):
+    folder, _ = table
+    outside = tmp_path / "elsewhere.parquet"
+    (folder / "part-2.parquet").rename(outside)
+    (folder / "part-2.parquet").symlink_to(outside)
+    assert_clean_error(zoo_cli("train", "multiclass", "--data", folder, how, "-o", tmp_path / "x.pt"),
+                       "part-2.parquet is a symlink out of", "zoo does not follow it")
+    assert not (tmp_path / "x.pt").exists()

@@ -29,7 +29,7 @@ from zoo.tables.features import Features, TableOptions, class_index, roles, targ
 from zoo.tables.readers import kind
 from zoo.tables.scan import Scan, bound_of
 from zoo.tables.sources import is_table
-from zoo.tables.stream import Pieces, file_digest, files_of, held_out, keys, open_pieces, overlapping, rank_rows, read
+from zoo.tables.stream import Pieces, file_digest, held_out, keys, open_pieces, overlapping, rank_rows, read
 
 #: The in-memory path holds about this many bytes per cell of a table (the Arrow column, its float64 conversion,
 #: the encoded float32 matrix and its standardized copy).
@@ -73,7 +73,6 @@ def plan(data: Any, stream: bool | None, processes: int = 1) -> tuple[bool, str]
     if stream:
         return True, "--stream"
     try:
-        files_of(data)
         pieces = open_pieces(data)
     except PredictInputError:
         return False, "in memory (the table cannot be read in pieces)"
