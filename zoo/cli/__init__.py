@@ -10,6 +10,8 @@ and scikit-learn are imported only inside the commands that need them.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import signal
 import sys
 import threading
@@ -49,6 +51,7 @@ class ZooGroup(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         show_plugin_warnings_in_one_line()
         stop_cleanly_on_sigterm()
+        exit_without_a_last_collection()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
@@ -79,6 +82,22 @@ def stop_cleanly_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, terminate)
+
+
+def exit_without_a_last_collection() -> None:
+    """Skip the garbage collector's sweeps over every live object as the interpreter shuts down.
+
+    Python collects several times while it tears its modules down; after ``import torch`` that is about a
+    million objects, 0.4-0.5 s of every command's 2.5 s, and more on a busy machine. Freezing them in the
+    last exit handler (registered first, so it runs last) leaves them to the operating system. What zoo
+    writes is already fsynced and renamed; only cyclic garbage that nothing may rely on is not finalized.
+    """
+    if gc.freeze not in _EXIT_HOOKS:  # once per process, however often the group runs in it (tests do)
+        _EXIT_HOOKS.append(gc.freeze)
+        atexit.register(gc.freeze)
+
+
+_EXIT_HOOKS: list = []
 
 
 def show_plugin_warnings_in_one_line() -> None:
