@@ -16,8 +16,9 @@ def register_commands(cli):
     from zoo.exports.card import commands as card
     from zoo.exports.deploy import commands as deploy
     from zoo.exports.export import commands as export
+    from zoo.exports.serve import commands as serve
     from zoo.exports.variants import commands as variants
 
     for command in (export.export, deploy.verify, deploy.predict, deploy.runtimes, export.bench, export.check_plugin,
-                    variants.variants, card.report, bundle.info):
+                    variants.variants, card.report, bundle.info, serve.serve):
         cli.add_command(command)

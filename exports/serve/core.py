@@ -1,0 +1,72 @@
+"""What REST and gRPC share: the models, the limits, the token, the metrics, and one infer path.
+
+Each protocol decodes its request into numpy tensors and encodes the answer; everything between (which model,
+its version, the row limit, the model's own checks, the batcher) is here, once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from zoo.exports.serve.metrics import Metrics
+from zoo.exports.serve.models import OUTPUTS, Repository, Served
+from zoo.exports.serve.tensors import ProtocolError
+
+SERVER_NAME = "zoo"
+EXTENSIONS = ["binary_tensor_data"]
+
+
+@dataclass
+class Limits:
+    max_request_bytes: int = 64 << 20
+    max_rows: int = 65536
+
+
+class Core:
+    def __init__(self, repository: Repository, metrics: Metrics, limits: Limits, token: str | None = None):
+        self.repository, self.metrics, self.limits = repository, metrics, limits
+        self._token = token.encode("utf-8") if token else None
+        self.ready = True
+
+    def authorized(self, header: str | bytes | None) -> bool:
+        """A bearer token, compared in constant time (always true when the server has none)."""
+        if self._token is None:
+            return True
+        if not header:
+            return False
+        if isinstance(header, str):
+            header = header.encode("utf-8", "replace")
+        scheme, _, given = header.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self._token)
+
+    def model(self, name: str, version: str | None = None) -> Served:
+        return self.repository.get(name, version)
+
+    def metadata(self, served: Served) -> dict:
+        return {"name": served.name, "versions": list(self.repository.models[served.name]), "platform": "onnx",
+                "inputs": served.inputs, "outputs": served.outputs, "parameters": served.parameters}
+
+    async def infer(self, served: Served, tensors: dict[str, np.ndarray],
+                    outputs: list[str] | None) -> dict[str, np.ndarray]:
+        """The requested outputs (all by default) for the request's tensors, through the model's batcher."""
+        if outputs is not None:
+            unknown = [o for o in outputs if o not in OUTPUTS]
+            if unknown:
+                raise ProtocolError(f"model {served.name!r} has no output {unknown[0]!r} (outputs: "
+                                    f"{', '.join(OUTPUTS)})")
+        rows = next(iter(tensors.values())).shape[0] if tensors else 0
+        if rows > self.limits.max_rows:
+            raise ProtocolError(f"{rows} rows in one request; at most {self.limits.max_rows} (--max-rows): send "
+                                "them in several requests", 413)
+        if rows == 0:
+            raise ProtocolError("the request holds no rows")
+        x = served.rows(tensors)
+        got = await served.batcher.submit(x)
+        return {name: got[name] for name in (outputs or OUTPUTS)}
+
+    def answered(self, served: Served, protocol: str, started: float) -> None:
+        self.metrics.answered(served.name, protocol, time.perf_counter() - started)

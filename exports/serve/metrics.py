@@ -1,0 +1,55 @@
+"""The server's Prometheus metrics, with the standard ``prometheus_client``, in a registry of the server's own (two
+servers in one process, as tests run them, do not mix their counts)."""
+
+from __future__ import annotations
+
+_LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_ROWS = tuple(float(2**k) for k in range(17))
+
+
+class Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("zoo_serve_requests", "Inference requests answered", ["model", "protocol"],
+                                registry=self.registry)
+        self.failures = Counter("zoo_serve_request_failures", "Requests refused or failed, by status",
+                                ["protocol", "status"], registry=self.registry)
+        self.latency = Histogram("zoo_serve_request_seconds", "Inference request latency, read to written",
+                                 ["protocol"], buckets=_LATENCY, registry=self.registry)
+        self.batch_rows = Histogram("zoo_serve_batch_rows", "Rows per runtime call (coalesced requests)",
+                                    ["model"], buckets=_ROWS, registry=self.registry)
+        self.queue = Histogram("zoo_serve_queue_seconds", "Time a request waited for its runtime call",
+                               ["model"], buckets=_LATENCY, registry=self.registry)
+        self.swaps = Counter("zoo_serve_model_swaps", "Bundles changed on disk: swapped in, or refused",
+                             ["model", "outcome"], registry=self.registry)
+        self._children: dict = {}
+
+    def _child(self, metric, *labels):
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def answered(self, model: str, protocol: str, seconds: float) -> None:
+        self._child(self.requests, model, protocol).inc()
+        self._child(self.latency, protocol).observe(seconds)
+
+    def failed(self, protocol: str, status: int | str) -> None:
+        self._child(self.failures, protocol, str(status)).inc()
+
+    def batched(self, model: str, rows: int, waits: list[float]) -> None:
+        self._child(self.batch_rows, model).observe(rows)
+        queue = self._child(self.queue, model)
+        for wait in waits:
+            queue.observe(wait)
+
+    def event(self, kind: str, model: str) -> None:
+        self._child(self.swaps, model, kind).inc()
+
+    def text(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

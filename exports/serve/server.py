@@ -1,0 +1,232 @@
+"""The server put together: which bundles under which names, the security rules, and uvicorn running the ASGI
+application with the gRPC server in the same event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.errors import ZooError
+from zoo.exports.runtimes import DEFAULT_RUNTIME
+
+TOKEN_VARIABLE = "ZOO_SERVE_TOKEN"
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    grpc_port: int | None = 8001  # None: no gRPC
+    runtime: str = DEFAULT_RUNTIME
+    variant: str | None = None
+    name: str | None = None
+    token: str | None = None
+    max_request_bytes: int = 64 << 20
+    max_rows: int = 65536
+    max_batch_rows: int = 4096
+    max_queue_delay_us: int = 0
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    access_log: bool = True
+    watch_interval: float = 1.0  # seconds between looks at the bundles on disk; 0: never
+    grace: float = 30.0  # seconds in-flight gRPC calls get to finish at shutdown
+
+
+def entries(bundles: list[str | os.PathLike], name: str | None) -> list[tuple[str, str, Path]]:
+    """(name, version, path) per bundle: named after its folder or ``name``; a name given twice has versions 1, 2,
+    ... in the order given."""
+    if not bundles:
+        raise ZooError("zoo serve needs at least one bundle folder (zoo export writes one)")
+    counts: dict[str, int] = {}
+    found = []
+    for bundle in bundles:
+        path = Path(bundle)
+        if not path.is_dir():
+            raise ZooError(f"{path} is not a bundle folder: serve what zoo export wrote (a folder with "
+                           "manifest.json)")
+        model = name or path.resolve().name
+        if not model or "/" in model or model in (".", ".."):
+            raise ZooError(f"{model!r} cannot name a model: pass --name NAME")
+        counts[model] = counts.get(model, 0) + 1
+        found.append((model, str(counts[model]), path))
+    return found
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_security(options: ServeOptions) -> None:
+    if not is_loopback(options.host) and not options.token:
+        raise ZooError(f"--host {options.host} lets other machines in: pass --token TOKEN (or set "
+                       f"{TOKEN_VARIABLE}) so that every request must carry it, or serve on 127.0.0.1")
+    if bool(options.ssl_certfile) != bool(options.ssl_keyfile):
+        raise ZooError("TLS needs both --ssl-certfile and --ssl-keyfile")
+    for path in (options.ssl_certfile, options.ssl_keyfile):
+        if path and not Path(path).is_file():
+            raise ZooError(f"{path}: no such file (TLS needs a PEM certificate and key)")
+    for label, value in (("--max-batch-rows", options.max_batch_rows), ("--max-rows", options.max_rows),
+                         ("--max-request-bytes", options.max_request_bytes)):
+        if value < 1:
+            raise ZooError(f"{label} must be at least 1, got {value}")
+    if options.max_queue_delay_us < 0:
+        raise ZooError(f"--max-queue-delay-us must be 0 or more, got {options.max_queue_delay_us}")
+
+
+def create_app(bundles: list[str | os.PathLike], options: ServeOptions | None = None, **overrides):
+    """The ASGI application serving ``bundles`` (each verified now; a bundle that fails raises ZooError).
+
+    Run it with any ASGI server (``uvicorn.run(app)``); its lifespan starts the gRPC server when
+    ``options.grpc_port`` is set and the watcher that swaps a bundle rewritten on disk.
+    """
+    from zoo.exports.serve.core import Core, Limits
+    from zoo.exports.serve.metrics import Metrics
+    from zoo.exports.serve.models import Repository
+    from zoo.exports.serve.rest import RestApp
+
+    options = _options(options, overrides)
+    check_security(options)
+    metrics = Metrics()
+    repository = Repository(entries(bundles, options.name), options.runtime, options.variant,
+                            options.max_batch_rows, options.max_queue_delay_us / 1e6, metrics.batched, metrics.event)
+    core = Core(repository, metrics, Limits(options.max_request_bytes, options.max_rows), options.token)
+    running: dict = {}
+
+    async def on_start() -> None:
+        if options.grpc_port is not None:
+            from zoo.exports.serve import grpc_service
+
+            running["grpc"], options.grpc_port = await grpc_service.start(
+                core, options.host, options.grpc_port, options.max_request_bytes, _grpc_credentials(options))
+        if options.watch_interval > 0:
+            running["watch"] = asyncio.get_running_loop().create_task(repository.watch(options.watch_interval))
+
+    async def on_stop() -> None:
+        if "watch" in running:
+            running.pop("watch").cancel()
+        if "grpc" in running:
+            await running.pop("grpc").stop(options.grace)
+        repository.close()
+
+    app = RestApp(core, on_start, on_stop)
+    app.options, app.repository = options, repository
+    return app
+
+
+def serve(bundles: list[str | os.PathLike], options: ServeOptions | None = None, *,
+          on_ready: Callable[[dict], None] | None = None, **overrides) -> None:
+    """Serve ``bundles`` until SIGTERM or SIGINT: in-flight requests finish, then it returns.
+
+    ``on_ready`` is called with the addresses ({"http": URL, "grpc": "host:port" or None}) once both listen.
+    """
+    import uvicorn
+
+    options = _options(options, overrides)
+    app = create_app(bundles, options)
+    sock = _listen(options.host, options.port)
+    options.port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="on", access_log=options.access_log, ssl_certfile=options.ssl_certfile,
+                            ssl_keyfile=options.ssl_keyfile, log_level="info", timeout_keep_alive=30,
+                            server_header=False)
+    server = _Server(config, app, on_ready)
+    # uvicorn drains on SIGTERM/SIGINT and then raises the signal again for the handler it found; a quiet one
+    # here makes the drained server's exit a clean 0, not the command line's "terminated".
+    if _main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)
+    server.run(sockets=[sock])
+    if server.started is False:
+        raise ZooError("the server did not start (see the lines above)")
+
+
+class _Server:
+    def __init__(self, config, app, on_ready):
+        import uvicorn
+
+        self.app, self.on_ready, self.started = app, on_ready, False
+
+        outer = self
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets=None):
+                await super().startup(sockets)
+                if not self.should_exit:
+                    outer.started = True
+                    outer._ready()
+
+        self.server = Server(config)
+
+    def _ready(self) -> None:
+        options = self.app.options
+        scheme = "https" if options.ssl_certfile else "http"
+        host = f"[{options.host}]" if ":" in options.host else options.host
+        where = {"http": f"{scheme}://{host}:{options.port}",
+                 "grpc": f"{host}:{options.grpc_port}" if options.grpc_port is not None else None}
+        import click
+
+        models = ", ".join(f"{name} (version {', '.join(versions)})"
+                           for name, versions in self.app.repository.models.items())
+        click.echo(f"zoo serve: {models} verified on {options.runtime}; REST on {where['http']}"
+                   + (f", gRPC on {where['grpc']}" if where["grpc"] else ""), err=True)
+        if self.on_ready is not None:
+            self.on_ready(where)
+
+    def run(self, sockets) -> None:
+        self.server.run(sockets=sockets)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The REST socket, bound here so that a taken port is one line before anything starts (port 0: any free)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ZooError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port, or stop "
+                       "what holds it)") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _grpc_credentials(options: ServeOptions):
+    if not options.ssl_certfile:
+        return None
+    import grpc
+
+    key, chain = Path(options.ssl_keyfile).read_bytes(), Path(options.ssl_certfile).read_bytes()
+    return grpc.ssl_server_credentials([(key, chain)])
+
+
+def _options(options: ServeOptions | None, overrides: dict) -> ServeOptions:
+    from dataclasses import fields, replace
+
+    options = options or ServeOptions()
+    known = {f.name for f in fields(ServeOptions)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown serve option {unknown[0]!r} (options: {', '.join(sorted(known))})")
+    options = replace(options, **overrides)
+    if options.token is None:
+        options.token = os.environ.get(TOKEN_VARIABLE) or None
+    return options
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
