@@ -54,7 +54,8 @@ def serve(bundles, host, port, grpc_port, no_grpc, runtime, variant, name, token
                if importlib.util.find_spec(m) is None]
     if missing:
         raise ZooError(f"{_MISSING}; {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
-    from zoo.exports.serve.server import ServeOptions, serve as run
+    from zoo.exports.serve.server import ServeOptions
+    from zoo.exports.serve.server import serve as run
 
     options = ServeOptions(host=host, port=port, grpc_port=None if no_grpc else grpc_port, runtime=runtime,
                            variant=variant, name=name, token=token, max_request_bytes=max_request_bytes,

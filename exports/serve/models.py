@@ -127,7 +127,10 @@ def load(path: Path, name: str, version: str, runtime: str, variant: str | None)
     from zoo.exports.deploy.verify import verify
 
     before = identity(path)
-    report = verify(path, runtimes=[runtime], variant=variant or "fp32")
+    try:
+        report = verify(path, runtimes=[runtime], variant=variant or "fp32")
+    except ZooError as exc:
+        raise ZooError(f"{path} does not verify: {exc}") from None
     if not report.verified:
         raise ZooError(f"{path} does not verify on {runtime}: {report.failure()}")
     predictor = Predictor(path, runtime, variant=variant)
@@ -221,7 +224,7 @@ class Batcher:
             if self.observe is not None:
                 self.observe(self.served.name, rows, [started - item[3] for item in batch])
             at = 0
-            for x, n, future, _ in batch:
+            for _, n, future, _ in batch:
                 if not future.done():
                     future.set_result({k: v[at:at + n] for k, v in got.items()})
                 at += n

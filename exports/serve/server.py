@@ -135,8 +135,8 @@ def serve(bundles: list[str | os.PathLike], options: ServeOptions | None = None,
 
     options = _options(options, overrides)
     app = create_app(bundles, options)
-    sock = _listen(options.host, options.port)
-    options.port = sock.getsockname()[1]
+    sock = _listen(app.options.host, app.options.port)
+    app.options.port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="on", access_log=options.access_log, ssl_certfile=options.ssl_certfile,
                             ssl_keyfile=options.ssl_keyfile, log_level="info", timeout_keep_alive=30,
                             server_header=False)

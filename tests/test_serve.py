@@ -1,0 +1,484 @@
+"""``zoo serve``: the Open Inference Protocol as clients no one here wrote speak it (tritonclient over REST and gRPC,
+plain HTTP), checked against ``zoo predict``'s file and a bare onnxruntime session; batching bit for bit; the
+bundle swapped on disk; SIGTERM; the token and the limits; a hundred malformed requests.
+
+The servers are real ``zoo serve`` processes on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import assert_clean_error
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("grpc")
+ort = pytest.importorskip("onnxruntime")
+th = pytest.importorskip("tritonclient.http")
+tg = pytest.importorskip("tritonclient.grpc")
+
+ZOO = [sys.executable, "-c", "from zoo.cli import main; main()"]
+READY = re.compile(r"REST on https?://([\d.]+):(\d+)(?:, gRPC on ([\d.]+:\d+))?")
+
+
+class Server:
+    """A ``zoo serve`` process; its output goes to a file (an access log must never fill a pipe)."""
+
+    def __init__(self, args: list, log: Path, env: dict | None = None, timeout: float = 60):
+        self.log = log
+        self.handle = open(log, "wb")
+        self.process = subprocess.Popen([*ZOO, "serve", *map(str, args), "--port", "0", "--grpc-port", "0"],
+                                        stdout=self.handle, stderr=subprocess.STDOUT,
+                                        env={**os.environ, **(env or {})})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = READY.search(log.read_text(errors="replace"))
+            if found:
+                self.host, self.port, self.grpc = found.group(1), int(found.group(2)), found.group(3)
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"zoo serve exited {self.process.returncode}: {log.read_text()}")
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"zoo serve did not start in {timeout} s: {log.read_text()}")
+
+    @property
+    def url(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def json(self, method: str, path: str, payload=None, headers: dict | None = None):
+        body = None if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+        status, _, data = self.request(method, path, body, headers)
+        return status, json.loads(data)
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.handle.close()
+
+
+def rows_of(bundle: Path, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` rows like the bundle's held-out ones (its test data, resampled with noise): real-looking inputs."""
+    import onnx
+    from onnx import numpy_helper
+
+    tensor = onnx.TensorProto()
+    tensor.ParseFromString((bundle / "test_data_set_2" / "input_0.pb").read_bytes())
+    base = numpy_helper.to_array(tensor).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    picked = base[rng.integers(0, len(base), n)]
+    return (picked * rng.normal(1, 0.05, picked.shape)).astype(np.float32)
+
+
+def bare(bundle: Path, x: np.ndarray) -> dict:
+    """The bundle's model.onnx in a bare onnxruntime session: the reference no zoo code touches."""
+    session = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    label, p = session.run(["label", "probabilities"], {session.get_inputs()[0].name: x})
+    classes = json.loads((bundle / "manifest.json").read_text())["class_labels"]
+    return {"class_index": label, "label": np.array(classes)[label], "probabilities": p}
+
+
+@pytest.fixture(scope="module")
+def bundles(exported, tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    for name in ("multiclass", "binary"):
+        shutil.copytree(exported[0] / name, root / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(bundles, tmp_path_factory):
+    log = tmp_path_factory.mktemp("log") / "serve.log"
+    running = Server([bundles / "multiclass", bundles / "binary", "--max-request-bytes", 8 << 20, "--max-rows",
+                      5000], log)
+    yield running
+    assert running.stop() == 0, log.read_text()[-2000:]
+
+
+# -- clients no one here wrote ---------------------------------------------------------------------------------
+
+
+def _triton_rows(client, module, model: str, x: np.ndarray, size: int) -> dict:
+    labels, index, probabilities = [], [], []
+    for start in range(0, len(x), size):
+        part = x[start:start + size]
+        tensor = module.InferInput("input", list(part.shape), "FP32")
+        tensor.set_data_from_numpy(part)
+        result = client.infer(model, [tensor])
+        labels.extend(v.decode() for v in result.as_numpy("label"))
+        index.append(result.as_numpy("class_index"))
+        probabilities.append(result.as_numpy("probabilities"))
+    return {"label": np.array(labels), "class_index": np.concatenate(index),
+            "probabilities": np.concatenate(probabilities)}
+
+
+def _zoo_predict(bundle: Path, x: np.ndarray, tmp: Path) -> dict:
+    import pyarrow.parquet as pq
+
+    np.save(tmp / "rows.npy", x)
+    subprocess.run([*ZOO, "predict", str(bundle), str(tmp / "rows.npy"), "-o", str(tmp / "out.parquet")],
+                   check=True, capture_output=True)
+    table = pq.read_table(tmp / "out.parquet")
+    p = np.stack([table.column(c).to_numpy() for c in table.column_names if c.startswith("p_")], axis=1)
+    return {"label": np.array(table.column("label").to_pylist()), "class_index": table.column("class_index")
+            .to_numpy(), "probabilities": p.astype(np.float32)}
+
+
+@pytest.mark.parametrize("model", ["multiclass", "binary"])
+def test_tritonclient_over_rest_and_grpc_gets_what_zoo_predict_writes(server, bundles, tmp_path, model):
+    """1, 64 and 4,096 rows a request, over both protocols: labels and probabilities equal ``zoo predict``'s file,
+    and the labels a bare onnxruntime session's (here 10,000 rows in requests of 64 and 4,096; 300 one-row
+    requests; the slow test sends all 10,000 one at a time)."""
+    x = rows_of(bundles / model, 10_000)
+    expected = _zoo_predict(bundles / model, x, tmp_path)
+    reference = bare(bundles / model, x)
+    assert (expected["label"] == reference["label"]).all()
+    http_client = th.InferenceServerClient(server.url, concurrency=1)
+    grpc_client = tg.InferenceServerClient(server.grpc)
+    for client, module in ((http_client, th), (grpc_client, tg)):
+        for size, n in ((1, 300), (64, 10_000), (4096, 10_000)):
+            got = _triton_rows(client, module, model, x[:n], size)
+            for name in ("label", "class_index"):
+                assert (got[name] == expected[name][:n]).all(), (module.__name__, size, name)
+            # zoo predict writes float32 probabilities; the server sends the runtime's float32 as they are
+            np.testing.assert_array_equal(got["probabilities"], expected["probabilities"][:n])
+    http_client.close()
+    grpc_client.close()
+
+
+@pytest.mark.slow  # 40,000 one-row requests
+@pytest.mark.parametrize("model", ["multiclass", "binary"])
+def test_ten_thousand_one_row_requests_over_both_protocols(server, bundles, tmp_path, model):
+    x = rows_of(bundles / model, 10_000, seed=1)
+    expected = _zoo_predict(bundles / model, x, tmp_path)
+    for client, module in ((th.InferenceServerClient(server.url), th), (tg.InferenceServerClient(server.grpc), tg)):
+        got = _triton_rows(client, module, model, x, 1)
+        assert (got["label"] == expected["label"]).all()
+        np.testing.assert_array_equal(got["probabilities"], expected["probabilities"])
+
+
+def test_metadata_health_and_json_tensors_over_plain_http(server, bundles):
+    assert server.json("GET", "/v2/health/live") == (200, {"live": True})
+    assert server.json("GET", "/v2/health/ready") == (200, {"ready": True})
+    status, meta = server.json("GET", "/v2")
+    assert status == 200 and meta["name"] == "zoo" and "binary_tensor_data" in meta["extensions"]
+    status, meta = server.json("GET", "/v2/models/binary")
+    assert status == 200 and meta["versions"] == ["1"] and meta["platform"] == "onnx"
+    assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 30]}]
+    assert {o["name"]: o["shape"] for o in meta["outputs"]} == {"label": [-1], "class_index": [-1],
+                                                                 "probabilities": [-1, 1]}
+    manifest = json.loads((bundles / "binary" / "manifest.json").read_text())
+    assert json.loads(meta["parameters"]["classes"]) == manifest["class_labels"]
+    assert meta["parameters"]["policy"] == manifest["policy"]["name"]
+    assert server.json("GET", "/v2/models/binary/versions/1/ready") == (200, {"name": "binary", "ready": True})
+    x = rows_of(bundles / "binary", 3)
+    status, answer = server.json("POST", "/v2/models/binary/infer", {
+        "id": "r-1", "inputs": [{"name": "input", "shape": [3, 30], "datatype": "FP32", "data": x.tolist()}],
+        "outputs": [{"name": "label"}]})
+    assert status == 200 and answer["id"] == "r-1" and answer["model_version"] == "1"
+    assert answer["outputs"] == [{"name": "label", "datatype": "BYTES", "shape": [3],
+                                  "data": bare(bundles / "binary", x)["label"].tolist()}]
+
+
+# -- batching --------------------------------------------------------------------------------------------------
+
+
+def test_concurrent_requests_are_coalesced_and_each_answer_is_bit_for_bit_a_single_calls(server, bundles, tmp_path):
+    """A 200 ms queue delay makes 32 concurrent requests share runtime calls (the metrics count them); each
+    answer's bytes equal the same request's sent alone (to the unbatched server), and a bare session's on its
+    rows alone."""
+    running = Server([bundles / "multiclass", "--max-queue-delay-us", 200_000, "--no-access-log"],
+                     tmp_path / "serve.log")
+    try:
+        rng = np.random.default_rng(3)
+        parts = [rows_of(bundles / "multiclass", int(n), seed=k) for k, n in enumerate(rng.integers(1, 40, 32))]
+
+        def ask(x, where=running):
+            client = th.InferenceServerClient(where.url)
+            tensor = th.InferInput("input", list(x.shape), "FP32")
+            tensor.set_data_from_numpy(x)
+            return client.infer("multiclass", [tensor]).as_numpy("probabilities")
+
+        with ThreadPoolExecutor(32) as pool:
+            together = list(pool.map(ask, parts))
+        calls = _metric(running, "zoo_serve_batch_rows_count", 'model="multiclass"')
+        assert calls < len(parts) / 2, f"{calls} runtime calls for {len(parts)} concurrent requests"
+        alone = [ask(x, server) for x in parts]
+        for x, a, b in zip(parts, together, alone):
+            assert a.tobytes() == b.tobytes()
+            assert a.tobytes() == bare(bundles / "multiclass", x)["probabilities"].tobytes()
+    finally:
+        assert running.stop() == 0
+
+
+def _metric(server: Server, name: str, labels: str = "") -> float:
+    status, _, body = server.request("GET", "/metrics")
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith(name) and labels in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
+def test_metrics_count_requests_failures_latency_and_batches(server):
+    before = _metric(server, "zoo_serve_requests_total", 'protocol="rest"')
+    x = np.zeros((2, 64), np.float32)
+    payload = {"inputs": [{"name": "input", "shape": [2, 64], "datatype": "FP32", "data": x.ravel().tolist()}]}
+    assert server.json("POST", "/v2/models/multiclass/infer", payload)[0] == 200
+    assert server.json("POST", "/v2/models/multiclass/infer", b"{nope")[0] == 400
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _, _, body = server.request("GET", "/metrics")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    assert {"zoo_serve_requests", "zoo_serve_request_failures", "zoo_serve_request_seconds",
+            "zoo_serve_batch_rows", "zoo_serve_queue_seconds"} <= set(families)
+    assert _metric(server, "zoo_serve_requests_total", 'protocol="rest"') == before + 1
+    assert _metric(server, "zoo_serve_request_failures_total", 'status="400"') >= 1
+
+
+# -- refusals --------------------------------------------------------------------------------------------------
+
+
+def _infer(shape=(1, 64), datatype="FP32", data=None, name="input", **extra) -> dict:
+    values = [0.5] * int(np.prod(shape)) if data is None else data
+    return {"inputs": [{"name": name, "shape": list(shape), "datatype": datatype, "data": values}], **extra}
+
+
+MALFORMED = {
+    "not JSON": (b"{not json", {}, 400),
+    "JSON but a list": (b"[1, 2]", {}, 400),
+    "no inputs": ({"outputs": []}, {}, 400),
+    "inputs not a list": ({"inputs": {"name": "input"}}, {}, 400),
+    "input without a name": ({"inputs": [{"shape": [1, 64], "datatype": "FP32", "data": [0] * 64}]}, {}, 400),
+    "unknown input": (_infer(name="pixels"), {}, 400),
+    "wrong datatype": (_infer(datatype="INT64", data=[1] * 64), {}, 400),
+    "unknown datatype": (_infer(datatype="FLOAT"), {}, 400),
+    "wrong width": (_infer(shape=(1, 63)), {}, 400),
+    "shape and data disagree": (_infer(shape=(2, 64), data=[0.5] * 64), {}, 400),
+    "negative shape": (_infer(shape=(-1, 64), data=[0.5] * 64), {}, 400),
+    "strings as numbers": (_infer(data=["a"] * 64), {}, 400),
+    "NaN in binary": (None, {"nan": True}, 400),
+    "binary size past the end": (None, {"overrun": True}, 400),
+    "header length past the body": (None, {"header": True}, 400),
+    "unknown output": (_infer(outputs=[{"name": "logits"}]), {}, 400),
+    "too many rows": (_infer(shape=(5001, 64)), {}, 413),
+    "body too large": (b"x" * (9 << 20), {}, 413),
+    "unknown model": ("/v2/models/nothere/infer", {}, 404),
+    "unknown version": ("/v2/models/multiclass/versions/7/infer", {}, 404),
+    "wrong method": ("GET /v2/models/multiclass/infer", {}, 405),
+    "unknown route": ("/v3/anything", {}, 404),
+}
+
+
+def _send_malformed(server: Server, kind: str):
+    body, how, _ = MALFORMED[kind]
+    method, path, headers = "POST", "/v2/models/multiclass/infer", {}
+    if isinstance(body, str):
+        method, path = ("GET", body.split(" ")[1]) if body.startswith("GET ") else ("POST", body)
+        body = json.dumps(_infer()).encode() if method == "POST" else None
+    elif body is None:  # the binary extension, built by hand
+        raw = np.zeros((1, 64), np.float32)
+        if how.get("nan"):
+            raw[0, 3] = np.nan
+        blob = raw.tobytes()
+        size = len(blob) + (8 if how.get("overrun") else 0)
+        header = json.dumps({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
+                                         "parameters": {"binary_data_size": size}}]}).encode()
+        length = len(header) + (10_000 if how.get("header") else 0)
+        body, headers = header + blob, {"Inference-Header-Content-Length": str(length)}
+    elif isinstance(body, dict):
+        body = json.dumps(body).encode()
+    return server.request(method, path, body, headers)
+
+
+def test_a_hundred_malformed_requests_of_twenty_kinds_get_4xx_and_the_server_keeps_answering(server, bundles):
+    assert len(MALFORMED) >= 20
+    kinds = [k for k in MALFORMED for _ in range(5)][:110]
+    for kind in kinds:
+        status, headers, body = _send_malformed(server, kind)
+        assert status == MALFORMED[kind][2], (kind, status, body[:200])
+        error = json.loads(body)["error"]
+        assert error and "\n" not in error and "Traceback" not in error, (kind, error)
+    x = rows_of(bundles / "multiclass", 5)
+    tensor = th.InferInput("input", [5, 64], "FP32")
+    tensor.set_data_from_numpy(x)
+    labels = th.InferenceServerClient(server.url).infer("multiclass", [tensor]).as_numpy("label")
+    assert [v.decode() for v in labels] == bare(bundles / "multiclass", x)["label"].tolist()
+
+
+def test_grpc_refusals_carry_their_status(server):
+    import grpc
+
+    client = tg.InferenceServerClient(server.grpc)
+    tensor = tg.InferInput("input", [1, 63], "FP32")
+    tensor.set_data_from_numpy(np.zeros((1, 63), np.float32))
+    with pytest.raises(Exception) as caught:
+        client.infer("multiclass", [tensor])
+    assert caught.value.status() == f"StatusCode.{grpc.StatusCode.INVALID_ARGUMENT.name}"
+    assert "[-1, 64]" in caught.value.message()
+    with pytest.raises(Exception) as caught:
+        client.get_model_metadata("nothere")
+    assert caught.value.status() == f"StatusCode.{grpc.StatusCode.NOT_FOUND.name}"
+
+
+def test_a_bundle_that_does_not_verify_is_refused_and_the_server_does_not_start(bundle_copy, tmp_path):
+    bundle = bundle_copy("multiclass")
+    data = bytearray((bundle / "model.onnx").read_bytes())
+    data[-20] ^= 0xFF
+    (bundle / "model.onnx").write_bytes(bytes(data))
+    done = subprocess.run([*ZOO, "serve", str(bundle), "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sha256" in lines[0] and str(bundle) in lines[0], done.stderr
+
+
+def test_a_non_loopback_bind_needs_a_token_and_a_token_guards_every_route_but_live(zoo_cli, bundles, tmp_path):
+    assert_clean_error(zoo_cli("serve", bundles / "multiclass", "--host", "0.0.0.0"), "--token", "0.0.0.0")
+    running = Server([bundles / "multiclass", "--no-access-log"], tmp_path / "serve.log",
+                     env={"ZOO_SERVE_TOKEN": "s3cret"})
+    try:
+        assert running.json("GET", "/v2/health/live")[0] == 200
+        for path in ("/v2/health/ready", "/v2", "/v2/models/multiclass", "/metrics"):
+            status, headers, body = running.request("GET", path)
+            assert status == 401 and headers.get("www-authenticate") == "Bearer", path
+            assert running.request("GET", path, headers={"Authorization": "Bearer s3cre"})[0] == 401
+            assert running.request("GET", path, headers={"Authorization": "Bearer s3cret"})[0] == 200
+        assert running.json("POST", "/v2/models/multiclass/infer", _infer())[0] == 401
+        client = tg.InferenceServerClient(running.grpc)
+        with pytest.raises(Exception, match="UNAUTHENTICATED"):
+            client.is_model_ready("multiclass")
+        assert client.is_model_ready("multiclass", headers={"authorization": "Bearer s3cret"})
+    finally:
+        assert running.stop() == 0
+
+
+# -- on disk and at the end ------------------------------------------------------------------------------------
+
+
+def _load(server: Server, model: str, x: np.ndarray, stop: threading.Event, results: list) -> None:
+    client = th.InferenceServerClient(server.url)
+    while not stop.is_set():
+        tensor = th.InferInput("input", list(x.shape), "FP32")
+        tensor.set_data_from_numpy(x)
+        try:
+            results.append(client.infer(model, [tensor]).as_numpy("probabilities"))
+        except Exception as exc:  # counted: the promise is that there are none
+            results.append(exc)
+
+
+def test_a_bundle_rewritten_on_disk_is_swapped_in_under_load_and_a_broken_one_is_not(bundles, tmp_path):
+    served = tmp_path / "multiclass"
+    shutil.copytree(bundles / "multiclass", served)
+    running = Server([served, "--watch-interval", 0.2, "--no-access-log"], tmp_path / "serve.log")
+    x = rows_of(served, 4)
+    old = bare(served, x)["probabilities"]
+    stop, results = threading.Event(), []
+    workers = [threading.Thread(target=_load, args=(running, "multiclass", x, stop, results)) for _ in range(4)]
+    try:
+        for w in workers:
+            w.start()
+        subprocess.run([*ZOO, "-q", "export", "multiclass", "-o", str(served), "--force", "--no-card", "--seed", "7",
+                        "--epochs", "2"], check=True, capture_output=True)
+        new = bare(served, x)["probabilities"]
+        assert not np.array_equal(new, old)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (results and np.array_equal(results[-1], new)):
+            time.sleep(0.1)
+        stop.set()
+        for w in workers:
+            w.join()
+        failures = [r for r in results if isinstance(r, Exception)]
+        assert not failures, failures[:3]
+        assert np.array_equal(results[-1], new), "the new bundle was not served"
+        assert all(np.array_equal(r, old) or np.array_equal(r, new) for r in results)
+        # A broken bundle written over it is verified, refused, and the new one keeps serving.
+        manifest = json.loads((served / "manifest.json").read_text())
+        manifest["sha256"]["model.onnx"] = "0" * 64
+        (served / "manifest.json").write_text(json.dumps(manifest))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "not taken" not in (tmp_path / "serve.log").read_text():
+            time.sleep(0.1)
+        assert "not taken" in (tmp_path / "serve.log").read_text()
+        tensor = th.InferInput("input", list(x.shape), "FP32")
+        tensor.set_data_from_numpy(x)
+        got = th.InferenceServerClient(running.url).infer("multiclass", [tensor]).as_numpy("probabilities")
+        assert np.array_equal(got, new)
+        assert _metric(running, "zoo_serve_model_swaps_total", 'outcome="swap_refused"') == 1
+    finally:
+        stop.set()
+        assert running.stop() == 0
+
+
+def test_sigterm_under_load_finishes_what_was_asked_and_exits_0(bundles, tmp_path):
+    running = Server([bundles / "multiclass", "--no-access-log"], tmp_path / "serve.log")
+    x = rows_of(bundles / "multiclass", 64)
+    stop, results = threading.Event(), []
+    workers = [threading.Thread(target=_load, args=(running, "multiclass", x, stop, results)) for _ in range(8)]
+    for w in workers:
+        w.start()
+    time.sleep(1.0)
+    answered = len(results)
+    code = running.stop()
+    stop.set()
+    for w in workers:
+        w.join()
+    assert code == 0, (tmp_path / "serve.log").read_text()[-2000:]
+    assert answered > 8
+    refused = [r for r in results if isinstance(r, Exception)]
+    # After SIGTERM the port closes: a request may find no server (refused), never a broken or wrong answer.
+    assert all(isinstance(r, np.ndarray) or "refused" in str(r).lower() or "connect" in str(r).lower()
+               for r in results), refused[:3]
+
+
+# -- the protocol's pieces --------------------------------------------------------------------------------------
+
+
+def test_the_grpc_messages_match_tritons_field_for_field():
+    """zoo's descriptors against tritonclient's (an independent copy of the protocol): names, numbers, types."""
+    from tritonclient.grpc import service_pb2
+
+    from zoo.exports.serve.grpc_service import messages
+
+    def fields(descriptor, prefix=""):
+        found = {f"{prefix}{descriptor.name}.{f.name}": (f.number, f.type) for f in descriptor.fields}
+        for nested in descriptor.nested_types:
+            found.update(fields(nested, f"{prefix}{descriptor.name}."))
+        return found
+
+    compared = 0
+    for name, message in messages().items():
+        mine, theirs = fields(message.DESCRIPTOR), fields(service_pb2.DESCRIPTOR.message_types_by_name[name])
+        for key, value in mine.items():
+            if key.startswith("ModelMetadataResponse.Parameters") or key == "ModelMetadataResponse.parameters":
+                continue  # zoo's addition (MLServer's too): the classes over gRPC; clients ignore unknown fields
+            assert theirs.get(key) == value, key
+            compared += 1
+    assert compared > 50
