@@ -482,3 +482,152 @@ def test_the_grpc_messages_match_tritons_field_for_field():
             assert theirs.get(key) == value, key
             compared += 1
     assert compared > 50
+
+
+# -- a table model: one input per column, strings as BYTES -------------------------------------------------------
+
+
+def test_a_table_model_takes_its_columns_with_categories_as_bytes_and_gaps_as_nan(tmp_path):
+    """Wine with word labels, categories and gaps: each column an input (numbers FP32 with NaN for a gap,
+    categories BYTES with "" for a gap) over REST and gRPC; the labels are ``zoo predict``'s on the same file."""
+    import pyarrow.parquet as pq
+    from test_tables import WINE_ARGS, wine_frame
+
+    frame = wine_frame()
+    frame.to_parquet(tmp_path / "wine.parquet")
+    subprocess.run([*ZOO, "-q", "export", "multiclass", "--data", str(tmp_path / "wine.parquet"), *WINE_ARGS, "-o",
+                    str(tmp_path / "wine"), "--no-card"], check=True, capture_output=True)
+    subprocess.run([*ZOO, "predict", str(tmp_path / "wine"), str(tmp_path / "wine.parquet"), "-o",
+                    str(tmp_path / "out.parquet"), "--id-column", "bottle_id"], check=True, capture_output=True)
+    expected = pq.read_table(tmp_path / "out.parquet").column("label").to_pylist()
+    running = Server([tmp_path / "wine", "--no-access-log"], tmp_path / "serve.log")
+    try:
+        status, meta = running.json("GET", "/v2/models/wine")
+        kinds = {i["name"]: i["datatype"] for i in meta["inputs"]}
+        assert kinds["region"] == "BYTES" and kinds["alcohol"] == "FP32" and "bottle_id" not in kinds
+        for client, module in ((th.InferenceServerClient(running.url), th),
+                               (tg.InferenceServerClient(running.grpc), tg)):
+            tensors = []
+            for name, datatype in kinds.items():
+                column = frame[name]
+                if datatype == "BYTES":
+                    values = np.array([b"" if v is None or v != v else str(v).encode() for v in column], dtype=object)
+                else:
+                    values = column.to_numpy(dtype=np.float32, na_value=np.nan)
+                tensor = module.InferInput(name, [len(frame), 1], datatype)
+                tensor.set_data_from_numpy(values.reshape(-1, 1))
+                tensors.append(tensor)
+            got = client.infer("wine", tensors).as_numpy("label")
+            assert [v.decode() for v in got] == expected, module.__name__
+    finally:
+        assert running.stop() == 0
+
+
+# -- from Python ---------------------------------------------------------------------------------------------------
+
+
+def test_zoo_serve_runs_embedded_in_a_thread_and_stops_when_asked(bundles):
+    import zoo
+
+    ready, done = {}, threading.Event()
+
+    def run():
+        zoo.serve(bundles / "binary", port=0, grpc_port=0, access_log=False, on_ready=ready.update)
+        done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while "stop" not in ready and time.monotonic() < deadline:
+        time.sleep(0.05)
+    x = rows_of(bundles / "binary", 3)
+    tensor = tg.InferInput("input", [3, 30], "FP32")
+    tensor.set_data_from_numpy(x)
+    got = tg.InferenceServerClient(ready["grpc"]).infer("binary", [tensor]).as_numpy("class_index")
+    assert got.tolist() == bare(bundles / "binary", x)["class_index"].tolist()
+    ready["stop"]()
+    assert done.wait(30)
+
+
+def test_the_asgi_app_answers_without_a_server_of_ours(bundles):
+    """``zoo.serve_app`` driven as any ASGI server drives an app: one scope, the body, the messages sent back."""
+    import asyncio
+
+    import zoo
+
+    app = zoo.serve_app([bundles / "multiclass"])
+    x = rows_of(bundles / "multiclass", 2)
+    body = json.dumps(_infer(shape=(2, 64), data=x.ravel().tolist())).encode()
+
+    async def call(method, path, body=b""):
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await app({"type": "http", "method": method, "path": path, "headers": [], "query_string": b""},
+                  receive, send)
+        return sent[0]["status"], json.loads(sent[1]["body"])
+
+    status, answer = asyncio.run(call("POST", "/v2/models/multiclass/infer", body))
+    assert status == 200
+    labels = next(o for o in answer["outputs"] if o["name"] == "label")["data"]
+    assert labels == bare(bundles / "multiclass", x)["label"].tolist()
+    assert asyncio.run(call("GET", "/v2/models/nothere"))[0] == 404
+
+
+def test_without_the_serve_extra_zoo_serve_says_what_to_install(bundles, python):
+    from conftest import zoo_without
+
+    done = subprocess.run([python, "-c", zoo_without("uvicorn"), "serve", str(bundles / "multiclass")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "pip install 'zoo-onnx[serve]'" in done.stderr and "uvicorn" in done.stderr
+
+
+def test_tls_serves_rest_and_grpc_with_the_given_certificate(bundles, tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    running = Server([bundles / "binary", "--ssl-certfile", cert, "--ssl-keyfile", key, "--no-access-log"],
+                     tmp_path / "serve.log")
+    try:
+        assert "REST on https://" in (tmp_path / "serve.log").read_text()
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(cert))
+        connection = http.client.HTTPSConnection(running.host, running.port, context=context, timeout=30)
+        connection.request("GET", "/v2/models/binary/ready")
+        assert connection.getresponse().status == 200
+        connection.close()
+        untrusting = http.client.HTTPSConnection(running.host, running.port, timeout=30)
+        with pytest.raises(ssl.SSLError):  # a client that does not trust it is refused by TLS, not served
+            untrusting.request("GET", "/v2/health/live")
+        untrusting.close()
+        client = tg.InferenceServerClient(running.grpc, ssl=True, root_certificates=str(cert))
+        assert client.is_model_ready("binary")
+    finally:
+        assert running.stop() == 0
+
+
+def test_a_slow_or_vanished_client_does_not_hold_up_the_others(server, bundles):
+    import socket
+
+    stalled = socket.create_connection((server.host, server.port))
+    stalled.sendall(b"POST /v2/models/multiclass/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{\"in")
+    vanished = socket.create_connection((server.host, server.port))
+    vanished.sendall(b"POST /v2/models/multiclass/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+    vanished.close()
+    try:
+        started = time.monotonic()
+        for _ in range(20):
+            assert server.json("GET", "/v2/health/ready")[0] == 200
+        x = rows_of(bundles / "multiclass", 1)
+        assert server.json("POST", "/v2/models/multiclass/infer", _infer(data=x.ravel().tolist()))[0] == 200
+        assert time.monotonic() - started < 10
+    finally:
+        stalled.close()

@@ -10,11 +10,12 @@ The public API is small and import-light (no torch at import)::
     result = zoo.train("multiclass", epochs=10)      # training, export and scoring (zoo.api)
     zoo.export(result, "bundles/digits")
     zoo.load_bundle("bundles/digits").predict(X)
+    zoo.serve("bundles/digits")                      # REST and gRPC, until SIGTERM
 
 Plugins implement the hooks in :mod:`zoo.hookspecs` with :data:`zoo.hookimpl`.
 """
 
-from zoo.api import export, load_bundle, report, train
+from zoo.api import export, load_bundle, report, serve, serve_app, train
 from zoo.hookspecs import hookimpl
 from zoo.policies import LossPolicy
 from zoo.registry import (
@@ -52,5 +53,7 @@ __all__ = [
     "list_runtimes",
     "load_bundle",
     "report",
+    "serve",
+    "serve_app",
     "train",
 ]

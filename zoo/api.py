@@ -1,4 +1,5 @@
-"""The Python API beside the CLI: ``zoo.train``, ``zoo.export``, ``zoo.load_bundle`` and ``zoo.report``.
+"""The Python API beside the CLI: ``zoo.train``, ``zoo.export``, ``zoo.load_bundle``, ``zoo.report`` and
+``zoo.serve``.
 
 Each mirrors its command and returns a typed result; each imports the module that does the work when
 called, so ``import zoo`` stays light (no numpy, torch or onnxruntime)::
@@ -10,6 +11,7 @@ called, so ``import zoo`` stays light (no numpy, torch or onnxruntime)::
     model = zoo.load_bundle("bundles/digits")                   # a zoo.exports.deploy.predictor.Predictor
     model.predict(X), model.predict_proba(X)
     zoo.report("bundles/digits")                                # remake bundles/digits/report.html
+    zoo.serve("bundles/digits", port=8000)                      # the Open Inference Protocol, REST and gRPC
 
 Errors are :class:`zoo.errors.ZooError` with the one line the CLI would print.
 """
@@ -99,6 +101,31 @@ def load_bundle(path: str | os.PathLike, runtime: str | None = None, *, allow_na
     from zoo.exports.deploy.predictor import Predictor
 
     return Predictor(path, runtime or DEFAULT_RUNTIME, allow_nan=allow_nan, variant=variant)
+
+
+def serve(bundles: str | os.PathLike | list, *, on_ready: Any = None, **options: Any) -> None:
+    """``zoo serve``: answer the Open Inference Protocol for ``bundles`` over REST and gRPC until SIGTERM/SIGINT.
+
+    ``options`` are :class:`zoo.exports.serve.ServeOptions`' fields (``port=0`` takes any free port);
+    ``on_ready(addresses)`` is called once both listen. Each bundle is verified first: one that fails raises
+    :class:`zoo.errors.ZooError` and nothing is served. Needs the ``serve`` extra.
+    """
+    from zoo.exports.serve.server import serve as run
+
+    run(_bundles(bundles), on_ready=on_ready, **options)
+
+
+def serve_app(bundles: str | os.PathLike | list, **options: Any) -> Any:
+    """The ASGI application ``zoo serve`` runs, for your own ASGI server (``uvicorn.run(zoo.serve_app(...))``);
+    its lifespan starts the gRPC server when ``grpc_port`` is given, and the watcher that swaps a rewritten
+    bundle."""
+    from zoo.exports.serve.server import create_app
+
+    return create_app(_bundles(bundles), grpc_port=options.pop("grpc_port", None), **options)
+
+
+def _bundles(bundles: str | os.PathLike | list) -> list:
+    return [bundles] if isinstance(bundles, (str, os.PathLike)) else list(bundles)
 
 
 def report(path: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:

@@ -10,6 +10,15 @@ _MISSING = ("zoo serve needs the serve extra: pip install 'zoo-onnx[serve]' (uvi
             "prometheus_client)")
 
 
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 @click.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=str))
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -48,10 +57,8 @@ def serve(bundles, host, port, grpc_port, no_grpc, runtime, variant, name, token
     \b
     Routes: /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME[/versions/V][/ready|/infer], /metrics
     """
-    import importlib.util
-
     missing = [m for m in ("uvicorn", "orjson", "prometheus_client") + (() if no_grpc else ("grpc",))
-               if importlib.util.find_spec(m) is None]
+               if not _installed(m)]
     if missing:
         raise ZooError(f"{_MISSING}; {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
     from zoo.exports.serve.server import ServeOptions

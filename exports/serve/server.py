@@ -36,7 +36,7 @@ class ServeOptions:
     ssl_keyfile: str | None = None
     access_log: bool = True
     watch_interval: float = 1.0  # seconds between looks at the bundles on disk; 0: never
-    grace: float = 30.0  # seconds in-flight gRPC calls get to finish at shutdown
+    grace: float = 10.0  # seconds in-flight requests get to finish at shutdown; a stalled connection is then cut
 
 
 def entries(bundles: list[str | os.PathLike], name: str | None) -> list[tuple[str, str, Path]]:
@@ -129,17 +129,18 @@ def serve(bundles: list[str | os.PathLike], options: ServeOptions | None = None,
           on_ready: Callable[[dict], None] | None = None, **overrides) -> None:
     """Serve ``bundles`` until SIGTERM or SIGINT: in-flight requests finish, then it returns.
 
-    ``on_ready`` is called with the addresses ({"http": URL, "grpc": "host:port" or None}) once both listen.
+    ``on_ready`` is called once both listen with {"http": URL, "grpc": "host:port" or None, "stop": a function
+    that stops the server as SIGTERM does} (from another thread: the way to stop a server embedded in one).
     """
     import uvicorn
 
-    options = _options(options, overrides)
-    app = create_app(bundles, options)
-    sock = _listen(app.options.host, app.options.port)
-    app.options.port = sock.getsockname()[1]
+    app = create_app(bundles, _options(options, overrides))
+    options = app.options  # the app's own copy, which learns the ports actually bound
+    sock = _listen(options.host, options.port)
+    options.port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="on", access_log=options.access_log, ssl_certfile=options.ssl_certfile,
                             ssl_keyfile=options.ssl_keyfile, log_level="info", timeout_keep_alive=30,
-                            server_header=False)
+                            server_header=False, timeout_graceful_shutdown=options.grace)
     server = _Server(config, app, on_ready)
     # uvicorn drains on SIGTERM/SIGINT and then raises the signal again for the handler it found; a quiet one
     # here makes the drained server's exit a clean 0, not the command line's "terminated".
@@ -173,7 +174,8 @@ class _Server:
         scheme = "https" if options.ssl_certfile else "http"
         host = f"[{options.host}]" if ":" in options.host else options.host
         where = {"http": f"{scheme}://{host}:{options.port}",
-                 "grpc": f"{host}:{options.grpc_port}" if options.grpc_port is not None else None}
+                 "grpc": f"{host}:{options.grpc_port}" if options.grpc_port is not None else None,
+                 "stop": self.stop}
         import click
 
         models = ", ".join(f"{name} (version {', '.join(versions)})"
@@ -185,6 +187,9 @@ class _Server:
 
     def run(self, sockets) -> None:
         self.server.run(sockets=sockets)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
 
 
 def _listen(host: str, port: int) -> socket.socket:
