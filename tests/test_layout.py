@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROOMS = {"zoo.plugins": ROOT / "plugins", "zoo.exports": ROOT / "exports", "zoo": ROOT / "zoo"}
 #: The deployment side: what a machine with neither torch nor the trainer runs.
 DEPLOYMENT = ("zoo.exports.bundle", "zoo.exports.deploy", "zoo.exports.variants", "zoo.exports.card",
-              "zoo.exports.runtimes")
+              "zoo.exports.runtimes", "zoo.exports.serve")
 #: What the deployment side must never import.
 TRAINING_SIDE = ("torch", "sklearn", "zoo.training", "zoo.exports.export")
 #: Facades that import everything by design: the package ``zoo`` and its Python API.

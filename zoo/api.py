@@ -26,6 +26,7 @@ from zoo.exports.bundle.layout import EXPORT_ROOT
 from zoo.exports.export.options import ExportOptions
 from zoo.exports.runtimes import DEFAULT_RUNTIME
 from zoo.tables import MAX_CATEGORIES
+from zoo.tables.features import TableOptions
 from zoo.training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ def train(model: str, *, data: Any = None, policy: str | None = None, epochs: in
     ``id_column``, ``max_categories`` and ``missing`` say what a table's columns are, as ``zoo train``'s options
     of those names do. Other keywords go to the model's builder.
     """
-    from zoo.tables.features import TableOptions
     from zoo.training import fit
 
     if hidden_size is not None:
@@ -110,18 +110,20 @@ def serve(bundles: str | os.PathLike | list, *, on_ready: Any = None, **options:
     ``on_ready(addresses)`` is called once both listen. Each bundle is verified first: one that fails raises
     :class:`zoo.errors.ZooError` and nothing is served. Needs the ``serve`` extra.
     """
-    from zoo.exports.serve.server import serve as run
-
-    run(_bundles(bundles), on_ready=on_ready, **options)
+    _server().serve(_bundles(bundles), on_ready=on_ready, **options)
 
 
 def serve_app(bundles: str | os.PathLike | list, **options: Any) -> Any:
     """The ASGI application ``zoo serve`` runs, for your own ASGI server (``uvicorn.run(zoo.serve_app(...))``);
     its lifespan starts the gRPC server when ``grpc_port`` is given, and the watcher that swaps a rewritten
     bundle."""
-    from zoo.exports.serve.server import create_app
+    return _server().create_app(_bundles(bundles), grpc_port=options.pop("grpc_port", None), **options)
 
-    return create_app(_bundles(bundles), grpc_port=options.pop("grpc_port", None), **options)
+
+def _server():
+    from zoo.exports.serve import server  # deferred: uvicorn, grpc and asyncio only for the server
+
+    return server
 
 
 def _bundles(bundles: str | os.PathLike | list) -> list:

@@ -8,22 +8,9 @@ gRPC, with concurrent requests batched into one runtime call.
     import zoo
     zoo.serve("zoo-exports/multiclass", port=8000)        # the same, from Python (blocks until stopped)
     app = zoo.serve_app("zoo-exports/multiclass")         # the ASGI app, for your own server
+                                                          # (zoo.exports.serve.server.create_app)
 
 Rooms: :mod:`.tensors` (the protocol's tensors, decoded and encoded), :mod:`.models` (verified bundles, the
 batcher, the swap on disk), :mod:`.core` (what both protocols share), :mod:`.rest`, :mod:`.grpc_service`,
 :mod:`.metrics`, :mod:`.server` (options, security, uvicorn) and :mod:`.commands`.
 """
-
-from __future__ import annotations
-
-__all__ = ["ServeOptions", "create_app", "serve"]
-
-
-def __getattr__(name: str):
-    # Deferred: the command line imports .commands through this package for every ``zoo --help``, and the
-    # server's modules bring asyncio and the protocol's codecs.
-    if name in __all__:
-        from zoo.exports.serve import server
-
-        return getattr(server, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from zoo.errors import ZooError
+from zoo.exports.runtimes import DEFAULT_RUNTIME
 
 _MISSING = ("zoo serve needs the serve extra: pip install 'zoo-onnx[serve]' (uvicorn, orjson, grpcio, "
             "prometheus_client)")
@@ -26,7 +27,7 @@ def _installed(module: str) -> bool:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="REST port (0: any).")
 @click.option("--grpc-port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="gRPC port.")
 @click.option("--no-grpc", is_flag=True, help="Serve REST only.")
-@click.option("--runtime", default="onnxruntime-cpu", show_default=True, help="The runtime to serve on.")
+@click.option("--runtime", default=DEFAULT_RUNTIME, show_default=True, help="The runtime to serve on.")
 @click.option("--variant", default=None, help="Serve a variant of each bundle (fp16, int8) instead of model.onnx.")
 @click.option("--name", default=None, help="The model's name (default: the bundle folder's); several bundles of "
               "one name are its versions 1, 2, ...")
@@ -61,12 +62,11 @@ def serve(bundles, host, port, grpc_port, no_grpc, runtime, variant, name, token
                if not _installed(m)]
     if missing:
         raise ZooError(f"{_MISSING}; {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
-    from zoo.exports.serve.server import ServeOptions
-    from zoo.exports.serve.server import serve as run
+    from zoo.exports.serve import server  # deferred: the server's modules bring asyncio, numpy and the codecs
 
-    options = ServeOptions(host=host, port=port, grpc_port=None if no_grpc else grpc_port, runtime=runtime,
+    options = server.ServeOptions(host=host, port=port, grpc_port=None if no_grpc else grpc_port, runtime=runtime,
                            variant=variant, name=name, token=token, max_request_bytes=max_request_bytes,
                            max_rows=max_rows, max_batch_rows=max_batch_rows, max_queue_delay_us=max_queue_delay_us,
                            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, access_log=access_log,
                            watch_interval=watch_interval)
-    run(list(bundles), options)
+    server.serve(list(bundles), options)

@@ -15,8 +15,18 @@ from functools import cache
 
 import numpy as np
 
+from zoo import __version__
 from zoo.exports.serve.core import EXTENSIONS, SERVER_NAME, Core
-from zoo.exports.serve.tensors import ProtocolError, datatype_for, datatype_of, from_bytes, shape_of, to_bytes
+from zoo.exports.serve.tensors import (
+    DTYPES,
+    ProtocolError,
+    datatype_for,
+    datatype_of,
+    elements,
+    from_bytes,
+    shape_of,
+    to_bytes,
+)
 
 SERVICE = "inference.GRPCInferenceService"
 
@@ -129,8 +139,6 @@ class Service:
 
     async def ServerMetadata(self, request, context):
         await self._guard(context)
-        from zoo import __version__
-
         return self.m["ServerMetadataResponse"](name=SERVER_NAME, version=__version__, extensions=EXTENSIONS)
 
     async def ModelReady(self, request, context):
@@ -194,8 +202,6 @@ def _inputs(request) -> dict[str, np.ndarray]:
         if datatype not in _CONTENTS:
             raise ProtocolError(f"{where}: {datatype} needs raw_input_contents")
         values = getattr(tensor.contents, _CONTENTS[datatype])
-        from zoo.exports.serve.tensors import DTYPES, elements
-
         if len(values) != elements(shape):
             raise ProtocolError(f"{where}: contents hold {len(values)} values; shape {list(shape)} needs "
                                 f"{elements(shape)}")

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import PredictInputError, ZooError
+from zoo.exports.bundle.layout import MANIFEST_FILE, MODEL_FILE
+from zoo.exports.deploy.predictor import Predictor
+from zoo.exports.deploy.verify import verify
 from zoo.exports.serve.tensors import ProtocolError
 from zoo.tables import Frame
 
@@ -34,7 +37,7 @@ OUTPUTS = ("label", "class_index", "probabilities")
 def identity(bundle: Path) -> tuple:
     """What changes when a bundle is written again: the folder, its manifest and its model file."""
     found = []
-    for path in (bundle, bundle / "manifest.json", bundle / "model.onnx"):
+    for path in (bundle, bundle / MANIFEST_FILE, bundle / MODEL_FILE):
         try:
             st = os.stat(path)
             found.append((st.st_ino, st.st_size, st.st_mtime_ns))
@@ -50,7 +53,7 @@ class Served:
     name: str
     version: str
     path: Path
-    predictor: object  # zoo.exports.deploy.predictor.Predictor
+    predictor: Predictor
     identity: tuple
     inputs: list[dict]  # name, datatype, shape (-1 for rows): the model metadata's
     outputs: list[dict]
@@ -63,8 +66,6 @@ class Served:
 
     def rows(self, tensors: dict[str, np.ndarray]) -> np.ndarray | Frame:
         """A request's input tensors as the checked rows the runtime takes (a 400 for anything else)."""
-        from zoo.errors import PredictInputError
-
         wanted = [i["name"] for i in self.inputs]
         missing = [n for n in wanted if n not in tensors]
         extra = [n for n in tensors if n not in wanted]
@@ -123,9 +124,6 @@ def _fits(shape: tuple, declared: list[int]) -> bool:
 
 def load(path: Path, name: str, version: str, runtime: str, variant: str | None) -> Served:
     """A bundle verified on ``runtime`` (checksums, then its own test data) and opened there; one line otherwise."""
-    from zoo.exports.deploy.predictor import Predictor
-    from zoo.exports.deploy.verify import verify
-
     before = identity(path)
     try:
         report = verify(path, runtimes=[runtime], variant=variant or "fp32")

@@ -18,6 +18,8 @@ import time
 
 import orjson
 
+from zoo import __version__
+from zoo.errors import first_line
 from zoo.exports.serve.core import EXTENSIONS, SERVER_NAME, Core
 from zoo.exports.serve.tensors import (
     ProtocolError,
@@ -83,8 +85,6 @@ class RestApp:
                 return await _send(send, 200, body, [(b"content-type", kind.encode())])
             if parts == ["v2"]:
                 _method(method, "GET")
-                from zoo import __version__
-
                 return await _reply(send, 200, {"name": SERVER_NAME, "version": __version__,
                                                 "extensions": EXTENSIONS})
             if parts == ["v2", "health", "ready"]:
@@ -99,8 +99,6 @@ class RestApp:
             extra = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else []
             await _reply(send, exc.status, {"error": str(exc)}, extra)
         except Exception as exc:  # a bug or a runtime failure: the client hears it in one line, the server goes on
-            from zoo.errors import first_line
-
             log.exception("zoo serve: %s %s failed", method, path)
             self.core.metrics.failed("rest", 500)
             await _reply(send, 500, {"error": f"the server failed to answer: {first_line(exc)}"})

@@ -15,6 +15,11 @@ from pathlib import Path
 
 from zoo.errors import ZooError
 from zoo.exports.runtimes import DEFAULT_RUNTIME
+from zoo.exports.serve import grpc_service
+from zoo.exports.serve.core import Core, Limits
+from zoo.exports.serve.metrics import Metrics
+from zoo.exports.serve.models import Repository
+from zoo.exports.serve.rest import RestApp
 
 TOKEN_VARIABLE = "ZOO_SERVE_TOKEN"
 
@@ -91,11 +96,6 @@ def create_app(bundles: list[str | os.PathLike], options: ServeOptions | None = 
     Run it with any ASGI server (``uvicorn.run(app)``); its lifespan starts the gRPC server when
     ``options.grpc_port`` is set and the watcher that swaps a bundle rewritten on disk.
     """
-    from zoo.exports.serve.core import Core, Limits
-    from zoo.exports.serve.metrics import Metrics
-    from zoo.exports.serve.models import Repository
-    from zoo.exports.serve.rest import RestApp
-
     options = _options(options, overrides)
     check_security(options)
     metrics = Metrics()
@@ -106,8 +106,6 @@ def create_app(bundles: list[str | os.PathLike], options: ServeOptions | None = 
 
     async def on_start() -> None:
         if options.grpc_port is not None:
-            from zoo.exports.serve import grpc_service
-
             running["grpc"], options.grpc_port = await grpc_service.start(
                 core, options.host, options.grpc_port, options.max_request_bytes, _grpc_credentials(options))
         if options.watch_interval > 0:
