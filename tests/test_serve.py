@@ -38,12 +38,13 @@ READY = re.compile(r"REST on https?://([\d.]+):(\d+)(?:, gRPC on ([\d.]+:\d+))?"
 class Server:
     """A ``zoo serve`` process; its output goes to a file (an access log must never fill a pipe)."""
 
-    def __init__(self, args: list, log: Path, env: dict | None = None, timeout: float = 60):
+    def __init__(self, args: list, log: Path, env: dict | None = None, timeout: float = 60, any_port: bool = True,
+                 cwd: Path | None = None):
         self.log = log
         self.handle = open(log, "wb")
-        self.process = subprocess.Popen([*ZOO, "serve", *map(str, args), "--port", "0", "--grpc-port", "0"],
-                                        stdout=self.handle, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **(env or {})})
+        ports = ["--port", "0", "--grpc-port", "0"] if any_port else []
+        self.process = subprocess.Popen([*ZOO, "serve", *map(str, args), *ports], stdout=self.handle,
+                                        stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = READY.search(log.read_text(errors="replace"))
@@ -631,3 +632,36 @@ def test_a_slow_or_vanished_client_does_not_hold_up_the_others(server, bundles):
         assert time.monotonic() - started < 10
     finally:
         stalled.close()
+
+
+def test_the_readme_serves_and_its_tritonclient_block_runs_as_written(exported, tmp_path):
+    """README's "Serve it": its command (on the ports it names) and its Python block, verbatim; the labels it
+    prints are a bare onnxruntime session's on the same rows."""
+    section = (Path(__file__).resolve().parents[1] / "README.md").read_text().split("## Serve it")[1].split("\n## ")[0]
+    [command] = re.findall(r"```bash\n(.*?)\n```", section, re.S)
+    [code] = re.findall(r"```python\n(.*?)```", section, re.S)
+    args = re.sub(r"\s+#.*$", "", command).split()
+    assert args[:2] == ["zoo", "serve"]
+    shutil.copytree(exported[0] / "multiclass", tmp_path / "zoo-exports" / "multiclass")
+    running = Server(args[2:], tmp_path / "serve.log", any_port=False, cwd=tmp_path)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        rows = np.random.default_rng(0).integers(0, 17, (4, 64)).astype(np.float32)
+        expected = bare(tmp_path / "zoo-exports" / "multiclass", rows)["label"].tolist()
+        assert re.findall(r"b'([^']*)'", done.stdout) == expected and "(4, 10)" in done.stdout, done.stdout
+    finally:
+        assert running.stop() == 0
+
+
+@pytest.mark.parametrize("option", ["--port", "--grpc-port"])
+def test_a_taken_port_is_one_line_before_anything_starts(zoo_cli, bundles, option):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        other = "--grpc-port" if option == "--port" else "--port"
+        assert_clean_error(zoo_cli("serve", bundles / "multiclass", option, port, other, 0),
+                           f"cannot listen on 127.0.0.1:{port}", option)

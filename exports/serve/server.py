@@ -119,7 +119,7 @@ def create_app(bundles: list[str | os.PathLike], options: ServeOptions | None = 
         repository.close()
 
     app = RestApp(core, on_start, on_stop)
-    app.options, app.repository = options, repository
+    app.options, app.repository = options, repository  # what serve() prints and learns the bound ports into
     return app
 
 
@@ -136,6 +136,8 @@ def serve(bundles: list[str | os.PathLike], options: ServeOptions | None = None,
     options = app.options  # the app's own copy, which learns the ports actually bound
     sock = _listen(options.host, options.port)
     options.port = sock.getsockname()[1]
+    if options.grpc_port:  # taken: one line now, not grpc's and uvicorn's lines once the server is starting
+        _listen(options.host, options.grpc_port, "--grpc-port").close()
     config = uvicorn.Config(app, lifespan="on", access_log=options.access_log, ssl_certfile=options.ssl_certfile,
                             ssl_keyfile=options.ssl_keyfile, log_level="info", timeout_keep_alive=30,
                             server_header=False, timeout_graceful_shutdown=options.grace)
@@ -159,6 +161,10 @@ class _Server:
         outer = self
 
         class Server(uvicorn.Server):
+            def handle_exit(self, sig, frame):
+                app.core.ready = False  # /v2/health/ready says 503 (gRPC: not ready) while it drains
+                super().handle_exit(sig, frame)
+
             async def startup(self, sockets=None):
                 await super().startup(sockets)
                 if not self.should_exit:
@@ -187,10 +193,11 @@ class _Server:
         self.server.run(sockets=sockets)
 
     def stop(self) -> None:
+        self.app.core.ready = False
         self.server.should_exit = True
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, option: str = "--port") -> socket.socket:
     """The REST socket, bound here so that a taken port is one line before anything starts (port 0: any free)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -199,7 +206,7 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ZooError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port, or stop "
+        raise ZooError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another {option}, or stop "
                        "what holds it)") from None
     sock.listen(2048)
     sock.set_inheritable(True)
