@@ -50,9 +50,15 @@ class Core:
         return {"name": served.name, "versions": list(self.repository.models[served.name]), "platform": "onnx",
                 "inputs": served.inputs, "outputs": served.outputs, "parameters": served.parameters}
 
-    async def infer(self, served: Served, tensors: dict[str, np.ndarray],
-                    outputs: list[str] | None) -> dict[str, np.ndarray]:
-        """The requested outputs (all by default) for the request's tensors, through the model's batcher."""
+    async def infer(self, name: str, version: str | None, tensors: dict[str, np.ndarray],
+                    outputs: list[str] | None) -> tuple[Served, dict[str, np.ndarray]]:
+        """The model that answered, and the requested outputs (all by default) for the request's tensors.
+
+        The model is looked up here, with no ``await`` between the lookup and joining its batcher's queue: a
+        swap that retires the old model waits for the requests queued on it, and a request that read its body
+        while the swap happened goes to the new one.
+        """
+        served = self.repository.get(name, version)
         if outputs is not None:
             unknown = [o for o in outputs if o not in OUTPUTS]
             if unknown:
@@ -66,7 +72,7 @@ class Core:
             raise ProtocolError("the request holds no rows")
         x = served.rows(tensors)
         got = await served.batcher.submit(x)
-        return {name: got[name] for name in (outputs or OUTPUTS)}
+        return served, {output: got[output] for output in (outputs or OUTPUTS)}
 
     def answered(self, served: Served, protocol: str, started: float) -> None:
         self.metrics.answered(served.name, protocol, time.perf_counter() - started)

@@ -169,10 +169,10 @@ class Service:
         started = time.perf_counter()
         await self._guard(context)
         try:
-            served = self.core.model(request.model_name, request.model_version or None)
             tensors = _inputs(request)
             outputs = [o.name for o in request.outputs] or None
-            got = await self.core.infer(served, tensors, outputs)
+            served, got = await self.core.infer(request.model_name, request.model_version or None, tensors,
+                                                outputs)
         except ProtocolError as exc:
             await self._refuse(context, exc)
         answer = self.m["ModelInferResponse"](model_name=served.name, model_version=served.version, id=request.id)

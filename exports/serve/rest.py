@@ -118,11 +118,11 @@ class RestApp:
                 return await _reply(send, 200, self.core.metadata(served))
             return await _reply(send, 200, {"name": name, "ready": True})
         _method(method, "POST")
-        served = self.core.model(name, version)
+        self.core.model(name, version)  # an unknown model is a 404 before its body is read
         body = await _body(headers, receive, self.core.limits.max_request_bytes)
         request, binary = _split(headers, body)
         tensors, outputs, binary_out = _decode(request, binary)
-        got = await self.core.infer(served, tensors, outputs)
+        served, got = await self.core.infer(name, version, tensors, outputs)
         answer = {"model_name": served.name, "model_version": served.version}
         if isinstance(request.get("id"), str):
             answer["id"] = request["id"]
@@ -153,7 +153,9 @@ def _method(method: str, allowed: str) -> None:
 
 async def _body(headers: dict, receive, limit: int) -> bytes:
     declared = headers.get(b"content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and not declared.isdigit():
+        raise ProtocolError(f"Content-Length is {declared.decode(errors='replace')[:20]}, not a number of bytes")
+    if declared is not None and int(declared) > limit:
         raise ProtocolError(f"the request body is {declared.decode(errors='replace')[:20]} bytes; at most {limit} "
                             "(--max-request-bytes)", 413)
     if headers.get(b"content-encoding", b"identity") != b"identity":
