@@ -3,7 +3,7 @@
     python benchmarks/run.py [--only NAME[,NAME]] [--repeats N] [--out DIR]
 
 Benchmarks: startup, export, inference, training, distributed, scaling, bench, openvino, batch, tables, gpu; and,
-only when named with --only, busy and streaming (minutes each).
+only when named with --only, busy, streaming and serve (minutes each).
 Variants are interleaved within each repeat (A B C, A B C, ...) so that a noisy neighbour hurts
 all of them alike; every figure is the median, with min-max. Results go to
 DIR/latest.json and DIR/latest.md (default benchmarks/results/).
@@ -481,12 +481,21 @@ def bench_busy(repeats: int, work: Path) -> list[dict]:
     return run(repeats, work)
 
 
+def bench_serve(repeats: int, work: Path) -> list[dict]:
+    """`zoo serve` against MLServer 1.7.1 on the same model.onnx, 16 loopback clients, 1 and 64 rows a request
+    (benchmarks/serve.py; installs MLServer into benchmarks/.cache the first time; 1.5 minutes a repeat)."""
+    from serve import bench as run
+
+    return run(repeats, work)
+
+
 BENCHMARKS = {"startup": bench_startup, "export": bench_export, "inference": bench_inference,
               "training": bench_training, "distributed": bench_distributed, "scaling": bench_scaling,
               "bench": bench_bench, "openvino": bench_openvino, "batch": bench_batch, "tables": bench_tables,
-              "gpu": bench_gpu, "busy": bench_busy, "streaming": bench_streaming}
-#: Run only when named (--only): minutes each, and the streaming one writes 1.5 GiB of tables.
-OPT_IN = ("busy", "streaming")
+              "gpu": bench_gpu, "busy": bench_busy, "streaming": bench_streaming, "serve": bench_serve}
+#: Run only when named (--only): minutes each; the streaming one writes 1.5 GiB of tables, the serve one installs
+#: MLServer into a virtual environment of its own.
+OPT_IN = ("busy", "streaming", "serve")
 
 
 # -- report ---------------------------------------------------------------------------------------

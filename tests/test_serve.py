@@ -665,3 +665,24 @@ def test_a_taken_port_is_one_line_before_anything_starts(zoo_cli, bundles, optio
         other = "--grpc-port" if option == "--port" else "--port"
         assert_clean_error(zoo_cli("serve", bundles / "multiclass", option, port, other, 0),
                            f"cannot listen on 127.0.0.1:{port}", option)
+
+
+@pytest.mark.slow  # 10 s: two worker processes start, each verifying its bundle
+def test_workers_share_both_ports_and_the_metrics_count_every_worker(bundles, tmp_path):
+    running = Server([bundles / "multiclass", "--workers", 2, "--no-access-log"], tmp_path / "serve.log")
+    try:
+        assert "2 worker processes" in (tmp_path / "serve.log").read_text()
+        x = rows_of(bundles / "multiclass", 8)
+        expected = bare(bundles / "multiclass", x)["label"].tolist()
+        for _ in range(20):  # fresh connections: the kernel spreads them over the workers
+            for client, module in ((th.InferenceServerClient(running.url), th),
+                                   (tg.InferenceServerClient(running.grpc), tg)):
+                tensor = module.InferInput("input", [8, 64], "FP32")
+                tensor.set_data_from_numpy(x)
+                assert [v.decode() for v in client.infer("multiclass", [tensor]).as_numpy("label")] == expected
+        assert _metric(running, "zoo_serve_requests_total", 'protocol="rest"') == 20
+        assert _metric(running, "zoo_serve_requests_total", 'protocol="grpc"') == 20
+        pids = set(re.findall(r"Started server process \[(\d+)\]", (tmp_path / "serve.log").read_text()))
+        assert len(pids) == 2
+    finally:
+        assert running.stop() == 0

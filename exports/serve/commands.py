@@ -44,10 +44,12 @@ def _installed(module: str) -> bool:
 @click.option("--ssl-certfile", default=None, help="PEM certificate: serve REST and gRPC over TLS.")
 @click.option("--ssl-keyfile", default=None, help="PEM private key for --ssl-certfile.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="One line per request.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes sharing the ports, each with its own models and batcher.")
 @click.option("--watch-interval", default=1.0, show_default=True, type=float,
               help="Seconds between looks for a bundle rewritten on disk (0: never swap).")
 def serve(bundles, host, port, grpc_port, no_grpc, runtime, variant, name, token, max_request_bytes, max_rows,
-          max_batch_rows, max_queue_delay_us, ssl_certfile, ssl_keyfile, access_log, watch_interval) -> None:
+          max_batch_rows, max_queue_delay_us, ssl_certfile, ssl_keyfile, access_log, workers, watch_interval) -> None:
     """Serve BUNDLES over the Open Inference Protocol (KServe v2): REST and gRPC.
 
     Each bundle is verified on the runtime before it is served (checksums, then its own test data); one that
@@ -68,5 +70,5 @@ def serve(bundles, host, port, grpc_port, no_grpc, runtime, variant, name, token
                            variant=variant, name=name, token=token, max_request_bytes=max_request_bytes,
                            max_rows=max_rows, max_batch_rows=max_batch_rows, max_queue_delay_us=max_queue_delay_us,
                            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, access_log=access_log,
-                           watch_interval=watch_interval)
+                           workers=workers, watch_interval=watch_interval)
     server.serve(list(bundles), options)

@@ -226,11 +226,14 @@ def handlers(service: Service):
     return grpc.method_handlers_generic_handler(SERVICE, methods)
 
 
-async def start(core: Core, host: str, port: int, max_request_bytes: int, credentials=None):
-    """A grpc.aio server on ``host:port``, started; the caller stops it (``await server.stop(grace)``)."""
+async def start(core: Core, host: str, port: int, max_request_bytes: int, credentials=None, reuse_port=False):
+    """A grpc.aio server on ``host:port``, started; the caller stops it (``await server.stop(grace)``).
+
+    The port is shared (SO_REUSEPORT) only between zoo's own worker processes: otherwise a second server on
+    a taken port would quietly split its traffic."""
     import grpc
 
-    options = [("grpc.max_receive_message_length", max_request_bytes), ("grpc.so_reuseport", 0)]
+    options = [("grpc.max_receive_message_length", max_request_bytes), ("grpc.so_reuseport", int(reuse_port))]
     server = grpc.aio.server(options=options)
     server.add_generic_rpc_handlers((handlers(Service(core)),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -50,6 +50,12 @@ class Metrics:
         self._child(self.swaps, model, kind).inc()
 
     def text(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        import os
 
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # zoo serve --workers N: every worker's counts, summed
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -41,6 +41,8 @@ class ServeOptions:
     ssl_keyfile: str | None = None
     access_log: bool = True
     watch_interval: float = 1.0  # seconds between looks at the bundles on disk; 0: never
+    workers: int = 1  # processes sharing the ports (each its own models, batcher and watcher)
+    reuse_port: bool = False  # gRPC's port shared between worker processes (set for them)
     grace: float = 10.0  # seconds in-flight requests get to finish at shutdown; a stalled connection is then cut
 
 
@@ -83,7 +85,7 @@ def check_security(options: ServeOptions) -> None:
         if path and not Path(path).is_file():
             raise ZooError(f"{path}: no such file (TLS needs a PEM certificate and key)")
     for label, value in (("--max-batch-rows", options.max_batch_rows), ("--max-rows", options.max_rows),
-                         ("--max-request-bytes", options.max_request_bytes)):
+                         ("--max-request-bytes", options.max_request_bytes), ("--workers", options.workers)):
         if value < 1:
             raise ZooError(f"{label} must be at least 1, got {value}")
     if options.max_queue_delay_us < 0:
@@ -107,7 +109,8 @@ def create_app(bundles: list[str | os.PathLike], options: ServeOptions | None = 
     async def on_start() -> None:
         if options.grpc_port is not None:
             running["grpc"], options.grpc_port = await grpc_service.start(
-                core, options.host, options.grpc_port, options.max_request_bytes, _grpc_credentials(options))
+                core, options.host, options.grpc_port, options.max_request_bytes, _grpc_credentials(options),
+                options.reuse_port)
         if options.watch_interval > 0:
             running["watch"] = asyncio.get_running_loop().create_task(repository.watch(options.watch_interval))
 
@@ -136,19 +139,34 @@ def serve(bundles: list[str | os.PathLike], options: ServeOptions | None = None,
     options = app.options  # the app's own copy, which learns the ports actually bound
     sock = _listen(options.host, options.port)
     options.port = sock.getsockname()[1]
-    if options.grpc_port:  # taken: one line now, not grpc's and uvicorn's lines once the server is starting
-        _listen(options.host, options.grpc_port, "--grpc-port").close()
-    config = uvicorn.Config(app, lifespan="on", access_log=options.access_log, ssl_certfile=options.ssl_certfile,
-                            ssl_keyfile=options.ssl_keyfile, log_level="info", timeout_keep_alive=30,
-                            server_header=False, timeout_graceful_shutdown=options.grace)
-    server = _Server(config, app, on_ready)
+    if options.grpc_port is not None and (options.grpc_port or options.workers > 1):
+        # Taken: one line now, not grpc's and uvicorn's once the server is starting. Workers share one port,
+        # so "any free port" is chosen here, once.
+        probe = _listen(options.host, options.grpc_port, "--grpc-port")
+        options.grpc_port = probe.getsockname()[1]
+        probe.close()
+    settings = dict(lifespan="on", access_log=options.access_log, ssl_certfile=options.ssl_certfile,
+                    ssl_keyfile=options.ssl_keyfile, log_level="info", timeout_keep_alive=30, server_header=False,
+                    timeout_graceful_shutdown=options.grace)
     # uvicorn drains on SIGTERM/SIGINT and then raises the signal again for the handler it found; a quiet one
     # here makes the drained server's exit a clean 0, not the command line's "terminated".
+    before = {}
     if _main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: None)
-    server.run(sockets=[sock])
-    if server.started is False:
+        before = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if options.workers > 1:
+            from zoo.exports.serve import workers  # deferred: it imports this module, for the workers' app
+
+            started = workers.supervise(bundles, options, sock, settings,
+                                        lambda stop: announce(app, on_ready, stop))
+        else:
+            server = _Server(uvicorn.Config(app, **settings), app, on_ready)
+            server.run(sockets=[sock])
+            started = server.started
+    finally:
+        for sig, handler in before.items():  # an embedding program's own handlers, as they were
+            signal.signal(sig, handler)
+    if not started:
         raise ZooError("the server did not start (see the lines above)")
 
 
@@ -169,25 +187,9 @@ class _Server:
                 await super().startup(sockets)
                 if not self.should_exit:
                     outer.started = True
-                    outer._ready()
+                    announce(outer.app, outer.on_ready, outer.stop)
 
         self.server = Server(config)
-
-    def _ready(self) -> None:
-        options = self.app.options
-        scheme = "https" if options.ssl_certfile else "http"
-        host = f"[{options.host}]" if ":" in options.host else options.host
-        where = {"http": f"{scheme}://{host}:{options.port}",
-                 "grpc": f"{host}:{options.grpc_port}" if options.grpc_port is not None else None,
-                 "stop": self.stop}
-        import click
-
-        models = ", ".join(f"{name} (version {', '.join(versions)})"
-                           for name, versions in self.app.repository.models.items())
-        click.echo(f"zoo serve: {models} verified on {options.runtime}; REST on {where['http']}"
-                   + (f", gRPC on {where['grpc']}" if where["grpc"] else ""), err=True)
-        if self.on_ready is not None:
-            self.on_ready(where)
 
     def run(self, sockets) -> None:
         self.server.run(sockets=sockets)
@@ -195,6 +197,23 @@ class _Server:
     def stop(self) -> None:
         self.app.core.ready = False
         self.server.should_exit = True
+
+
+def announce(app, on_ready, stop) -> None:
+    """The line that says the server is up, and ``on_ready``'s call."""
+    import click
+
+    options = app.options
+    scheme = "https" if options.ssl_certfile else "http"
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    where = {"http": f"{scheme}://{host}:{options.port}",
+             "grpc": f"{host}:{options.grpc_port}" if options.grpc_port is not None else None, "stop": stop}
+    models = ", ".join(f"{name} (version {', '.join(versions)})" for name, versions in app.repository.models.items())
+    workers = f", {options.workers} worker processes" if options.workers > 1 else ""
+    click.echo(f"zoo serve: {models} verified on {options.runtime}; REST on {where['http']}"
+               + (f", gRPC on {where['grpc']}" if where["grpc"] else "") + workers, err=True)
+    if on_ready is not None:
+        on_ready(where)
 
 
 def _listen(host: str, port: int, option: str = "--port") -> socket.socket:
