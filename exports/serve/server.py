@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from zoo.errors import ZooError
@@ -155,10 +158,7 @@ def serve(bundles: list[str | os.PathLike], options: ServeOptions | None = None,
         before = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if options.workers > 1:
-            from zoo.exports.serve import workers  # deferred: it imports this module, for the workers' app
-
-            started = workers.supervise(bundles, options, sock, settings,
-                                        lambda stop: announce(app, on_ready, stop))
+            started = supervise(bundles, options, sock, settings, lambda stop: announce(app, on_ready, stop))
         else:
             server = _Server(uvicorn.Config(app, **settings), app, on_ready)
             server.run(sockets=[sock])
@@ -232,6 +232,56 @@ def _listen(host: str, port: int, option: str = "--port") -> socket.socket:
     return sock
 
 
+# -- --workers N: processes sharing the REST socket and the gRPC port -----------------------------------------
+#
+# uvicorn's own multiprocess supervisor runs them: it restarts a worker that dies, passes SIGTERM on, and SIGHUP
+# replaces them one by one. Each worker verifies and opens the bundles itself, runs its own batcher and watcher,
+# and counts its metrics in prometheus_client's multiprocess files, so /metrics from any worker is the server's.
+
+_STATE = "ZOO_SERVE_WORKER"  # what the parent hands its workers: the bundles and the options, as JSON
+_METRICS = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
+
+
+def supervise(bundles, options: ServeOptions, sock, settings: dict, announce) -> bool:
+    """Run ``options.workers`` workers on ``sock`` until SIGTERM/SIGINT; False when they could not start."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    state = {"bundles": [str(Path(b).resolve()) for b in bundles],
+             "options": asdict(replace(options, workers=1, reuse_port=True, port=sock.getsockname()[1]))}
+    metrics = tempfile.mkdtemp(prefix="zoo-serve-metrics-")
+    saved = {name: os.environ.get(name) for name in (_STATE, _METRICS)}
+    os.environ[_STATE], os.environ[_METRICS] = json.dumps(state), metrics  # spawned workers inherit them
+    outcome = {"started": False}
+
+    class Supervisor(Multiprocess):
+        def init_processes(self) -> None:
+            super().init_processes()
+            if all(p.wait_until_ready(120, self.should_exit) for p in self.processes):
+                outcome["started"] = True
+                announce(self.should_exit.set)
+            else:
+                self.should_exit.set()
+
+    try:
+        config = uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=options.workers, **settings)
+        Supervisor(config, sockets=[sock]).run()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(metrics, ignore_errors=True)
+    return outcome["started"]
+
+
+def worker_app():
+    """The application of one worker process (uvicorn calls it there, as a factory)."""
+    state = json.loads(os.environ[_STATE])
+    return create_app(state["bundles"], ServeOptions(**state["options"]))
+
+
 def _grpc_credentials(options: ServeOptions):
     if not options.ssl_certfile:
         return None
@@ -242,8 +292,6 @@ def _grpc_credentials(options: ServeOptions):
 
 
 def _options(options: ServeOptions | None, overrides: dict) -> ServeOptions:
-    from dataclasses import fields, replace
-
     options = options or ServeOptions()
     known = {f.name for f in fields(ServeOptions)}
     unknown = sorted(set(overrides) - known)
