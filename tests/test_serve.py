@@ -180,10 +180,18 @@ def test_tritonclient_over_rest_and_grpc_gets_what_zoo_predict_writes(server, bu
 def test_ten_thousand_one_row_requests_over_both_protocols(server, bundles, tmp_path, model):
     x = rows_of(bundles / model, 10_000, seed=1)
     expected = _zoo_predict(bundles / model, x, tmp_path)
-    for client, module in ((th.InferenceServerClient(server.url), th), (tg.InferenceServerClient(server.grpc), tg)):
-        got = _triton_rows(client, module, model, x, 1)
-        assert (got["label"] == expected["label"]).all()
-        np.testing.assert_array_equal(got["probabilities"], expected["probabilities"])
+    local = threading.local()
+    for module, where in ((th, server.url), (tg, server.grpc)):
+        def one(row, module=module, where=where):  # 8 threads, a client each: 8 requests in flight
+            if getattr(local, module.__name__, None) is None:
+                setattr(local, module.__name__, module.InferenceServerClient(where))
+            return _triton_rows(getattr(local, module.__name__), module, model, row[None, :], 1)
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one, x))
+        assert [a["label"][0] for a in answers] == expected["label"].tolist()
+        np.testing.assert_array_equal(np.concatenate([a["probabilities"] for a in answers]),
+                                      expected["probabilities"])
 
 
 def test_metadata_health_and_json_tensors_over_plain_http(server, bundles):
