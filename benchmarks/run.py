@@ -483,7 +483,8 @@ def bench_busy(repeats: int, work: Path) -> list[dict]:
 
 def bench_serve(repeats: int, work: Path) -> list[dict]:
     """`zoo serve` against MLServer 1.7.1 on the same model.onnx, 16 loopback clients, 1 and 64 rows a request
-    (benchmarks/serve.py; installs MLServer into benchmarks/.cache the first time; 1.5 minutes a repeat)."""
+    (benchmarks/serve.py; installs MLServer into benchmarks/.cache the first time; 1.5 minutes a repeat, and
+    then 25 s for a swap and a drain under the same load)."""
     from serve import bench as run
 
     return run(repeats, work)

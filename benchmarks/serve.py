@@ -21,6 +21,24 @@ servers alternate (A B, B A, ...) and each figure is the median, with min-max.
 Figures: requests/s with 1 row (target: zoo at least 2x MLServer), p99 latency (target: zoo at most MLServer's),
 p50, rows/s with 64 rows, and each server's CPU time per request (its whole process tree, from /proc). The client's
 own CPU per request is reported beside them, so that a client-bound run shows. Rows print as JSON lines.
+
+Then an operational phase, zoo serve alone (``--skip-ops`` leaves it out, ``--ops-only`` runs nothing else), under
+the same load (``--clients`` clients, 1-row requests, every request's fate kept by the load process):
+
+* swap: while the load runs on a copy of the bundle, ``zoo export multiclass -o COPY --force --no-card --seed 7
+  --epochs 5`` writes another model over it. Every request must be a 200 whose label, class_index and
+  probabilities are onnxruntime's for its row on either the old model.onnx (copied before the export) or the new
+  one, and once one answer has come from the new model, no request sent after it may be answered by the old.
+  Figures: failed requests (target 0), answers from each model, answers from neither (target 0), old answers
+  after the first new one (target 0), seconds from the export's end to the first new answer (within
+  ``--ops-settle``, the load's time after the export).
+* drain: while the load runs, SIGTERM to zoo serve. A non-200, a cut or malformed response, a wrong answer, or a
+  connection refused or closed without an answer before the SIGTERM is a failure (target 0); refused or closed
+  without a response byte after it is "refused after stop" (each client stops there), counted apart; a response
+  cut after some of its bytes came is a failure. Figures: failures, 200 answers after the SIGTERM, refused after
+  stop, the exit status (target 0) and the seconds from the SIGTERM to the exit.
+
+The operational rows' ratio is the figure's share of the baseline count; the exit status's is 1 when it is 0.
 """
 
 from __future__ import annotations
@@ -462,6 +480,117 @@ def client_main(spec_path: str) -> None:
     print(json.dumps(result))
 
 
+# -- the load for the operational phase (`serve.py _ops SPEC`): every request's fate, kept ----------------------
+
+#: What became of one request. REFUSED and CLOSED are "refused after stop" once the server was sent SIGTERM (a
+#: connection refused, or closed by the server before the request went out or before any byte of its response),
+#: failures before; every other code but OK is a failure.
+OK, NON_200, MALFORMED, CUT, REFUSED, CLOSED, TIMED_OUT = range(7)
+FATES = ("ok", "non-200", "malformed", "closed after part of the response", "connection refused",
+         "closed before a response byte", "timed out")
+
+
+async def _ops_load(spec: dict) -> None:
+    """Load as ``_load`` does (``clients`` keep-alive connections, requests back to back), until SIGUSR1 or
+    ``max_seconds``; every request's send and answer times (CLOCK_MONOTONIC, which the parent shares), its row,
+    its fate, and for a 200 its label, class_index and probabilities go to ``out_file`` (.npz). ``running_file``
+    is made once every client has had an answer. With ``stop_after_refusal`` a client stops at its first
+    REFUSED or CLOSED (the drain: nothing more to learn from it)."""
+    import numpy as np
+
+    host, port, path, clients = spec["host"], spec["port"], spec["path"], spec["clients"]
+    requests = [f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(b.encode())}\r\n\r\n{b}".encode() for b in spec["bodies"]]
+    width, timeout = spec["classes"], spec["timeout_s"]
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGUSR1, stop.set)
+    deadline = time.monotonic() + spec["max_seconds"]
+    got = {"t0": [], "t1": [], "j": [], "fate": [], "status": [], "class_index": [], "label": [], "reused": []}
+    probabilities: list[list[float]] = []
+    notes: dict[str, str] = {}
+    nan_row = [float("nan")] * width
+    answered: set[int] = set()
+
+    def check(status: int, body: bytes) -> tuple[int, int, str, list[float], str | None]:
+        if status != 200:
+            return NON_200, -1, "", nan_row, f"{status}: {body[:300].decode(errors='replace')}"
+        try:
+            outputs = {o["name"]: o for o in _loads(body)["outputs"]}
+            (label,) = outputs["label"]["data"]
+            (class_index,) = outputs["class_index"]["data"]
+            p = [float(v) for v in outputs["probabilities"]["data"]]
+            if len(p) != width or type(class_index) is not int or type(label) is not str:
+                raise ValueError(f"{len(p)} probabilities, class_index {class_index!r}, label {label!r}")
+        except (ValueError, TypeError, KeyError, AttributeError) as e:  # orjson's error is a ValueError
+            return MALFORMED, -1, "", nan_row, f"{type(e).__name__}: {e}; body {body[:300]!r}"
+        return OK, class_index, label, p, None
+
+    async def client(k: int) -> None:
+        me, connection = k, None
+        while not stop.is_set() and time.monotonic() < deadline:
+            j = k % len(requests)
+            k += clients
+            t0 = time.monotonic()
+            fate, status, class_index, label, p, note, close = OK, 0, -1, "", nan_row, None, True
+            reused = connection is not None
+            if connection is None:
+                try:
+                    _, connection = await asyncio.wait_for(loop.create_connection(_Connection, host, port), timeout)
+                except TimeoutError:  # before OSError: it is one
+                    fate, note = TIMED_OUT, f"connect took over {timeout} s"
+                except OSError as e:
+                    fate, note = REFUSED, f"{type(e).__name__}: {e}"
+            if fate == OK:
+                try:
+                    status, body, close = await asyncio.wait_for(connection.request(requests[j]), timeout)
+                    fate, class_index, label, p, note = check(status, body)
+                except TimeoutError:
+                    fate, note = TIMED_OUT, f"no whole response in {timeout} s"
+                except _BadResponse as e:
+                    fate, note = MALFORMED, str(e)
+                except (OSError, RuntimeError) as e:
+                    fate = CUT if connection.buffer else CLOSED
+                    note = f"{type(e).__name__}: {e}" + (f" after {bytes(connection.buffer[:200])!r}"
+                                                         if connection.buffer else "")
+            t1 = time.monotonic()
+            for key, value in zip(got, (t0, t1, j, fate, status, class_index, label, reused)):
+                got[key].append(value)
+            probabilities.append(p)
+            if note:
+                notes.setdefault(FATES[fate], note)
+            if fate == OK:
+                answered.add(me)
+                if len(answered) == clients and not os.path.exists(spec["running_file"]):
+                    Path(spec["running_file"]).touch()
+            if (fate != OK or close) and connection is not None:
+                connection.transport.close()
+                connection = None
+            if fate in (REFUSED, CLOSED) and spec["stop_after_refusal"]:
+                break
+            if fate != OK:
+                await asyncio.sleep(0.01)
+        if connection is not None:
+            connection.transport.close()
+
+    done = await _bounded([client(k) for k in range(clients)], spec["max_seconds"] + 2 * timeout)
+    if not done:
+        notes["unfinished"] = f"a client was still waiting {2 * timeout:.0f} s after the load's end"
+    np.savez(spec["out_file"], **{key: np.array(values, dtype=np.str_ if key == "label" else np.float64)
+                                  for key, values in got.items()},
+             probabilities=np.array(probabilities, dtype=np.float64).reshape(-1, width),
+             notes=np.array(json.dumps(notes)))
+
+
+def ops_client_main(spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    try:
+        from uvloop import run
+    except ImportError:
+        run = asyncio.run
+    run(_ops_load(spec))
+
+
 def run_load(spec: dict, work: Path) -> dict:
     path = work / "load-spec.json"
     path.write_text(json.dumps(spec))
@@ -550,6 +679,10 @@ def bench(repeats: int, work: Path, args=None) -> list[dict]:
     args = args or parse([])
     bundle = make_bundle(work)
     missing, zoo_help = zoo_serve_help()
+    if args.ops_only:
+        if missing:
+            raise SystemExit(f"serve: --ops-only needs zoo serve: {missing}")
+        return ops(bundle, zoo_help, args, work)
     if missing:
         _say(f"zoo serve is not available, so MLServer is measured alone ({missing})")
     python = ensure_mlserver(args.mlserver_venv)
@@ -573,7 +706,10 @@ def bench(repeats: int, work: Path, args=None) -> list[dict]:
             port = free_ports(1)[0]
             cmd, cwd, ready_timeout = servers[name](port)
             samples[name].append(measure(name, cmd, cwd, port, bundle, made, args, work, ready_timeout))
-    return rows(samples, args, missing)
+    out = rows(samples, args, missing)
+    if not missing and not args.skip_ops:
+        out += ops(bundle, zoo_help, args, work)
+    return out
 
 
 def rows(samples: dict, args, missing: str | None) -> list[dict]:
@@ -625,6 +761,279 @@ def rows(samples: dict, args, missing: str | None) -> list[dict]:
     return out
 
 
+# -- the operational promises under the same load: a swap of the served bundle, and a drain --------------------
+
+#: The bundle written over the served one during the load: another model (another seed and split, fewer epochs).
+EXPORT_NEW = ("--force", "--no-card", "--seed", "7", "--epochs", "5")
+#: An answer is a model's for its row when its label and class_index are that model's and each probability is
+#: within this relative distance of onnxruntime's on that model.onnx (the two models' probabilities of a row
+#: differ by far more, and the server's batching does not change them here).
+RTOL = 1e-3
+REQUEST_TIMEOUT = 30.0  # seconds a request (or a connect) may take; past it, it is a failure
+
+
+def one_row_requests(bundle: Path) -> tuple[str, object, list[str]]:
+    """The model's input name, the bundle's held-out rows, and a 1-row request body for each (as requests_for)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    (model_input,) = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"]).get_inputs()
+    width = model_input.shape[1]
+    try:
+        with np.load(bundle / "evaluation.npz") as saved:
+            rows = saved["X"].astype(np.float32)
+    except (OSError, KeyError):
+        rows = np.random.default_rng(0).integers(0, 17, (359, width)).astype(np.float32)
+    bodies = [json.dumps({"inputs": [{"name": model_input.name, "shape": [1, width], "datatype": "FP32",
+                                      "data": x.tolist()}]}, separators=(",", ":")) for x in rows]
+    return model_input.name, rows, bodies
+
+
+def expected_answers(model: Path, input_name: str, rows) -> dict:
+    """What onnxruntime gives for each row alone on ``model``: its class label (the name zoo serve answers),
+    class index and probabilities."""
+    import numpy as np
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    class_labels = json.loads(sess.get_modelmeta().custom_metadata_map.get("zoo.class_labels", "[]"))
+    indices, probabilities = [], []
+    for x in rows:
+        label, p = sess.run(["label", "probabilities"], {input_name: x[None]})
+        indices.append(int(label[0]))
+        probabilities.append(p[0])
+    return {"label": np.array([class_labels[i] if class_labels else str(i) for i in indices], dtype=np.str_),
+            "class_index": np.array(indices), "probabilities": np.array(probabilities, dtype=np.float64)}
+
+
+def matches(got: dict, want: dict):
+    """Which of the requests in ``got`` were answered 200 with ``want``'s answer for their row."""
+    import numpy as np
+
+    j = got["j"].astype(int)
+    p, q = got["probabilities"], want["probabilities"][j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        distance = np.nan_to_num(np.abs(p - q) / np.maximum(np.maximum(np.abs(p), np.abs(q)), 1e-30), nan=np.inf)
+    return ((got["fate"] == OK) & (got["label"] == want["label"][j]) & (got["class_index"] == want["class_index"][j])
+            & (distance.max(axis=1, initial=0.0) <= RTOL))
+
+
+def _share(part, whole) -> float:
+    return float(part) / whole if whole else 0.0
+
+
+def _fates(got: dict, mask) -> dict[str, int]:
+    return {fate: int(((got["fate"] == code) & mask).sum()) for code, fate in enumerate(FATES)
+            if ((got["fate"] == code) & mask).any()}
+
+
+class _OpsLoad:
+    """The operational phase's load generator (``serve.py _ops SPEC``), in its own process and session."""
+
+    def __init__(self, spec: dict, work: Path, phase: str):
+        self.running, self.out = work / f"ops-{phase}.running", work / f"ops-{phase}.npz"
+        self.log, path = work / f"ops-{phase}-load.log", work / f"ops-{phase}-spec.json"
+        for stale in (self.running, self.out):
+            stale.unlink(missing_ok=True)
+        path.write_text(json.dumps({**spec, "running_file": str(self.running), "out_file": str(self.out)}))
+        self.proc = start([PY, str(Path(__file__).resolve()), "_ops", str(path)], work, self.log)
+
+    def wait_running(self, server: subprocess.Popen, server_log: Path, timeout: float = 60) -> None:
+        """Until every client has had an answer; SystemExit if the load or the server dies, or after ``timeout``."""
+        limit = time.monotonic() + timeout
+        while not self.running.exists():
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve: the operational load exited ({self.proc.returncode}) before it ran:\n"
+                                 f"{_tail(self.log)}\n{_tail(server_log)}")
+            if server.poll() is not None:
+                raise SystemExit(f"serve: zoo serve exited ({server.returncode}) before the load ran:\n"
+                                 f"{_tail(server_log)}")
+            if time.monotonic() > limit:
+                raise SystemExit(f"serve: not every client had an answer within {timeout:.0f} s:\n{_tail(self.log)}")
+            time.sleep(0.02)
+
+    def finish(self, wait_first: float = 0.0) -> dict:
+        """Every request's record, once the load has stopped (by itself within ``wait_first`` s, else told)."""
+        import numpy as np
+
+        try:
+            self.proc.wait(wait_first)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGUSR1)
+            try:
+                self.proc.wait(2 * REQUEST_TIMEOUT + 30)
+            except subprocess.TimeoutExpired:
+                stop(self.proc)
+                raise SystemExit(f"serve: the operational load did not stop:\n{_tail(self.log)}") from None
+        if self.proc.returncode or not self.out.exists():
+            raise SystemExit(f"serve: the operational load failed ({self.proc.returncode}):\n{_tail(self.log)}")
+        with np.load(self.out) as saved:
+            got = {key: saved[key] for key in saved.files}
+        got["notes"] = json.loads(str(got["notes"]))
+        return got
+
+    def kill(self) -> None:
+        stop(self.proc)
+
+
+def ops(bundle: Path, zoo_help: str, args, work: Path) -> list[dict]:
+    """The promises zoo serve makes about a bundle rewritten on disk and about SIGTERM, each kept under the
+    benchmark's own load (``--clients`` clients, 1-row requests): rows in the format of ``rows``."""
+    folder = work / "ops"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    served = folder / bundle.name  # a copy, so that the export rewrites no bundle the comparison serves
+    shutil.copytree(bundle, served)
+    old_model = folder / "old-model.onnx"
+    shutil.copy2(served / "model.onnx", old_model)
+    input_name, rows_, bodies = one_row_requests(served)
+    old = expected_answers(old_model, input_name, rows_)
+    quiet = [] if args.as_shipped or "--no-access-log" not in zoo_help else ["--no-access-log"]
+    spec = {"host": HOST, "path": f"/v2/models/{bundle.name}/infer", "bodies": bodies,
+            "classes": old["probabilities"].shape[1], "clients": args.clients, "timeout_s": REQUEST_TIMEOUT,
+            "max_seconds": 600.0}
+
+    def server(phase: str) -> tuple[subprocess.Popen, int, Path]:
+        port, log = free_ports(1)[0], folder / f"ops-{phase}-server.log"
+        proc = start([*ZOO, "serve", str(served), "--host", HOST, "--port", str(port), "--no-grpc", *quiet],
+                     folder, log)
+        return proc, port, log
+
+    out = swap_phase(served, folder, server, spec, old, input_name, rows_, args)
+    out += drain_phase(folder, server, spec, expected_answers(served / "model.onnx", input_name, rows_), args)
+    return out
+
+
+def swap_phase(served: Path, folder: Path, server, spec: dict, old: dict, input_name: str, rows_, args) -> list:
+    proc, port, log = server("swap")
+    load = None
+    try:
+        wait_ready(proc, port, log, 120)
+        load = _OpsLoad({**spec, "port": port, "stop_after_refusal": False}, folder, "swap")
+        load.wait_running(proc, log)
+        time.sleep(args.ops_lead)
+        cmd = [*ZOO, "export", "multiclass", "-o", str(served), *EXPORT_NEW]
+        _say(f"swap: `{' '.join(cmd[len(ZOO) - 1:])}` while {args.clients} clients send 1-row requests")
+        began = time.monotonic()
+        try:
+            export = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=600, env=CHILD_ENV)
+        except subprocess.TimeoutExpired:
+            raise SystemExit("serve: the swap's `zoo export` took over 600 s") from None
+        ended = time.monotonic()
+        if export.returncode:
+            raise SystemExit(f"serve: the swap's `zoo export` failed:\n{export.stderr[-3000:]}")
+        time.sleep(args.ops_settle)
+        got = load.finish()
+        exited = proc.poll()
+    finally:
+        if load is not None:
+            load.kill()
+        stop(proc)
+    new = expected_answers(served / "model.onnx", input_name, rows_)
+    ok = got["fate"] == OK
+    is_old, is_new = matches(got, old), matches(got, new)
+    only_old, only_new, neither = is_old & ~is_new, is_new & ~is_old, ok & ~is_old & ~is_new
+    sent, answered, failed = len(ok), int(ok.sum()), int((~ok).sum())
+    first_new = float(got["t1"][only_new].min()) if only_new.any() else None
+    after = ok & (got["t0"] > first_new) if first_new is not None else ok & False
+    old_after = int((only_old & after).sum())
+    seen = first_new is not None and first_new - ended <= args.ops_settle
+    latency = (first_new if first_new is not None else time.monotonic()) - ended
+    detail = {"export_s": ended - began, "load_s": float(got["t1"].max() - got["t0"].min()) if sent else 0.0,
+              "both_models": int((is_old & is_new).sum()),
+              "last_old_answer_after_export_end_s": float(got["t1"][only_old].max() - ended) if only_old.any()
+              else None, "failures": _fates(got, ~ok), "first_failures": got["notes"],
+              "server_exited_during_phase": exited}
+    if failed or int(neither.sum()) or old_after or exited is not None:
+        detail["server_log_tail"] = _tail(log)
+    _say(f"swap: {sent} requests, {failed} failed, {int(only_old.sum())} old answers, {int(only_new.sum())} new, "
+         f"{int(neither.sum())} neither, {old_after} old after the first new; first new answer "
+         + (f"{latency:.2f} s after the export's end" if first_new is not None else "never seen")
+         + (f"; failures {detail['failures']}, first {got['notes']}" if failed else ""))
+    s = f"(`zoo export --force` of the served bundle under load, {args.clients} clients, 1 row each)"
+    whole = "requests sent during the phase"
+    answers = "200 answers during the phase"
+    return [
+        {**_row(f"failed requests {s}", failed, "requests", whole, sent, _share(failed, sent), "0", failed == 0),
+         **detail},
+        _row(f"answers from the old model {s}", int(only_old.sum()), "answers", answers, answered,
+             _share(only_old.sum(), answered)),
+        _row(f"answers from the new model {s}", int(only_new.sum()), "answers", answers, answered,
+             _share(only_new.sum(), answered)),
+        _row(f"answers that matched neither model (label, class_index, probabilities) {s}", int(neither.sum()),
+             "answers", answers, answered, _share(neither.sum(), answered), "0", int(neither.sum()) == 0),
+        _row(f"old-model answers to requests sent after the first new-model answer {s}", old_after, "answers",
+             "answers to requests sent after it", int(after.sum()), _share(old_after, after.sum()), "0",
+             old_after == 0 and first_new is not None),
+        {**_row(f"seconds from the export's end to the first new-model answer {s}", latency, "s",
+                "zoo serve's --watch-interval (default)", 1.0, latency, f"<= {args.ops_settle:g}", seen),
+         "seen": first_new is not None},
+    ]
+
+
+def drain_phase(folder: Path, server, spec: dict, want: dict, args) -> list:
+    proc, port, log = server("drain")
+    load = None
+    try:
+        wait_ready(proc, port, log, 120)
+        load = _OpsLoad({**spec, "port": port, "stop_after_refusal": True}, folder, "drain")
+        load.wait_running(proc, log)
+        time.sleep(args.ops_lead)
+        _say(f"drain: SIGTERM to zoo serve while {args.clients} clients send 1-row requests")
+        term = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        killed = False
+        while proc.poll() is None:  # polled, not Popen.wait(timeout): its sleeps grow to 50 ms
+            if time.monotonic() - term > args.ops_exit_timeout:
+                stop(proc)  # SIGTERM again, then SIGKILL
+                killed = True
+                break
+            time.sleep(0.002)
+        exited = time.monotonic()
+        code = proc.returncode
+        got = load.finish(wait_first=5.0)  # the clients stop at their first refusal
+    finally:
+        if load is not None:
+            load.kill()
+        stop(proc)
+    fate, t0, t1 = got["fate"], got["t0"], got["t1"]
+    ok = fate == OK
+    right = matches(got, want)
+    refusal = (fate == REFUSED) | (fate == CLOSED)
+    after_stop = refusal & (t1 >= term)
+    bad = (~ok & ~after_stop) | (ok & ~right)  # refused before the SIGTERM, or anything else but a right answer
+    sent, answered = len(fate), int(ok.sum())
+    failures, ok_after, refused = int(bad.sum()), int((ok & (t1 >= term)).sum()), int(after_stop.sum())
+    seconds = exited - term
+    detail = {"failures": {**_fates(got, bad & ~ok), **({"wrong answer": int((ok & ~right).sum())}
+                                                       if (ok & ~right).any() else {})},
+              "first_notes": got["notes"], "answers_to_requests_sent_after_sigterm": int((ok & (t0 >= term)).sum()),
+              "last_answer_after_sigterm_s": float(t1[ok].max() - term) if answered else None}
+    if failures or code != 0 or killed:
+        detail["server_log_tail"] = _tail(log)
+    _say(f"drain: {sent} requests, {failures} failed, {ok_after} answered 200 after the SIGTERM, {refused} refused "
+         f"after stop ({_fates(got, after_stop)}); exit status {code}{' (killed)' if killed else ''} "
+         f"{seconds:.3f} s after the SIGTERM" + (f"; failures {detail['failures']}, notes {got['notes']}"
+                                                 if failures else ""))
+    s = f"(SIGTERM to zoo serve under load, {args.clients} clients, 1 row each)"
+    reused = got["reused"] > 0
+    return [
+        {**_row(f"failed responses: non-200, truncated, malformed or wrong {s}", failures, "responses",
+                "requests sent during the phase", sent, _share(failures, sent), "0", failures == 0), **detail},
+        _row(f"complete 200 answers received after the SIGTERM {s}", ok_after, "answers",
+             "200 answers during the phase", answered, _share(ok_after, answered)),
+        {**_row(f"connections refused, or closed before a response byte, after the SIGTERM (refused after stop, "
+                f"not failures) {s}", refused, "connections", "clients", args.clients, _share(refused, args.clients)),
+         "by_kind": _fates(got, after_stop), "on_kept_alive_connections": _fates(got, after_stop & reused),
+         "on_new_connections": _fates(got, after_stop & ~reused)},
+        {**_row(f"zoo serve's exit status {s} (ratio 1: the promised 0)", code, "exit status",
+                "the exit status a drain promises", 0, 1.0 if code == 0 else 0.0, "0", code == 0 and not killed),
+         "killed_after_s": args.ops_exit_timeout if killed else None},
+        _row(f"seconds from the SIGTERM to zoo serve's exit {s}", seconds, "s",
+             "zoo serve's drain grace (ServeOptions.grace)", 10.0, seconds / 10.0),
+    ]
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="zoo serve against MLServer, loaded on loopback")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per server and batch size")
@@ -636,12 +1045,25 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mlserver-venv", type=Path, default=MLSERVER_VENV)
     parser.add_argument("--as-shipped", action="store_true",
                         help="both servers as they ship: access logs on, MLServer's metrics server and gzip on")
+    ops = parser.add_mutually_exclusive_group()
+    ops.add_argument("--skip-ops", action="store_true",
+                     help="leave out the operational phase (zoo serve alone: a bundle swap and a drain under load)")
+    ops.add_argument("--ops-only", action="store_true", help="only the operational phase (no MLServer)")
+    parser.add_argument("--ops-lead", type=float, default=2.0,
+                        help="seconds of load in the operational phase before the export or the SIGTERM")
+    parser.add_argument("--ops-settle", type=float, default=8.0,
+                        help="seconds of load after the export's end: the new model must answer within them")
+    parser.add_argument("--ops-exit-timeout", type=float, default=30.0,
+                        help="seconds zoo serve gets to exit after the SIGTERM before it is killed")
     return parser.parse_args(argv)
 
 
 def main() -> None:
     if sys.argv[1:2] == ["_client"]:
         client_main(sys.argv[2])
+        return
+    if sys.argv[1:2] == ["_ops"]:
+        ops_client_main(sys.argv[2])
         return
     args = parse()
     with tempfile.TemporaryDirectory(prefix="zoo-serve-bench-") as tmp:
