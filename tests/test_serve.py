@@ -694,3 +694,24 @@ def test_workers_share_both_ports_and_the_metrics_count_every_worker(bundles, tm
         assert len(pids) == 2
     finally:
         assert running.stop() == 0
+
+
+def test_the_access_log_has_a_line_per_request_over_both_protocols(server, bundles):
+    before = server.log.read_text().count('"POST /v2/models/binary/infer HTTP/1.1" 200')
+    x = rows_of(bundles / "binary", 2)
+    for module, where in ((th, server.url), (tg, server.grpc)):
+        tensor = module.InferInput("input", [2, 30], "FP32")
+        tensor.set_data_from_numpy(x)
+        module.InferenceServerClient(where).infer("binary", [tensor])
+    assert server.json("GET", "/v2/models/nothere")[0] == 404
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        text = server.log.read_text()
+        if (text.count('"POST /v2/models/binary/infer HTTP/1.1" 200') > before and '"gRPC ModelInfer binary" OK'
+                in text and '"GET /v2/models/nothere HTTP/1.1" 404' in text):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(text[-1500:])
+    line = next(x for x in text.splitlines() if '"gRPC ModelInfer binary" OK' in x)
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \S+ \"gRPC ModelInfer binary\" OK \d+\.\d\dms$", line), line

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo.exports.serve.metrics import Metrics
+from zoo.exports.serve.metrics import AccessLog, Metrics
 from zoo.exports.serve.models import OUTPUTS, Repository, Served
 from zoo.exports.serve.tensors import ProtocolError
 
@@ -27,8 +27,9 @@ class Limits:
 
 
 class Core:
-    def __init__(self, repository: Repository, metrics: Metrics, limits: Limits, token: str | None = None):
-        self.repository, self.metrics, self.limits = repository, metrics, limits
+    def __init__(self, repository: Repository, metrics: Metrics, limits: Limits, token: str | None = None,
+                 access: AccessLog | None = None):
+        self.repository, self.metrics, self.limits, self.access = repository, metrics, limits, access
         self._token = token.encode("utf-8") if token else None
         self.ready = True
 

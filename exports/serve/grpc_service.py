@@ -215,10 +215,27 @@ def handlers(service: Service):
     import grpc
 
     m = service.m
+
+    def logged(name: str, method):
+        if service.core.access is None:
+            return method
+
+        async def call(request, context):
+            started = time.perf_counter()
+            try:
+                return await method(request, context)
+            finally:
+                code = context.code()
+                model = getattr(request, "model_name", "") or getattr(request, "name", "")
+                service.core.access.add(context.peer(), f"gRPC {name}{' ' + model if model else ''}",
+                                        code.name if code is not None else "OK", time.perf_counter() - started)
+
+        return call
+
     pairs = {"ServerLive": "ServerLive", "ServerReady": "ServerReady", "ModelReady": "ModelReady",
              "ServerMetadata": "ServerMetadata", "ModelMetadata": "ModelMetadata", "ModelInfer": "ModelInfer"}
     methods = {
-        name: grpc.unary_unary_rpc_method_handler(getattr(service, name),
+        name: grpc.unary_unary_rpc_method_handler(logged(name, getattr(service, name)),
                                                   request_deserializer=m[f"{kind}Request"].FromString,
                                                   response_serializer=m[f"{kind}Response"].SerializeToString)
         for name, kind in pairs.items()

@@ -1,7 +1,11 @@
-"""The server's Prometheus metrics, with the standard ``prometheus_client``, in a registry of the server's own (two
-servers in one process, as tests run them, do not mix their counts)."""
+"""The server's operations: Prometheus metrics, with the standard ``prometheus_client``, in a registry of the
+server's own (two servers in one process, as tests run them, do not mix their counts); and the access log."""
 
 from __future__ import annotations
+
+import asyncio
+import sys
+import time
 
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _ROWS = tuple(float(2**k) for k in range(17))
@@ -59,3 +63,39 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class AccessLog:
+    """One line per request (REST and gRPC), written in batches off the request's path.
+
+    uvicorn's access log writes and flushes a line per request, which cost a third of the server's 1-row
+    throughput; here a request appends its line, and :meth:`run` writes what gathered every ``interval``
+    seconds (at most that much of the log is lost to a SIGKILL), or at once past ``limit`` lines.
+    """
+
+    def __init__(self, stream=None, interval: float = 0.2, limit: int = 4096):
+        self.stream, self.interval, self.limit = stream or sys.stdout, interval, limit
+        self.lines: list[str] = []
+
+    def add(self, client: str, what: str, status: int | str, seconds: float) -> None:
+        self.lines.append(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {client} \"{what}\" {status} "
+                          f"{seconds * 1e3:.2f}ms\n")
+        if len(self.lines) >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.lines:
+            lines, self.lines = self.lines, []
+            try:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+            except (OSError, ValueError):  # a closed or broken stdout never takes the server down
+                pass
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.interval)
+                self.flush()
+        finally:
+            self.flush()

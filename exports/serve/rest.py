@@ -71,6 +71,24 @@ class RestApp:
     async def _http(self, scope, receive, send) -> None:
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
+        access = self.core.access
+        if access is not None:
+            status, reply = [0], send
+
+            async def send(message):
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await reply(message)
+
+            try:
+                return await self._answer(scope, receive, send, started, method, path)
+            finally:
+                client = scope.get("client") or ("-", 0)
+                access.add(f"{client[0]}:{client[1]}", f"{method} {path} HTTP/{scope.get('http_version', '1.1')}",
+                           status[0], time.perf_counter() - started)
+        return await self._answer(scope, receive, send, started, method, path)
+
+    async def _answer(self, scope, receive, send, started, method, path) -> None:
         headers = dict(scope["headers"])
         parts = path.strip("/").split("/")
         try:

@@ -20,7 +20,7 @@ from zoo.errors import ZooError
 from zoo.exports.runtimes import DEFAULT_RUNTIME
 from zoo.exports.serve import grpc_service
 from zoo.exports.serve.core import Core, Limits
-from zoo.exports.serve.metrics import Metrics
+from zoo.exports.serve.metrics import AccessLog, Metrics
 from zoo.exports.serve.models import Repository
 from zoo.exports.serve.rest import RestApp
 
@@ -106,7 +106,8 @@ def create_app(bundles: list[str | os.PathLike], options: ServeOptions | None = 
     metrics = Metrics()
     repository = Repository(entries(bundles, options.name), options.runtime, options.variant,
                             options.max_batch_rows, options.max_queue_delay_us / 1e6, metrics.batched, metrics.event)
-    core = Core(repository, metrics, Limits(options.max_request_bytes, options.max_rows), options.token)
+    access = AccessLog() if options.access_log else None
+    core = Core(repository, metrics, Limits(options.max_request_bytes, options.max_rows), options.token, access)
     running: dict = {}
 
     async def on_start() -> None:
@@ -114,6 +115,8 @@ def create_app(bundles: list[str | os.PathLike], options: ServeOptions | None = 
             running["grpc"], options.grpc_port = await grpc_service.start(
                 core, options.host, options.grpc_port, options.max_request_bytes, _grpc_credentials(options),
                 options.reuse_port)
+        if access is not None:
+            running["access"] = asyncio.get_running_loop().create_task(access.run())
         if options.watch_interval > 0:
             running["watch"] = asyncio.get_running_loop().create_task(repository.watch(options.watch_interval))
 
@@ -123,6 +126,9 @@ def create_app(bundles: list[str | os.PathLike], options: ServeOptions | None = 
         if "grpc" in running:
             await running.pop("grpc").stop(options.grace)
         repository.close()
+        if "access" in running:
+            running.pop("access").cancel()
+            access.flush()
 
     app = RestApp(core, on_start, on_stop)
     app.options, app.repository = options, repository  # what serve() prints and learns the bound ports into
@@ -148,7 +154,8 @@ def serve(bundles: list[str | os.PathLike], options: ServeOptions | None = None,
         probe = _listen(options.host, options.grpc_port, "--grpc-port")
         options.grpc_port = probe.getsockname()[1]
         probe.close()
-    settings = dict(lifespan="on", access_log=options.access_log, ssl_certfile=options.ssl_certfile,
+    # access_log: zoo writes its own (AccessLog), for REST and gRPC; uvicorn's writes and flushes a line a request.
+    settings = dict(lifespan="on", access_log=False, ssl_certfile=options.ssl_certfile,
                     ssl_keyfile=options.ssl_keyfile, log_level="info", timeout_keep_alive=30, server_header=False,
                     timeout_graceful_shutdown=options.grace)
     # uvicorn drains on SIGTERM/SIGINT and then raises the signal again for the handler it found; a quiet one
