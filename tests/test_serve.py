@@ -7,12 +7,14 @@ The servers are real ``zoo serve`` processes on free loopback ports.
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -369,8 +371,12 @@ def test_a_bundle_that_does_not_verify_is_refused_and_the_server_does_not_start(
     assert len(lines) == 1 and "sha256" in lines[0] and str(bundle) in lines[0], done.stderr
 
 
-def test_a_non_loopback_bind_needs_a_token_and_a_token_guards_every_route_but_live(zoo_cli, bundles, tmp_path):
-    assert_clean_error(zoo_cli("serve", bundles / "multiclass", "--host", "0.0.0.0"), "--token", "0.0.0.0")
+def test_a_non_loopback_bind_needs_a_token_and_a_token_guards_every_route_but_live(bundles, tmp_path):
+    # A subprocess with a timeout: were the check gone, it would serve on 0.0.0.0 and never return.
+    done = subprocess.run([*ZOO, "serve", str(bundles / "multiclass"), "--host", "0.0.0.0", "--port", "0"],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "ZOO_SERVE_TOKEN": ""})
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "--token" in done.stderr and "0.0.0.0" in done.stderr
     running = Server([bundles / "multiclass", "--no-access-log"], tmp_path / "serve.log",
                      env={"ZOO_SERVE_TOKEN": "s3cret"})
     try:
@@ -465,6 +471,8 @@ def test_sigterm_under_load_finishes_what_was_asked_and_exits_0(bundles, tmp_pat
     # After SIGTERM the port closes: a request may find no server (refused), never a broken or wrong answer.
     assert all(isinstance(r, np.ndarray) or "refused" in str(r).lower() or "connect" in str(r).lower()
                for r in results), refused[:3]
+    expected = bare(bundles / "multiclass", x)["probabilities"]
+    assert all(np.array_equal(r, expected) for r in results if isinstance(r, np.ndarray))
 
 
 # -- the protocol's pieces --------------------------------------------------------------------------------------
@@ -496,20 +504,28 @@ def test_the_grpc_messages_match_tritons_field_for_field():
 # -- a table model: one input per column, strings as BYTES -------------------------------------------------------
 
 
-def test_a_table_model_takes_its_columns_with_categories_as_bytes_and_gaps_as_nan(tmp_path):
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory):
+    """Wine with word labels, categories and gaps as Parquet, and its bundle ``wine``: (frame, folder)."""
+    from test_tables import WINE_ARGS, wine_frame
+
+    root = tmp_path_factory.mktemp("wine")
+    frame = wine_frame()
+    frame.to_parquet(root / "wine.parquet")
+    subprocess.run([*ZOO, "-q", "export", "multiclass", "--data", str(root / "wine.parquet"), *WINE_ARGS, "-o",
+                    str(root / "wine"), "--no-card"], check=True, capture_output=True)
+    return frame, root
+
+
+def test_a_table_model_takes_its_columns_with_categories_as_bytes_and_gaps_as_nan(wine):
     """Wine with word labels, categories and gaps: each column an input (numbers FP32 with NaN for a gap,
     categories BYTES with "" for a gap) over REST and gRPC; the labels are ``zoo predict``'s on the same file."""
     import pyarrow.parquet as pq
-    from test_tables import WINE_ARGS, wine_frame
-
-    frame = wine_frame()
-    frame.to_parquet(tmp_path / "wine.parquet")
-    subprocess.run([*ZOO, "-q", "export", "multiclass", "--data", str(tmp_path / "wine.parquet"), *WINE_ARGS, "-o",
-                    str(tmp_path / "wine"), "--no-card"], check=True, capture_output=True)
-    subprocess.run([*ZOO, "predict", str(tmp_path / "wine"), str(tmp_path / "wine.parquet"), "-o",
-                    str(tmp_path / "out.parquet"), "--id-column", "bottle_id"], check=True, capture_output=True)
-    expected = pq.read_table(tmp_path / "out.parquet").column("label").to_pylist()
-    running = Server([tmp_path / "wine", "--no-access-log"], tmp_path / "serve.log")
+    frame, root = wine
+    subprocess.run([*ZOO, "predict", str(root / "wine"), str(root / "wine.parquet"), "-o",
+                    str(root / "out.parquet"), "--id-column", "bottle_id"], check=True, capture_output=True)
+    expected = pq.read_table(root / "out.parquet").column("label").to_pylist()
+    running = Server([root / "wine", "--no-access-log"], root / "serve.log")
     try:
         status, meta = running.json("GET", "/v2/models/wine")
         kinds = {i["name"]: i["datatype"] for i in meta["inputs"]}
@@ -715,3 +731,222 @@ def test_the_access_log_has_a_line_per_request_over_both_protocols(server, bundl
         raise AssertionError(text[-1500:])
     line = next(x for x in text.splitlines() if '"gRPC ModelInfer binary" OK' in x)
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \S+ \"gRPC ModelInfer binary\" OK \d+\.\d\dms$", line), line
+
+
+# -- found by breaking the server on purpose ----------------------------------------------------------------------
+
+
+def _partial(running, body: bytes, sent: int, headers: str = "Content-Type: application/json\r\n") -> socket.socket:
+    """A connection that has sent the headers and the first ``sent`` bytes of ``body``."""
+    sock = socket.create_connection((running.host, running.port), timeout=15)
+    sock.sendall(f"POST /v2/models/multiclass/infer HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {len(body)}"
+                 "\r\n\r\n".encode() + body[:sent])
+    return sock
+
+
+def _finish(sock: socket.socket, rest: bytes) -> tuple[int, bytes]:
+    sock.sendall(rest)
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response.status, response.read()
+
+
+def _wait_for(log, text: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and text not in log.read_text():
+        time.sleep(0.05)
+    assert text in log.read_text(), log.read_text()[-2000:]
+
+
+# 16: the model is looked up where the request joins the batcher, not before its body is read
+def test_a_request_whose_body_arrives_during_a_swap_is_answered_by_the_new_model(bundles, tmp_path):
+    served = tmp_path / "multiclass"
+    shutil.copytree(bundles / "multiclass", served)
+    running = Server([served, "--watch-interval", 0.1, "--no-access-log"], tmp_path / "serve.log")
+    try:
+        x = rows_of(served, 2)
+        body = json.dumps(_infer(shape=(2, 64), data=x.ravel().tolist())).encode()
+        assert running.json("POST", "/v2/models/multiclass/infer", body)[0] == 200  # the old batcher runs
+        slow = _partial(running, body, 10)
+        time.sleep(0.3)  # the server has the headers and waits for the body
+        for name in ("manifest.json", "model.onnx"):  # the same bundle written again: a swap
+            (served / name).write_bytes((served / name).read_bytes())
+        _wait_for(tmp_path / "serve.log", "now serving the new")
+        status, answer = _finish(slow, body[10:])
+        assert status == 200, answer[:300]
+        labels = next(o for o in json.loads(answer)["outputs"] if o["name"] == "label")["data"]
+        assert labels == bare(served, x)["label"].tolist()
+    finally:
+        assert running.stop() == 0
+
+
+# 13b + Q: SIGTERM drains: a request still sending its body is answered; gRPC says not ready meanwhile
+def test_sigterm_drains_a_request_still_sending_its_body_and_says_not_ready_meanwhile(bundles, tmp_path):
+    running = Server([bundles / "multiclass", "--no-access-log"], tmp_path / "serve.log")
+    try:
+        x = rows_of(bundles / "multiclass", 2)
+        body = json.dumps(_infer(shape=(2, 64), data=x.ravel().tolist())).encode()
+        client = tg.InferenceServerClient(running.grpc)
+        assert client.is_server_ready()
+        slow = _partial(running, body, 10)
+        time.sleep(0.3)
+        running.process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)  # past uvicorn's 0.1 s: with no grace the request would be cut here
+        assert not client.is_server_ready()  # draining: ready no more
+        status, answer = _finish(slow, body[10:])
+        assert status == 200, answer[:300]
+    finally:
+        assert running.stop() == 0
+
+
+# 7b: a declared Content-Length over the limit is refused before any of the body is read
+def test_a_declared_content_length_over_the_limit_is_refused_at_once(server):
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        sock.sendall(b"POST /v2/models/multiclass/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n{")
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 413
+    finally:
+        sock.close()
+
+
+# 7c: a chunked body (no Content-Length) over the limit is refused as it streams in
+def test_a_chunked_body_over_the_limit_is_refused(server):
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    try:
+        chunks = (b"x" * (1 << 20) for _ in range(9))  # 9 MiB; the server takes 8
+        connection.request("POST", "/v2/models/multiclass/infer", body=chunks, encode_chunked=True,
+                           headers={"Transfer-Encoding": "chunked"})
+        assert connection.getresponse().status == 413
+    finally:
+        connection.close()
+
+
+# A: a shape of no dimensions is a 400, not a 500
+def test_an_empty_shape_is_a_400(server):
+    status, answer = server.json("POST", "/v2/models/multiclass/infer", _infer(shape=()))
+    assert status == 400 and "shape" in answer["error"], (status, answer)
+
+
+# C1 + C2: the binary extension's output choices, per output and for all
+def test_binary_outputs_are_chosen_per_output_and_for_all(server, bundles):
+    x = rows_of(bundles / "multiclass", 3)
+    inputs = [{"name": "input", "shape": [3, 64], "datatype": "FP32", "data": x.ravel().tolist()}]
+    reference = bare(bundles / "multiclass", x)
+
+    def ask(payload):
+        status, headers, body = server.request("POST", "/v2/models/multiclass/infer", json.dumps(payload).encode())
+        assert status == 200, body[:300]
+        length = int(headers.get("inference-header-content-length", len(body)))
+        return json.loads(body[:length]), body[length:]
+
+    answer, blob = ask({"inputs": inputs, "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}},
+                                                      {"name": "class_index"}]})
+    p, c = answer["outputs"]
+    assert "data" not in p and p["parameters"]["binary_data_size"] == len(blob) == 3 * 10 * 4
+    assert np.frombuffer(blob, "<f4").reshape(3, 10).tobytes() == reference["probabilities"].tobytes()
+    assert c["data"] == reference["class_index"].tolist()
+    answer, blob = ask({"inputs": inputs, "parameters": {"binary_data_output": True}})
+    assert all("data" not in o for o in answer["outputs"])
+    assert len(blob) == sum(o["parameters"]["binary_data_size"] for o in answer["outputs"])
+
+
+# G: binary bytes that no input claims are a 400
+def test_binary_data_no_input_claims_is_a_400(server):
+    blob = np.zeros((1, 64), np.float32).tobytes()
+    header = json.dumps({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": len(blob)}}]}).encode()
+    status, _, body = server.request("POST", "/v2/models/multiclass/infer", header + blob + b"\0" * 8,
+                                     {"Inference-Header-Content-Length": str(len(header))})
+    assert status == 400 and b"no input claims" in body, body[:300]
+
+
+# J: a compressed body is refused (415), not decoded as garbage
+def test_a_compressed_body_is_a_415(server):
+    body = gzip.compress(json.dumps(_infer()).encode())
+    status, _, _ = server.request("POST", "/v2/models/multiclass/infer", body, {"Content-Encoding": "gzip"})
+    assert status == 415
+
+
+# I + 5: only 'Bearer' carries the token
+def test_the_token_must_come_as_a_bearer_token(bundles, tmp_path):
+    running = Server([bundles / "multiclass", "--no-access-log"], tmp_path / "serve.log",
+                     env={"ZOO_SERVE_TOKEN": "s3cret"})
+    try:
+        for value in ("Basic s3cret", "s3cret", "Bearer s3cretX", "Bearer s3c"):
+            assert running.request("GET", "/v2", headers={"Authorization": value})[0] == 401, value
+        assert running.request("GET", "/v2", headers={"Authorization": "bearer s3cret"})[0] == 200
+    finally:
+        assert running.stop() == 0
+
+
+# M + 15c: no runtime call takes more than --max-batch-rows rows, and the metric counts every row
+def test_coalesced_batches_keep_to_max_batch_rows_and_the_metric_counts_every_row(bundles, tmp_path):
+    running = Server([bundles / "multiclass", "--max-queue-delay-us", 200_000, "--max-batch-rows", 8,
+                      "--no-access-log"], tmp_path / "serve.log")
+    try:
+        x = rows_of(bundles / "multiclass", 4)
+
+        def ask(_):
+            tensor = th.InferInput("input", [4, 64], "FP32")
+            tensor.set_data_from_numpy(x)
+            return th.InferenceServerClient(running.url).infer("multiclass", [tensor]).as_numpy("label")
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(ask, range(16)))
+        model = 'model="multiclass"'
+        calls = _metric(running, "zoo_serve_batch_rows_count", model)
+        assert _metric(running, "zoo_serve_batch_rows_sum", model) == 64
+        assert 8 <= calls < 16  # coalesced, two requests a call at most
+        assert _metric(running, "zoo_serve_batch_rows_bucket", 'le="8.0"') == calls
+    finally:
+        assert running.stop() == 0
+
+
+# R: gRPC raw_input_contents must hold one tensor per input
+def test_grpc_raw_contents_for_more_tensors_than_inputs_is_invalid_argument(server):
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    request = service_pb2.ModelInferRequest(model_name="multiclass")
+    request.inputs.add(name="input", datatype="FP32", shape=[1, 64])
+    request.raw_input_contents.extend([np.zeros(64, np.float32).tobytes()] * 2)
+    with grpc.insecure_channel(server.grpc) as channel:
+        with pytest.raises(grpc.RpcError) as caught:
+            service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# T: a bundle refused once is not verified (and counted) again until it changes again
+def test_a_refused_bundle_is_refused_once_not_at_every_look(bundles, tmp_path):
+    served = tmp_path / "multiclass"
+    shutil.copytree(bundles / "multiclass", served)
+    running = Server([served, "--watch-interval", 0.1, "--no-access-log"], tmp_path / "serve.log")
+    try:
+        manifest = json.loads((served / "manifest.json").read_text())
+        manifest["sha256"]["model.onnx"] = "0" * 64
+        (served / "manifest.json").write_text(json.dumps(manifest))
+        _wait_for(tmp_path / "serve.log", "not taken")
+        time.sleep(1.5)  # fifteen more looks at the folder
+        assert (tmp_path / "serve.log").read_text().count("not taken") == 1
+        assert _metric(running, "zoo_serve_model_swaps_total", 'outcome="swap_refused"') == 1
+    finally:
+        assert running.stop() == 0
+
+
+# B: a table model's column comes as [rows] or [rows, 1], never [rows, k]
+def test_a_table_models_columns_of_two_values_a_row_are_a_400(wine):
+    _, root = wine
+    running = Server([root / "wine", "--no-access-log"], root / "serve-shapes.log")
+    try:
+        _, meta = running.json("GET", "/v2/models/wine")
+        for shape in ([2, 2], [2, 1, 2], [2, 2, 1]):  # every column with four values where there are two rows
+            inputs = []
+            for spec in meta["inputs"]:
+                data = ["a"] * 4 if spec["datatype"] == "BYTES" else [1.0] * 4
+                inputs.append({"name": spec["name"], "shape": shape, "datatype": spec["datatype"], "data": data})
+            status, answer = running.json("POST", "/v2/models/wine/infer", {"inputs": inputs})
+            assert status == 400 and "shape" in answer["error"], (shape, status, answer)
+    finally:
+        assert running.stop() == 0
