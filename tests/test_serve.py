@@ -331,13 +331,27 @@ def _send_malformed(server: Server, kind: str):
 
 
 def test_a_hundred_malformed_requests_of_twenty_kinds_get_4xx_and_the_server_keeps_answering(server, bundles):
+    """Under load: 4 clients keep asking while the malformed requests come, and every one of theirs is answered
+    right."""
     assert len(MALFORMED) >= 20
     kinds = [k for k in MALFORMED for _ in range(5)][:110]
-    for kind in kinds:
-        status, headers, body = _send_malformed(server, kind)
-        assert status == MALFORMED[kind][2], (kind, status, body[:200])
-        error = json.loads(body)["error"]
-        assert error and "\n" not in error and "Traceback" not in error, (kind, error)
+    x = rows_of(bundles / "multiclass", 2)
+    stop, results = threading.Event(), []
+    workers = [threading.Thread(target=_load, args=(server, "multiclass", x, stop, results)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    try:
+        for kind in kinds:
+            status, headers, body = _send_malformed(server, kind)
+            assert status == MALFORMED[kind][2], (kind, status, body[:200])
+            error = json.loads(body)["error"]
+            assert error and "\n" not in error and "Traceback" not in error, (kind, error)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    expected = bare(bundles / "multiclass", x)["probabilities"]
+    assert len(results) > 10 and all(isinstance(r, np.ndarray) and np.array_equal(r, expected) for r in results)
     x = rows_of(bundles / "multiclass", 5)
     tensor = th.InferInput("input", [5, 64], "FP32")
     tensor.set_data_from_numpy(x)
