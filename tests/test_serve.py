@@ -291,6 +291,7 @@ MALFORMED = {
     "input without a name": ({"inputs": [{"shape": [1, 64], "datatype": "FP32", "data": [0] * 64}]}, {}, 400),
     "unknown input": (_infer(name="pixels"), {}, 400),
     "wrong datatype": (_infer(datatype="INT64", data=[1] * 64), {}, 400),
+    "FP64 for FP32": (_infer(datatype="FP64"), {}, 400),
     "unknown datatype": (_infer(datatype="FLOAT"), {}, 400),
     "wrong width": (_infer(shape=(1, 63)), {}, 400),
     "shape and data disagree": (_infer(shape=(2, 64), data=[0.5] * 64), {}, 400),

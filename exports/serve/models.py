@@ -25,7 +25,7 @@ from zoo.errors import PredictInputError, ZooError
 from zoo.exports.bundle.layout import MANIFEST_FILE, MODEL_FILE
 from zoo.exports.deploy.predictor import Predictor
 from zoo.exports.deploy.verify import verify
-from zoo.exports.serve.tensors import ProtocolError
+from zoo.exports.serve.tensors import DTYPES, ProtocolError
 from zoo.tables import Frame
 
 log = logging.getLogger("zoo.serve")
@@ -76,7 +76,7 @@ class Served:
                                 + (f"; unknown {', '.join(extra[:4])}" if extra else ""))
         for spec in self.inputs:
             value = tensors[spec["name"]]
-            if value.dtype.kind != DTYPE_KINDS[spec["datatype"]]:
+            if value.dtype != DTYPES[spec["datatype"]]:  # as declared: FP64 for an FP32 input is refused too
                 raise ProtocolError(f"input {spec['name']!r} must be {spec['datatype']}, shape "
                                     f"{spec['shape']} (see GET /v2/models/{self.name})")
             if not _fits(value.shape, spec["shape"]):
@@ -110,9 +110,6 @@ class Served:
 
     def __post_init__(self):
         self._labels = np.array([c.encode("utf-8") for c in self.predictor.model.class_labels] + [b""], dtype=object)
-
-
-DTYPE_KINDS = {"FP32": "f", "BYTES": "O"}
 
 
 def _fits(shape: tuple, declared: list[int]) -> bool:
