@@ -297,6 +297,7 @@ MALFORMED = {
     "shape and data disagree": (_infer(shape=(2, 64), data=[0.5] * 64), {}, 400),
     "negative shape": (_infer(shape=(-1, 64), data=[0.5] * 64), {}, 400),
     "strings as numbers": (_infer(data=["a"] * 64), {}, 400),
+    "numbers in strings": (_infer(data=["1.5"] * 64), {}, 400),
     "NaN in binary": (None, {"nan": True}, 400),
     "binary size past the end": (None, {"overrun": True}, 400),
     "header length past the body": (None, {"header": True}, 400),

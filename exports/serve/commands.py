@@ -25,7 +25,7 @@ def _installed(module: str) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback needs --token.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="REST port (0: any).")
-@click.option("--grpc-port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="gRPC port.")
+@click.option("--grpc-port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="gRPC port (0: any).")
 @click.option("--no-grpc", is_flag=True, help="Serve REST only.")
 @click.option("--runtime", default=DEFAULT_RUNTIME, show_default=True, help="The runtime to serve on.")
 @click.option("--variant", default=None, help="Serve a variant of each bundle (fp16, int8) instead of model.onnx.")

@@ -95,8 +95,10 @@ class RestApp:
             if parts[:3] == ["v2", "health", "live"] and len(parts) == 3:
                 _method(method, "GET")
                 return await _reply(send, 200, {"live": True})
-            if not self.core.authorized(headers.get(b"authorization")):
-                raise ProtocolError("this server needs a bearer token: send 'Authorization: Bearer TOKEN'", 401)
+            given = headers.get(b"authorization")
+            if not self.core.authorized(given):
+                raise ProtocolError("this server needs a bearer token: send 'Authorization: Bearer TOKEN'" if not given
+                                    else "the bearer token is not this server's", 401)
             if parts == ["metrics"]:
                 _method(method, "GET")
                 body, kind = self.core.metrics.text()

@@ -66,12 +66,18 @@ def from_json(data: object, datatype: str, shape: tuple[int, ...], where: str) -
         if not isinstance(data, list):
             raise ProtocolError(f"{where}: 'data' must be a list, got {_short(data)}")
         try:
-            array = np.asarray(data, dtype=DTYPES[datatype])
+            found = np.asarray(data)  # as JSON gave it: a string where a number goes is refused, "1.5" too
+        except (TypeError, ValueError, OverflowError):
+            found = None
+        if found is None or found.dtype.kind not in "biuf" or found.dtype.itemsize == 0:
+            raise ProtocolError(f"{where}: 'data' is not a list of {datatype} numbers (JSON numbers, not strings; "
+                                "NaN and infinity have no JSON form: send them as binary data)")
+        if datatype == "BOOL" and found.dtype.kind != "b":
+            raise ProtocolError(f"{where}: BOOL data must be true or false")
+        try:
+            array = found.astype(DTYPES[datatype], copy=False).reshape(-1)
         except (TypeError, ValueError, OverflowError):
             raise ProtocolError(f"{where}: 'data' is not a list of {datatype} numbers") from None
-        if array.dtype == np.bool_ and not _all_bools(data):
-            raise ProtocolError(f"{where}: BOOL data must be true or false")
-        array = array.reshape(-1)
     if array.size != n:
         raise ProtocolError(f"{where}: 'data' holds {array.size} values; shape {list(shape)} needs {n}")
     return array.reshape(shape)
@@ -155,10 +161,6 @@ def _flatten(data: object, where: str) -> list:
         else:
             stack.pop()
     return flat
-
-
-def _all_bools(data: list) -> bool:
-    return all(isinstance(v, bool) or (isinstance(v, list) and _all_bools(v)) for v in data)
 
 
 def _short(value: object) -> str:
