@@ -106,7 +106,7 @@ def load_bundle(path: str | os.PathLike, runtime: str | None = None, *, allow_na
 def serve(bundles: str | os.PathLike | list, *, on_ready: Any = None, **options: Any) -> None:
     """``zoo serve``: answer the Open Inference Protocol for ``bundles`` over REST and gRPC until SIGTERM/SIGINT.
 
-    ``options`` are :class:`zoo.exports.serve.server.ServeOptions`' fields (``port=0`` takes any free port);
+    ``options`` are :class:`zoo.exports.serve.options.ServeOptions`' fields (``port=0`` takes any free port);
     ``on_ready(addresses)`` is called once both listen. Each bundle is verified first: one that fails raises
     :class:`zoo.errors.ZooError` and nothing is served. Needs the ``serve`` extra.
     """

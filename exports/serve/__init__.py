@@ -12,5 +12,5 @@ gRPC, with concurrent requests batched into one runtime call.
 
 Rooms: :mod:`.tensors` (the protocol's tensors, decoded and encoded), :mod:`.models` (verified bundles, the
 batcher, the swap on disk), :mod:`.core` (what both protocols share), :mod:`.rest`, :mod:`.grpc_service`,
-:mod:`.metrics`, :mod:`.server` (options, security, uvicorn, workers) and :mod:`.commands`.
+:mod:`.metrics`, :mod:`.options`, :mod:`.server` (security, uvicorn, workers) and :mod:`.commands`.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from zoo.errors import ZooError
-from zoo.exports.runtimes import DEFAULT_RUNTIME
+from zoo.exports.serve.options import TOKEN_VARIABLE, ServeOptions
 
 _MISSING = ("zoo serve needs the serve extra: pip install 'zoo-onnx[serve]' (uvicorn, orjson, grpcio, "
             "prometheus_client)")
@@ -20,33 +20,39 @@ def _installed(module: str) -> bool:
         return False
 
 
+_DEFAULT = ServeOptions()
+
+
 @click.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=str))
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--host", default=_DEFAULT.host, show_default=True,
               help="Address to listen on; anything but loopback needs --token.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="REST port (0: any).")
-@click.option("--grpc-port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="gRPC port (0: any).")
+@click.option("--port", default=_DEFAULT.port, show_default=True, type=click.IntRange(0, 65535),
+              help="REST port (0: any).")
+@click.option("--grpc-port", default=_DEFAULT.grpc_port, show_default=True, type=click.IntRange(0, 65535),
+              help="gRPC port (0: any).")
 @click.option("--no-grpc", is_flag=True, help="Serve REST only.")
-@click.option("--runtime", default=DEFAULT_RUNTIME, show_default=True, help="The runtime to serve on.")
+@click.option("--runtime", default=_DEFAULT.runtime, show_default=True, help="The runtime to serve on.")
 @click.option("--variant", default=None, help="Serve a variant of each bundle (fp16, int8) instead of model.onnx.")
 @click.option("--name", default=None, help="The model's name (default: the bundle folder's); several bundles of "
               "one name are its versions 1, 2, ...")
-@click.option("--token", envvar="ZOO_SERVE_TOKEN", default=None, show_envvar=True,
+@click.option("--token", envvar=TOKEN_VARIABLE, default=None, show_envvar=True,
               help="Bearer token every request but /v2/health/live must carry.")
-@click.option("--max-request-bytes", default=64 << 20, show_default=True, type=int,
+@click.option("--max-request-bytes", default=_DEFAULT.max_request_bytes, show_default=True, type=int,
               help="Largest request body accepted (413 beyond).")
-@click.option("--max-rows", default=65536, show_default=True, type=int, help="Most rows in one request.")
-@click.option("--max-batch-rows", default=4096, show_default=True, type=int,
+@click.option("--max-rows", default=_DEFAULT.max_rows, show_default=True, type=int, help="Most rows in one request.")
+@click.option("--max-batch-rows", default=_DEFAULT.max_batch_rows, show_default=True, type=int,
               help="Most rows coalesced into one runtime call.")
-@click.option("--max-queue-delay-us", default=0, show_default=True, type=int,
+@click.option("--max-queue-delay-us", default=_DEFAULT.max_queue_delay_us, show_default=True, type=int,
               help="How long a request may wait for others to join its batch (0: it joins those queued while "
                    "the runtime was busy, and waits for none).")
 @click.option("--ssl-certfile", default=None, help="PEM certificate: serve REST and gRPC over TLS.")
 @click.option("--ssl-keyfile", default=None, help="PEM private key for --ssl-certfile.")
-@click.option("--access-log/--no-access-log", default=True, show_default=True, help="One line per request.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+@click.option("--access-log/--no-access-log", default=_DEFAULT.access_log, show_default=True,
+              help="One line per request.")
+@click.option("--workers", default=_DEFAULT.workers, show_default=True, type=click.IntRange(1, 64),
               help="Processes sharing the ports, each with its own models and batcher.")
-@click.option("--watch-interval", default=1.0, show_default=True, type=float,
+@click.option("--watch-interval", default=_DEFAULT.watch_interval, show_default=True, type=float,
               help="Seconds between looks for a bundle rewritten on disk (0: never swap).")
 def serve(bundles, host, port, grpc_port, no_grpc, runtime, variant, name, token, max_request_bytes, max_rows,
           max_batch_rows, max_queue_delay_us, ssl_certfile, ssl_keyfile, access_log, workers, watch_interval) -> None:
@@ -66,7 +72,7 @@ def serve(bundles, host, port, grpc_port, no_grpc, runtime, variant, name, token
         raise ZooError(f"{_MISSING}; {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
     from zoo.exports.serve import server  # deferred: the server's modules bring asyncio, numpy and the codecs
 
-    options = server.ServeOptions(host=host, port=port, grpc_port=None if no_grpc else grpc_port, runtime=runtime,
+    options = ServeOptions(host=host, port=port, grpc_port=None if no_grpc else grpc_port, runtime=runtime,
                            variant=variant, name=name, token=token, max_request_bytes=max_request_bytes,
                            max_rows=max_rows, max_batch_rows=max_batch_rows, max_queue_delay_us=max_queue_delay_us,
                            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, access_log=access_log,

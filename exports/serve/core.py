@@ -22,8 +22,8 @@ EXTENSIONS = ["binary_tensor_data"]
 
 @dataclass
 class Limits:
-    max_request_bytes: int = 64 << 20
-    max_rows: int = 65536
+    max_request_bytes: int
+    max_rows: int
 
 
 class Core:

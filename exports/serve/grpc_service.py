@@ -232,13 +232,12 @@ def handlers(service: Service):
 
         return call
 
-    pairs = {"ServerLive": "ServerLive", "ServerReady": "ServerReady", "ModelReady": "ModelReady",
-             "ServerMetadata": "ServerMetadata", "ModelMetadata": "ModelMetadata", "ModelInfer": "ModelInfer"}
+    names = ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer")
     methods = {
         name: grpc.unary_unary_rpc_method_handler(logged(name, getattr(service, name)),
-                                                  request_deserializer=m[f"{kind}Request"].FromString,
-                                                  response_serializer=m[f"{kind}Response"].SerializeToString)
-        for name, kind in pairs.items()
+                                                  request_deserializer=m[f"{name}Request"].FromString,
+                                                  response_serializer=m[f"{name}Response"].SerializeToString)
+        for name in names
     }
     return grpc.method_handlers_generic_handler(SERVICE, methods)
 

@@ -13,8 +13,8 @@ import asyncio
 import json
 import logging
 import os
-import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,7 +163,7 @@ class Batcher:
 
     def __init__(self, served: Served, max_rows: int, max_delay: float, observe=None):
         self.served, self.max_rows, self.max_delay, self.observe = served, max_rows, max_delay, observe
-        self._queue: list[tuple[object, int, asyncio.Future, float]] = []
+        self._queue: deque[tuple[object, int, asyncio.Future, float]] = deque()
         self._rows = 0
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -202,7 +202,7 @@ class Batcher:
                     self._wake.clear()
             batch, rows = [], 0
             while self._queue and (not batch or rows + self._queue[0][1] <= self.max_rows):
-                item = self._queue.pop(0)
+                item = self._queue.popleft()
                 batch.append(item)
                 rows += item[1]
             self._rows -= rows
@@ -255,7 +255,6 @@ class Repository:
         self.observe, self.events = observe, events or (lambda kind, name: None)
         self.models: dict[str, dict[str, Served]] = {}
         self._failed: dict[Path, tuple] = {}
-        self._lock = threading.Lock()
         for name, version, path in entries:
             served = self._load(path, name, version)
             self.models.setdefault(name, {})[version] = served

@@ -13,40 +13,20 @@ import signal
 import socket
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
+import click
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
 from zoo.errors import ZooError
-from zoo.exports.runtimes import DEFAULT_RUNTIME
 from zoo.exports.serve import grpc_service
 from zoo.exports.serve.core import Core, Limits
 from zoo.exports.serve.metrics import AccessLog, Metrics
 from zoo.exports.serve.models import Repository
+from zoo.exports.serve.options import TOKEN_VARIABLE, ServeOptions
 from zoo.exports.serve.rest import RestApp
-
-TOKEN_VARIABLE = "ZOO_SERVE_TOKEN"
-
-
-@dataclass
-class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    grpc_port: int | None = 8001  # None: no gRPC
-    runtime: str = DEFAULT_RUNTIME
-    variant: str | None = None
-    name: str | None = None
-    token: str | None = None
-    max_request_bytes: int = 64 << 20
-    max_rows: int = 65536
-    max_batch_rows: int = 4096
-    max_queue_delay_us: int = 0
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    access_log: bool = True
-    watch_interval: float = 1.0  # seconds between looks at the bundles on disk; 0: never
-    workers: int = 1  # processes sharing the ports (each its own models, batcher and watcher)
-    reuse_port: bool = False  # gRPC's port shared between worker processes (set for them)
-    grace: float = 10.0  # seconds in-flight requests get to finish at shutdown; a stalled connection is then cut
 
 
 def entries(bundles: list[str | os.PathLike], name: str | None) -> list[tuple[str, str, Path]]:
@@ -142,8 +122,6 @@ def serve(bundles: list[str | os.PathLike], options: ServeOptions | None = None,
     ``on_ready`` is called once both listen with {"http": URL, "grpc": "host:port" or None, "stop": a function
     that stops the server as SIGTERM does} (from another thread: the way to stop a server embedded in one).
     """
-    import uvicorn
-
     app = create_app(bundles, _options(options, overrides))
     options = app.options  # the app's own copy, which learns the ports actually bound
     sock = _listen(options.host, options.port)
@@ -177,39 +155,29 @@ def serve(bundles: list[str | os.PathLike], options: ServeOptions | None = None,
         raise ZooError("the server did not start (see the lines above)")
 
 
-class _Server:
+class _Server(uvicorn.Server):
+    """uvicorn's server, which says when it is up and turns readiness off as it starts draining."""
+
     def __init__(self, config, app, on_ready):
-        import uvicorn
+        super().__init__(config)
+        self.app, self.on_ready = app, on_ready
 
-        self.app, self.on_ready, self.started = app, on_ready, False
+    def handle_exit(self, sig, frame):
+        self.app.core.ready = False  # /v2/health/ready says 503 (gRPC: not ready) while it drains
+        super().handle_exit(sig, frame)
 
-        outer = self
-
-        class Server(uvicorn.Server):
-            def handle_exit(self, sig, frame):
-                app.core.ready = False  # /v2/health/ready says 503 (gRPC: not ready) while it drains
-                super().handle_exit(sig, frame)
-
-            async def startup(self, sockets=None):
-                await super().startup(sockets)
-                if not self.should_exit:
-                    outer.started = True
-                    announce(outer.app, outer.on_ready, outer.stop)
-
-        self.server = Server(config)
-
-    def run(self, sockets) -> None:
-        self.server.run(sockets=sockets)
+    async def startup(self, sockets=None):
+        await super().startup(sockets)
+        if self.started:
+            announce(self.app, self.on_ready, self.stop)
 
     def stop(self) -> None:
         self.app.core.ready = False
-        self.server.should_exit = True
+        self.should_exit = True
 
 
 def announce(app, on_ready, stop) -> None:
     """The line that says the server is up, and ``on_ready``'s call."""
-    import click
-
     options = app.options
     scheme = "https" if options.ssl_certfile else "http"
     host = f"[{options.host}]" if ":" in options.host else options.host
@@ -251,9 +219,6 @@ _METRICS = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
 
 def supervise(bundles, options: ServeOptions, sock, settings: dict, announce) -> bool:
     """Run ``options.workers`` workers on ``sock`` until SIGTERM/SIGINT; False when they could not start."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
     state = {"bundles": [str(Path(b).resolve()) for b in bundles],
              "options": asdict(replace(options, workers=1, reuse_port=True, port=sock.getsockname()[1]))}
     metrics = tempfile.mkdtemp(prefix="zoo-serve-metrics-")

@@ -20,6 +20,7 @@ DTYPES: dict[str, np.dtype] = {
     "INT64": np.dtype("<i8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
     "BYTES": np.dtype(object),
 }
+_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 _MAX_DIMS = 8
 
 
@@ -135,12 +136,7 @@ def to_json(array: np.ndarray) -> object:
 
 
 def datatype_for(array: np.ndarray) -> str:
-    if array.dtype == object:
-        return "BYTES"
-    for name, dtype in DTYPES.items():
-        if dtype == array.dtype:
-            return name
-    raise TypeError(f"no protocol datatype for {array.dtype}")
+    return _NAMES[array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype]
 
 
 def _flatten(data: object, where: str) -> list:
