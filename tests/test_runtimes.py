@@ -118,6 +118,37 @@ def test_unavailable_runtimes_are_skipped_by_default_and_refused_by_name(tmp_pat
         "(zoo runtimes lists what can)")
 
 
+def test_openvino_is_imported_without_its_usage_report(bundle, tmp_path):
+    """``import openvino`` posts a usage event (from a forked copy of the process, waited for up to 3 s at exit)
+    and counts itself in ~/intel unless the user opted out. zoo reaches no network: a proxy that every HTTP(S)
+    request would go through is never called, ~/intel is never written, and OpenVINO stays whole."""
+    if not AVAILABLE["openvino-cpu"].available:
+        pytest.skip(f"openvino-cpu cannot run here: {AVAILABLE['openvino-cpu'].reason}")
+    import socket
+
+    proxy = socket.create_server(("127.0.0.1", 0))
+    address = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+    home = tmp_path / "home"
+    home.mkdir()
+    # OpenVINO stays quiet under CI=true (and two other CI markers): the test must not pass because of them.
+    env = {k: v for k, v in os.environ.items() if k.upper() not in {"CI", "TF_BUILD", "JENKINS_URL", "NO_PROXY"}}
+    env.update(HOME=str(home), https_proxy=address, HTTPS_PROXY=address, http_proxy=address, HTTP_PROXY=address)
+    code = ("import sys\n"
+            "from zoo.exports.runtimes.openvino import OpenVINOCPU\n"
+            "session = OpenVINOCPU().open(sys.argv[1])\n"
+            "import openvino, openvino_telemetry\n"
+            "print(session.precision, callable(openvino.convert_model), openvino_telemetry.__name__)")
+    done = subprocess.run([sys.executable, "-c", code, str(bundle / "model.onnx")], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["fp32", "True", "openvino_telemetry"]
+    proxy.setblocking(False)
+    with pytest.raises(BlockingIOError):  # nothing is waiting to be accepted: no request was ever made
+        proxy.accept()
+    proxy.close()
+    assert not (home / "intel").exists()
+
+
 def test_openvino_runs_at_the_precision_the_bundle_claims(bundle):
     if not AVAILABLE["openvino-cpu"].available:
         pytest.skip(f"openvino-cpu cannot run here: {AVAILABLE['openvino-cpu'].reason}")
@@ -293,9 +324,9 @@ def test_zoo_runtimes_imports_no_runtime_library_and_reports_the_libraries_versi
     assert versions["onnxruntime-cpu"] == versions["onnxruntime-cuda"] == onnxruntime.__version__
     assert versions["onnx-reference"] == onnx.__version__
     if AVAILABLE["openvino-cpu"].available:
-        import openvino
+        from zoo.exports.runtimes.openvino import import_openvino
 
-        assert versions["openvino-cpu"] == openvino.get_version().split("-")[0]
+        assert versions["openvino-cpu"] == import_openvino().get_version().split("-")[0]
 
 
 def test_an_unavailable_runtime_is_skipped_never_passed(tmp_path):

@@ -11,6 +11,7 @@ a session that reports anything but fp32 fails verification.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -63,8 +64,7 @@ class OpenVINOCPU(Runtime):
             return "openvino is not installed"
         if installed.has(folder / "libs", "*openvino_*_cpu_plugin*"):  # the wheel's CPU plugin, beside its core
             return None
-        import openvino as ov  # another layout (a system or conda install): ask OpenVINO itself
-
+        ov = import_openvino()  # another layout (a system or conda install): ask OpenVINO itself
         if self.device not in ov.Core().available_devices:
             return f"OpenVINO sees no {self.device} device"
         return None
@@ -73,8 +73,7 @@ class OpenVINOCPU(Runtime):
         return installed.version("openvino")
 
     def open(self, model_path: Path) -> Session:
-        import openvino as ov
-
+        ov = import_openvino()
         config = {} if self.precision is None else {"INFERENCE_PRECISION_HINT": self.precision}
         threads = os.environ.get("OMP_NUM_THREADS", "")
         if threads.isdigit() and int(threads) > 0:  # as onnxruntime does: a Dask worker sets 1
@@ -87,6 +86,37 @@ class OpenVINOCPU(Runtime):
         devices = ",".join(compiled.get_property("EXECUTION_DEVICES")).lower()
         return OpenVINOSession(self.name, compiled, devices, _PRECISIONS.get(used, used), _graph_outputs(model_path)
                                or names)
+
+
+def import_openvino():
+    """``import openvino``, without the usage report its import sends.
+
+    ``import openvino`` imports its model converter, which posts a Google Analytics event unless
+    ``~/intel/openvino_telemetry`` holds 0: on Linux it forks the whole process (torch and all) to post it, counts
+    the import in ``~/intel/stats``, and waits up to 3 s for the post as the process exits. Measured here:
+    ``import openvino`` 0.48 s against 0.35 s without; where the network swallows the packets, 3.3 s, and a
+    ``zoo export`` 5.8 s against 2.4 s with a traceback from the forked child on stderr. zoo reaches no network.
+    So while zoo imports OpenVINO the telemetry package is hidden, and the converter takes the stand-in OpenVINO
+    ships for its absence; everything else, ``openvino.convert_model`` included, is unchanged, and a later
+    ``import openvino_telemetry`` finds the package again. An OpenVINO imported before zoo's is taken as it is.
+    """
+    with _IMPORTING:
+        if "openvino" in sys.modules:
+            return sys.modules["openvino"]
+        hidden = sys.modules.get(_TELEMETRY, _ABSENT)
+        sys.modules[_TELEMETRY] = None  # import raises ImportError, which OpenVINO's converter catches
+        try:
+            import openvino
+        finally:
+            if hidden is _ABSENT:
+                del sys.modules[_TELEMETRY]
+            else:
+                sys.modules[_TELEMETRY] = hidden
+        return openvino
+
+
+_TELEMETRY, _ABSENT = "openvino_telemetry", object()
+_IMPORTING = threading.Lock()
 
 
 def _graph_outputs(model_path: Path) -> list[str]:
