@@ -305,3 +305,20 @@ def test_a_checkpoint_keeps_a_seeded_sample_of_ten_thousand_held_out_rows(zoo_cl
     [labels] = session.run(["label"], {"input": X[kept]})
     assert metrics["holdout_accuracy"] == pytest.approx(float(np.mean(labels == y[kept])), abs=2e-4)
     assert metrics["holdout_accuracy"] == held["accuracy"]
+
+
+def test_a_large_import_leaves_the_collector_as_it_was_and_its_objects_frozen(python):
+    """A command imports torch with the collector paused, then freezes what the import made: the collector is
+    on again afterwards (off, if it was off), and an import that already happened freezes nothing."""
+    code = ("import gc, sys\n"
+            "from zoo.cli import import_without_collections\n"
+            "import_without_collections('torch')\n"
+            "print('torch' in sys.modules, gc.isenabled(), gc.get_freeze_count() > 100_000)\n"
+            "gc.unfreeze(); gc.disable()\n"
+            "import_without_collections('torch')\n"
+            "print(gc.isenabled(), gc.get_freeze_count())\n"
+            "import_without_collections('fractions')\n"
+            "print(gc.isenabled(), gc.get_freeze_count() > 0)\n")
+    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True", "True", "False", "0", "False", "True"]

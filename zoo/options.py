@@ -16,6 +16,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from zoo.cli import import_without_collections
 from zoo.cli.console import say, verbosity
 from zoo.tables import MAX_CATEGORIES, MISSING
 from zoo.training import fit, require_torch, resolve_device
@@ -88,10 +89,17 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return {k: v for k, v in options.items() if k not in keys}, {k: options.pop(k) for k in keys if k in options}
 
 
+def import_torch() -> None:
+    """Check for torch and import it for the command, without the collector's sweeps (the command owns its
+    process: see :func:`zoo.cli.import_without_collections`)."""
+    require_torch()
+    import_without_collections("torch")
+
+
 def launch_from_options(name: str, options: dict[str, Any], scale: dict[str, Any], finish: str,
                         finish_args: dict[str, Any], notes: bool = True) -> dict[str, Any]:
     """Train ``name`` on several processes through :mod:`zoo.training.distributed`; rank 0 runs ``finish``."""
-    require_torch()
+    import_torch()
     check_stream_options(options)
     config = config_from_options(options)
     if config.device == "auto":
@@ -174,6 +182,7 @@ def train_from_options(name: str, options: dict[str, Any], *, progress: bool = T
 
     ``resume``: a loaded checkpoint to continue for ``--epochs`` more epochs, with its own settings.
     """
+    import_torch()
     if resume is None:
         check_stream_options(options)
         config = config_from_options(options)

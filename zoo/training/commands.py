@@ -44,6 +44,7 @@ def train(name: str, output: Path | None, force: bool, resume: Path | None, as_j
                                    "shuffle_buffer", "nproc_per_node",
                                    "nnodes", "node_rank", "rdzv_endpoint"),
                       "with --resume (training goes on with the checkpoint's own)")
+        shared.import_torch()
         previous = checkpoint.load(resume)
         if previous.built.spec.name != name:
             raise click.UsageError(f"{resume} holds model {previous.built.spec.name!r}, not {name!r}")
