@@ -37,6 +37,7 @@ from zoo.manager import default_plugin_manager
 from zoo.options import (
     distributed_options,
     given,
+    import_torch,
     launch_from_options,
     refuse,
     scaled,
@@ -120,6 +121,7 @@ def export(name: str, output: Path | None, force: bool, checkpoint: Path | None,
         failure, refused, card = answer.get("failed"), answer.get("refused", []), answer.get("card")
     else:
         if checkpoint is not None:
+            import_torch()
             result = checkpoints.load(checkpoint)
             if result.built.spec.name != name:
                 raise click.UsageError(f"{checkpoint} holds model {result.built.spec.name!r}, not {name!r}")
