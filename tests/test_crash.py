@@ -8,6 +8,7 @@ must remove whatever the killed run left behind, saying so in one line.
 """
 
 import collections
+import concurrent.futures
 import json
 import os
 import re
@@ -76,35 +77,49 @@ def leftovers(cwd, keep):
 def test_sigkill_at_every_step_of_an_export_keeps_a_whole_bundle(tmp_path):
     # The card is one more file of the staged bundle; its own steps are killed in the report test below.
     args = ["export", "binary", "--epochs", "1", "-o", "b", "--force", "--no-card", "--runtime", "onnxruntime-cpu"]
-    assert zoo(tmp_path, *args[:-3], "--runtime", "onnxruntime-cpu").returncode == 0
-    old = tree(tmp_path / "b")
-    steps = plan(calls(tmp_path, args))
+    first = tmp_path / "0"
+    first.mkdir()
+    assert zoo(first, *args[:-3], "--runtime", "onnxruntime-cpu").returncode == 0
+    steps = plan(calls(first, args))
     assert {"fsync", "renameat2"} <= {name for name, _ in steps}, steps
-    old = tree(tmp_path / "b")
+    # Every step is a whole export in a fresh interpreter, on about one core: two run at once, each in its own
+    # copy of the folder, taking every other step.
+    second = tmp_path / "1"
+    shutil.copytree(first, second, symlinks=True)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        halves = [pool.submit(kill_export_at, cwd, steps[i::2], args) for i, cwd in enumerate((first, second))]
+        outcomes = sum((half.result() for half in halves), collections.Counter())
+    assert outcomes["old"] and outcomes["new"], outcomes  # kills before and after the swap were both tried
+    assert outcomes["killed"] >= 0.8 * len(steps), outcomes
+
+
+def kill_export_at(cwd, steps, args) -> collections.Counter:
+    """``zoo args`` killed at each of ``steps`` in ``cwd``: what is left is the whole old bundle or the whole new
+    one, and the next command tidies up without touching it."""
+    old = tree(cwd / "b")
     outcomes = collections.Counter()
     for name, k in steps:
-        run = killed_at(tmp_path, name, k, args)
+        run = killed_at(cwd, name, k, args)
         assert run.returncode in (0, -9, 137), (name, k, run.returncode, run.stderr[-500:])
         outcomes["killed" if run.returncode else "finished"] += 1  # 0: this run made fewer such calls
-        now = tree(tmp_path / "b")
+        now = tree(cwd / "b")
         if now == old:
             outcomes["old"] += 1
         else:  # the new bundle, complete: it verifies on its own test data and checksum
-            verified = zoo(tmp_path, "verify", "b", "--runtime", "onnxruntime-cpu", "--json")
+            verified = zoo(cwd, "verify", "b", "--runtime", "onnxruntime-cpu", "--json")
             assert verified.returncode == 0, (name, k, verified.stdout[-800:], verified.stderr)
             assert json.loads(verified.stdout)["verified"]
             outcomes["new"] += 1
-            old = tree(tmp_path / "b")
-        left = leftovers(tmp_path, {"b"})
-        after = zoo(tmp_path, "verify", "b", "--runtime", "onnxruntime-cpu")  # the next command on the target
+            old = tree(cwd / "b")
+        left = leftovers(cwd, {"b"})
+        after = zoo(cwd, "verify", "b", "--runtime", "onnxruntime-cpu")  # the next command on the target
         assert after.returncode == 0, (name, k, after.stdout[-800:], after.stderr)
-        assert leftovers(tmp_path, {"b"}) == [], (name, k, left)
+        assert leftovers(cwd, {"b"}) == [], (name, k, left)
         if left:
             assert re.search(r"^zoo: (removed what an interrupted run left beside b|an interrupted run .* had left "
                              r"its lock on b)", after.stderr, re.M), (name, k, left, after.stderr)
-        assert tree(tmp_path / "b") == old  # tidying never touches the bundle
-    assert outcomes["old"] and outcomes["new"], outcomes  # kills before and after the swap were both tried
-    assert outcomes["killed"] >= 0.8 * len(steps), outcomes
+        assert tree(cwd / "b") == old  # tidying never touches the bundle
+    return outcomes
 
 
 def test_sigkill_at_every_step_of_a_checkpoint_write(tmp_path):
